@@ -1,0 +1,41 @@
+"""Shared test configuration.
+
+``NUMBA_ENABLE_CUDASIM`` only counts when it is set before ``numba.cuda`` is
+first imported, so it is set here, before any test module imports the CUDA
+backend.  ``XANESNET_SK_DATA`` points at the real data (``../shared/data``);
+when it is unset, tests that need it skip with a reason; when it is set but
+wrong, they fail.
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import pytest  # noqa: E402
+
+DATA_ENV = "XANESNET_SK_DATA"
+
+
+def _data_root():
+    value = os.environ.get(DATA_ENV)
+    if not value:
+        return None
+    root = Path(value)
+    if not root.is_dir():
+        raise RuntimeError(f"{DATA_ENV}={value!r} is set but is not a directory")
+    for sub in ("fe_k_edge/xyz", "fe_k_edge/xanes", "s_k_edge/xyz", "s_k_edge/xanes"):
+        if not (root / sub).is_dir():
+            raise RuntimeError(f"{DATA_ENV}={value!r} has no {sub}/")
+    if not (root / "tmqm_k_edge_v.npz").is_file():
+        raise RuntimeError(f"{DATA_ENV}={value!r} has no tmqm_k_edge_v.npz")
+    return root
+
+
+@pytest.fixture(scope="session")
+def data_root():
+    """Root of the real data; skips the test when XANESNET_SK_DATA is unset."""
+    root = _data_root()
+    if root is None:
+        pytest.skip(f"{DATA_ENV} is not set: real-data test skipped (see .ci/run)")
+    return root
