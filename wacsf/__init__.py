@@ -1,0 +1,15 @@
+"""Fast weighted atom-centred symmetry functions (wACSF) for scikit-learn.
+
+``from wacsf import WACSFTransformer`` and drop it into a ``Pipeline``: it
+turns ``ase.Atoms`` (or structure files) into G1/G2/G4 feature vectors of one
+absorbing site per structure, with parallel Numba CPU kernels, Numba CUDA
+kernels, and a plain NumPy reference implementation.
+"""
+
+from ._params import g2_grid, g4_expand, g4_grid
+from ._structures import read_structures
+from .transformer import WACSFTransformer
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["WACSFTransformer", "read_structures", "g2_grid", "g4_grid", "g4_expand", "__version__"]

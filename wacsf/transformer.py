@@ -1,0 +1,297 @@
+"""WACSFTransformer: the scikit-learn estimator around the wACSF kernels."""
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from . import _backends
+from ._params import feature_names, resolve_grids
+from ._structures import pack
+
+__all__ = ["WACSFTransformer"]
+
+logger = logging.getLogger("wacsf")
+
+
+class WACSFTransformer(TransformerMixin, BaseEstimator):
+    r"""Weighted atom-centred symmetry functions (wACSF) of an absorbing site.
+
+    Turns structures (``ase.Atoms`` or structure files) into fixed-length
+    feature vectors ``[G1, G2 x n_g2, G4 x n_g4]`` describing the radial and
+    angular environment of one absorbing atom per structure, as used by
+    XANESNET to predict X-ray absorption spectra.  Stateless: ``fit`` only
+    validates the parameters, and ``transform`` may be called without it.
+
+    Parameters
+    ----------
+    r_cut : float, default=6.0
+        Cutoff radius r_c in Angstrom.
+    r_min : float, default=0.0
+        Start of the radial grids in Angstrom.
+    n_g2 : int, default=32
+        Number of radial G2 functions (ignored when ``g2_scheme`` is an array).
+    n_g4 : int, default=64
+        Number of angular G4 functions; must be divisible by
+        ``len(lambdas) * len(zetas)`` (ignored when ``g4_scheme`` is an array).
+    g2_scheme : {"shifted", "centred"} or array-like of shape (n, 2), default="shifted"
+        Radial grid of G2 (see :func:`wacsf.g2_grid`), or explicit rows of
+        ``(eta, mu)``.
+    g4_scheme : {"centred", "shifted"} or array-like of shape (n, 2), default="centred"
+        Radial grid of G4 (see :func:`wacsf.g4_grid`), or explicit rows of
+        ``(eta, mu)``, each repeated for every lambda and zeta.
+    g4_span : {"xanesnet", "spanning"}, default="xanesnet"
+        ``"xanesnet"`` keeps the first ``n_g4 / (len(lambdas) len(zetas))``
+        points of an ``n_g4``-point grid, as the XANESNET code does and as the
+        published data were made (r_k from 1.0 to about 1.5 Angstrom with the
+        defaults); ``"spanning"`` spreads them from ``r_min + 1`` to
+        ``r_cut - 0.5``.
+    lambdas : sequence of {+1, -1}, default=(1.0, -1.0)
+        Angular lambda values of G4.
+    zetas : sequence of float >= 1, default=(1.0, 2.0, 4.0, 8.0)
+        Angular zeta values of G4.
+    weights : "Z", mapping or callable, default="Z"
+        Element weights w_j in G2 and G4: ``"Z"`` uses the atomic number; a
+        mapping takes atomic numbers (or element symbols) to weights; a
+        callable maps an int array of atomic numbers to float weights (e.g.
+        ``lambda z: 0.1 * z``).  G1 is unweighted.
+    g4_pairs : {"unordered", "ordered"}, default="unordered"
+        Sum G4 over unordered pairs j < k (the XANESNET code) or over ordered
+        pairs j != k (the paper's eq. 4; exactly twice the unordered sum).
+    absorber : int, sequence of int or str, default=0
+        Index of the absorbing atom in every structure; one index per
+        structure; or the name of an ``atoms.info`` key holding it.
+    backend : {"auto", "numba", "cuda", "numpy"}, default="auto"
+        ``"numba"``: parallel CPU kernels; ``"cuda"``: Numba CUDA kernels
+        (``pip install "xanesnet-sk[cuda]"`` and a GPU, or
+        ``NUMBA_ENABLE_CUDASIM=1`` for the simulator); ``"numpy"``: the plain
+        reference implementation (slow); ``"auto"``: CUDA when a GPU is
+        present and the batch is large enough to pay for the transfer, else
+        Numba.  The backend used is stored in ``backend_`` after
+        ``transform`` and logged at INFO level on the ``"wacsf"`` logger.
+    n_jobs : int, default=None
+        CPU threads for the Numba backend; ``None`` or ``-1`` use all.
+    chunk_size : int, default=20000
+        Structures featurised per kernel call; bounds memory and paces the
+        progress bar.  Never changes a number.
+    dtype : {"float64", "float32"}, default="float64"
+        Output dtype.  CPU backends always compute in float64; the CUDA
+        backend computes in this precision.
+    progress : bool, default=None
+        Show a progress bar per chunk; ``None`` shows one only when there is
+        more than one chunk.
+
+    Attributes
+    ----------
+    backend_ : str
+        The backend the last ``transform`` used.
+
+    See Also
+    --------
+    wacsf.g2_grid, wacsf.g4_grid : the radial parameter grids.
+    wacsf.read_structures : read structure files, including xyz files with
+        atomic numbers in the first column.
+
+    Notes
+    -----
+    For the absorber i with neighbours j, k within ``r_cut`` (distances r,
+    angle theta_jik at i, weights w) [1]_:
+
+    .. math::
+
+        f_c(r) &= \tfrac12\left(\cos(\pi r / r_c) + 1\right) \text{ for } r \le r_c,
+                  \text{ else } 0 \\
+        G^1 &= \sum_j f_c(r_{ij}) \\
+        G^2 &= \sum_j w_j f_c(r_{ij}) e^{-\eta (r_{ij} - \mu)^2} \\
+        G^4 &= 2^{1-\zeta} \sum_{j<k} w_j w_k (1 + \lambda\cos\theta_{jik})^\zeta
+               f_c(r_{ij}) f_c(r_{ik}) f_c(r_{jk})
+               e^{-\eta[(r_{ij}-\mu)^2 + (r_{ik}-\mu)^2 + (r_{jk}-\mu)^2]}
+
+    G4's (eta, mu) varies slowest, then lambda, then zeta.  Structures are
+    treated as molecules or clusters: periodic images are not included.
+
+    References
+    ----------
+    .. [1] C. D. Rankine and T. J. Penfold, "Accurate, affordable, and
+       generalizable machine learning simulations of transition metal X-ray
+       absorption spectra using the XANESNET deep neural network",
+       J. Chem. Phys. 156, 164102 (2022).
+
+    Examples
+    --------
+    >>> from ase.build import molecule
+    >>> from wacsf import WACSFTransformer
+    >>> X = [molecule("H2O"), molecule("CH4")]
+    >>> wacsf = WACSFTransformer(n_g2=8, n_g4=16, backend="numpy")
+    >>> wacsf.fit_transform(X).shape
+    (2, 25)
+    >>> wacsf.get_feature_names_out()[:2].tolist()
+    ['g1', 'g2_eta=2.88_mu=0.5']
+    """
+
+    _parameter_constraints: dict = {
+        "r_cut": [Interval(Real, 0, None, closed="neither")],
+        "r_min": [Interval(Real, 0, None, closed="left")],
+        "n_g2": [Interval(Integral, 0, None, closed="left")],
+        "n_g4": [Interval(Integral, 0, None, closed="left")],
+        "g2_scheme": [StrOptions({"shifted", "centred"}), "array-like"],
+        "g4_scheme": [StrOptions({"shifted", "centred"}), "array-like"],
+        "g4_span": [StrOptions({"xanesnet", "spanning"})],
+        "lambdas": ["array-like"],
+        "zetas": ["array-like"],
+        "weights": [StrOptions({"Z"}), Mapping, callable],
+        "g4_pairs": [StrOptions({"unordered", "ordered"})],
+        "absorber": [Interval(Integral, None, None, closed="neither"), str, "array-like"],
+        "backend": [StrOptions({"auto", "numba", "cuda", "numpy"})],
+        "n_jobs": [Interval(Integral, -1, None, closed="left"), None],
+        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+        "dtype": [StrOptions({"float64", "float32"})],
+        "progress": ["boolean", None],
+    }
+
+    def __init__(
+        self,
+        r_cut=6.0,
+        r_min=0.0,
+        n_g2=32,
+        n_g4=64,
+        g2_scheme="shifted",
+        g4_scheme="centred",
+        g4_span="xanesnet",
+        lambdas=(1.0, -1.0),
+        zetas=(1.0, 2.0, 4.0, 8.0),
+        weights="Z",
+        g4_pairs="unordered",
+        absorber=0,
+        backend="auto",
+        n_jobs=None,
+        chunk_size=20000,
+        dtype="float64",
+        progress=None,
+    ):
+        self.r_cut = r_cut
+        self.r_min = r_min
+        self.n_g2 = n_g2
+        self.n_g4 = n_g4
+        self.g2_scheme = g2_scheme
+        self.g4_scheme = g4_scheme
+        self.g4_span = g4_span
+        self.lambdas = lambdas
+        self.zetas = zetas
+        self.weights = weights
+        self.g4_pairs = g4_pairs
+        self.absorber = absorber
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+        self.dtype = dtype
+        self.progress = progress
+
+    def _grids(self):
+        return resolve_grids(
+            self.r_cut, self.r_min, self.n_g2, self.n_g4, self.g2_scheme,
+            self.g4_scheme, self.g4_span, self.lambdas, self.zetas,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X=None, y=None):
+        """Validate the parameters; wACSF learn nothing from data.
+
+        Parameters
+        ----------
+        X : ignored
+            Accepted for the scikit-learn API; structures are not needed.
+        y : ignored
+
+        Returns
+        -------
+        self : WACSFTransformer
+        """
+        self._grids()
+        return self
+
+    def transform(self, X):
+        """Featurise structures.
+
+        Parameters
+        ----------
+        X : sequence of ase.Atoms or paths, or a path
+            Structures (each with its absorber at index ``absorber``), or
+            structure files / a directory of ``.xyz`` files.
+
+        Returns
+        -------
+        features : ndarray of shape (n_structures, n_features)
+        """
+        self._validate_params()
+        grids = self._grids()
+        packed = pack(X, weights=self.weights, absorber=self.absorber)
+        n_struct = packed.n_structures
+        n_features = 1 + grids["g2_eta"].size + grids["g4_eta"].size * (
+            grids["lambdas"].size * grids["zetas"].size
+        )
+        backend = _backends.resolve(self.backend, n_struct)
+        self.backend_ = backend
+        logger.info("wacsf: %d structures on backend %r", n_struct, backend)
+        kernel = _backends.get_kernel(backend, dtype=self.dtype)
+        out = np.empty((n_struct, n_features), dtype=np.float64)
+        pair_scale = 2.0 if self.g4_pairs == "ordered" else 1.0
+        starts = range(0, n_struct, self.chunk_size)
+        show = self.progress if self.progress is not None else len(starts) > 1
+        with _backends.num_threads(backend, self.n_jobs), _progress(show, n_struct) as bar:
+            for start in starts:
+                stop = min(start + self.chunk_size, n_struct)
+                part = packed.slice(start, stop)
+                kernel(
+                    part.positions, part.weights, part.offsets, part.absorbers,
+                    float(self.r_cut), grids["g2_eta"], grids["g2_mu"], grids["g4_eta"],
+                    grids["g4_mu"], grids["lambdas"], grids["zetas"], pair_scale,
+                    out[start:stop],
+                )
+                if bar is not None:
+                    bar.update(stop - start)
+        if not np.all(np.isfinite(out)):
+            row = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
+            raise FloatingPointError(
+                f"structure {row}: wACSF are not finite; check the weights and parameters"
+            )
+        return out.astype(self.dtype, copy=False)
+
+    def get_feature_names_out(self, input_features=None):
+        """Feature names carrying their parameters.
+
+        ``g1``, ``g2_eta={eta}_mu={mu}``, ``g4_eta={eta}_mu={mu}_lambda={lambda}_zeta={zeta}``,
+        available before ``fit``.
+
+        Parameters
+        ----------
+        input_features : ignored
+            Structures have no input feature names.
+
+        Returns
+        -------
+        names : ndarray of str objects
+        """
+        return feature_names(self._grids())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+
+@contextlib.contextmanager
+def _progress(show, total):
+    if not show:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, unit="structure", desc="wACSF") as bar:
+        yield bar
