@@ -56,7 +56,9 @@ def resolve(backend, n_structures):
             return "cuda"
         return "numba"
     if backend == "cuda" and not cuda_available():
-        raise ValueError(f"backend='cuda' was asked for, but no CUDA GPU is usable here: {_CUDA_HELP}")
+        raise ValueError(
+            f"backend='cuda' was asked for, but no CUDA GPU is usable here: {_CUDA_HELP}"
+        )
     return backend
 
 

@@ -75,11 +75,11 @@ def g2_grid(n, r_cut=6.0, r_min=0.0, scheme="shifted"):
     Examples
     --------
     >>> from wacsf import g2_grid
-    >>> eta, mu = g2_grid(4, r_cut=6.0)
+    >>> eta, mu = g2_grid(6, r_cut=6.0)
     >>> mu
-    array([0.5, 2. , 3.5, 5. ])
+    array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5])
     >>> eta
-    array([0.22222222, 0.22222222, 0.22222222, 0.22222222])
+    array([0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
     """
     n = _check_n("n", n)
     if n == 0:
@@ -130,7 +130,8 @@ def g4_grid(n_g4, r_cut=6.0, r_min=0.0, scheme="centred", n_angular=8, span="xan
     if n_g4 % n_angular:
         raise ValueError(
             f"n_g4={n_g4} is not divisible by len(lambdas) * len(zetas) = {n_angular}: "
-            f"choose n_g4 as a multiple of {n_angular} (e.g. {max(1, n_g4 // n_angular) * n_angular})"
+            f"choose n_g4 as a multiple of {n_angular} "
+            f"(e.g. {max(1, n_g4 // n_angular) * n_angular})"
         )
     n_radial = n_g4 // n_angular
     if n_radial == 0:

@@ -217,7 +217,9 @@ def _weight_table(weights):
 def _absorber_indices(atoms_list, absorber):
     n = len(atoms_list)
     if isinstance(absorber, (bool, np.bool_)):
-        raise TypeError(f"absorber must be an int, a sequence of ints or an info key, got {absorber!r}")
+        raise TypeError(
+            f"absorber must be an int, a sequence of ints or an info key, got {absorber!r}"
+        )
     if isinstance(absorber, Integral):
         return np.full(n, int(absorber), dtype=np.int64)
     if isinstance(absorber, str):

@@ -130,7 +130,7 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
     >>> wacsf.fit_transform(X).shape
     (2, 25)
     >>> wacsf.get_feature_names_out()[:2].tolist()
-    ['g1', 'g2_eta=2.88_mu=0.5']
+    ['g1', 'g2_eta=0.98_mu=0.5']
     """
 
     _parameter_constraints: dict = {
