@@ -107,7 +107,9 @@ def test_write_errors(tmp_path):
         write_spectrum(tmp_path / "a.txt", [1.0, 2.0], [1.0, np.nan])
 
 
-@pytest.mark.parametrize("edge, fmt, n_points", [("fe_k_edge", "fdmnes", 226), ("s_k_edge", "orca", 400)])
+@pytest.mark.parametrize(
+    "edge, fmt, n_points", [("fe_k_edge", "fdmnes", 226), ("s_k_edge", "orca", 400)]
+)
 def test_real_spectra(data_root, edge, fmt, n_points):
     paths = sorted((data_root / edge / "xanes").glob("*.txt"))
     assert len(paths) == 110
