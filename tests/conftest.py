@@ -8,9 +8,16 @@ wrong, they fail.
 """
 
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+if "numba" in sys.modules:
+    # pytest imports numba before this file to resolve the warning filters in
+    # pyproject.toml, so numba has read its config already: make it re-read.
+    from numba.core import config as _numba_config
+
+    _numba_config.reload_config()
 
 import pytest  # noqa: E402
 
