@@ -1,0 +1,291 @@
+"""Tests of XANESNetRegressor, XANESNetModule and TensorBatchIterator."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.utils.estimator_checks import (
+    check_estimator_cloneable,
+    check_get_params_invariance,
+    check_parameters_default_constructible,
+)
+from skorch.dataset import Dataset
+
+from xanesnet_sk.model import TensorBatchIterator, XANESNetModule, XANESNetRegressor
+
+SMALL = dict(hidden_sizes=(16, 16), max_epochs=20, batch_size=8, n_threads=1)
+
+
+def make_data(n=48, n_features=6, n_outputs=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_features))
+    W = rng.normal(size=(n_features, n_outputs))
+    y = np.tanh(X @ W) + 0.05 * rng.normal(size=(n, n_outputs))
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_data()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y = data
+    return XANESNetRegressor(**SMALL, random_state=0).fit(X, y)
+
+
+# ---------------------------------------------------------------- module
+
+
+def test_module_architecture():
+    m = XANESNetModule(n_features=7, n_outputs=3, hidden_sizes=(5, 4), dropout=0.25)
+    kinds = [type(layer).__name__ for layer in m.layers]
+    assert kinds == [
+        "Linear", "BatchNorm1d", "ReLU", "Dropout",
+        "Linear", "BatchNorm1d", "ReLU", "Dropout",
+        "Linear",
+    ]  # fmt: skip
+    m = XANESNetModule(n_features=7, n_outputs=3, hidden_sizes=(5,), dropout=0, batch_norm=False)
+    assert [type(layer).__name__ for layer in m.layers] == ["Linear", "ReLU", "Linear"]
+
+
+def test_module_he_uniform_init():
+    torch.manual_seed(0)
+    m = XANESNetModule(n_features=400, n_outputs=3, hidden_sizes=(300,))
+    w = m.layers[0].weight.detach()
+    bound = np.sqrt(6 / 400)
+    assert w.abs().max() <= bound
+    assert w.abs().max() > 0.95 * bound
+    assert float(w.std()) == pytest.approx(bound / np.sqrt(3), rel=0.02)
+    assert torch.all(m.layers[0].bias == 0)
+    with pytest.raises(ValueError, match="init"):
+        XANESNetModule(init="glorot")
+
+
+# ---------------------------------------------------------------- iterator
+
+
+@pytest.mark.parametrize("n, batch, sizes", [(10, 4, [4, 4, 2]), (9, 4, [4, 5]), (8, 4, [4, 4])])
+def test_iterator_batches(n, batch, sizes):
+    X = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+    y = np.arange(n, dtype=np.float32)[:, None]
+    it = TensorBatchIterator(Dataset(X, y), batch_size=batch, shuffle=True)
+    batches = list(it)
+    assert [len(b[0]) for b in batches] == sizes
+    assert len(it) == len(sizes)
+    seen = np.concatenate([b[1].numpy().ravel() for b in batches])
+    np.testing.assert_array_equal(np.sort(seen), y.ravel())  # every sample once
+    for xb, yb in batches:  # rows stay paired
+        np.testing.assert_array_equal(xb.numpy()[:, 0], 2 * yb.numpy().ravel())
+    ordered = list(TensorBatchIterator(Dataset(X, None), batch_size=batch))
+    np.testing.assert_array_equal(np.concatenate([b[0].numpy() for b in ordered]), X)
+    assert ordered[0][1] is None
+
+
+def test_iterator_falls_back_to_dataloader():
+    class Plain(torch.utils.data.Dataset):
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return torch.tensor([float(i)]), torch.tensor([0.0])
+
+    batches = list(TensorBatchIterator(Plain(), batch_size=2))
+    assert [len(b[0]) for b in batches] == [2, 2, 1]
+
+
+# ---------------------------------------------------------------- regressor: sklearn contract
+
+
+def test_defaults_and_paper_params():
+    net = XANESNetRegressor()
+    assert (net.lr, net.max_epochs, net.dropout, net.lr_schedule) == (1e-3, 300, 0.1, "cosine")
+    assert (net.batch_size, net.verbose, net.train_split, net.device) == (32, 0, None, "cpu")
+    paper = XANESNetRegressor(**XANESNetRegressor.paper_params())
+    assert (paper.lr, paper.max_epochs, paper.dropout, paper.lr_schedule) == (
+        1e-4, 512, 0.25, "constant",
+    )  # fmt: skip
+    assert paper.hidden_sizes == (512, 512) and paper.batch_size == 32
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_estimator_cloneable,
+        check_get_params_invariance,
+        check_parameters_default_constructible,
+    ],
+)
+def test_sklearn_parameter_checks(check):
+    # check_set_params and check_no_attributes_set_in_init fail on every skorch
+    # net by design (skorch sets history_/initialized_ in __init__ and reports
+    # its private _params_to_validate as a parameter); not run here.
+    check(type(XANESNetRegressor()).__name__, XANESNetRegressor())
+
+
+def test_clone_round_trip(fitted):
+    params = fitted.get_params(deep=False)
+    twin = clone(fitted)
+    assert not hasattr(twin, "module_")
+    twin_params = twin.get_params(deep=False)
+    assert twin_params.keys() == params.keys()
+    for key in ("hidden_sizes", "dropout", "lr", "random_state", "max_epochs", "batch_size"):
+        assert twin_params[key] == params[key]
+    twin.set_params(dropout=0.3, lr=5e-3)
+    assert (twin.dropout, twin.lr) == (0.3, 5e-3)
+
+
+def test_not_fitted():
+    X, _ = make_data()
+    with pytest.raises(NotFittedError):
+        XANESNetRegressor().predict(X)
+
+
+def test_fit_predict_shapes_and_dtypes(fitted, data):
+    X, y = data
+    pred = fitted.predict(X)
+    assert pred.shape == y.shape and pred.dtype == np.float64
+    assert fitted.n_features_in_ == X.shape[1] and fitted.n_outputs_ == y.shape[1]
+    assert fitted.module_.layers[0].weight.dtype == torch.float32
+    assert fitted.module_.layers[0].in_features == X.shape[1]
+    X_new, _ = make_data(n=7, seed=1)
+    assert fitted.predict(X_new).shape == (7, y.shape[1])
+    assert np.isfinite(fitted.score(X, y))
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(X[:, :3])
+
+
+def test_loss_falls(fitted):
+    losses = fitted.history[:, "train_loss"]
+    assert len(losses) == SMALL["max_epochs"]
+    assert losses[-1] < 0.75 * losses[0]
+    assert losses[-1] < min(losses[:3])
+
+
+def test_cosine_schedule_reaches_zero(fitted):
+    assert fitted.optimizer_.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    paper = XANESNetRegressor(**{**SMALL, "lr_schedule": "constant", "max_epochs": 2})
+    paper.fit(*make_data())
+    assert paper.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_reproducible_with_random_state(fitted, data):
+    X, y = data
+    again = XANESNetRegressor(**SMALL, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(again.predict(X), fitted.predict(X))
+    other = XANESNetRegressor(**SMALL, random_state=1).fit(X, y)
+    assert not np.allclose(other.predict(X), fitted.predict(X))
+
+
+def test_random_state_leaves_global_torch_rng_alone(data):
+    X, y = data
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    XANESNetRegressor(**{**SMALL, "max_epochs": 1}, random_state=5).fit(X, y)
+    np.testing.assert_array_equal(torch.rand(3).numpy(), expected.numpy())
+
+
+def test_one_dimensional_target(data):
+    X, y = data
+    net = XANESNetRegressor(**{**SMALL, "max_epochs": 2}, random_state=0).fit(X, y[:, 0])
+    pred = net.predict(X)
+    assert pred.shape == (len(X),) and pred.dtype == np.float64
+
+
+def test_pickle_round_trip(fitted, data, tmp_path):
+    X, _ = data
+    path = tmp_path / "net.joblib"
+    joblib.dump(fitted, path)
+    loaded = joblib.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).predict(X), fitted.predict(X))
+
+
+def test_architecture_parameters_reach_module(data):
+    X, y = data
+    net = XANESNetRegressor(
+        hidden_sizes=(7,), dropout=0.0, batch_norm=False, max_epochs=1, module__init="torch"
+    ).fit(X, y)
+    kinds = [type(layer).__name__ for layer in net.module_.layers]
+    assert kinds == ["Linear", "ReLU", "Linear"]
+    assert net.module_.layers[0].out_features == 7 and net.module_.init == "torch"
+
+
+def test_parameter_errors(data):
+    X, y = data
+    with pytest.raises(ValueError, match="dropout"):
+        XANESNetRegressor(dropout=1.5).fit(X, y)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        XANESNetRegressor(lr_schedule="step").fit(X, y)
+    with pytest.raises(ValueError, match="module__dropout"):
+        XANESNetRegressor(module__dropout=0.2, max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="at least 2"):
+        XANESNetRegressor(max_epochs=1).fit(X[:1], y[:1])
+    with pytest.raises(ValueError, match="fit"):
+        XANESNetRegressor().initialize()
+
+
+def test_verbose_prints_epoch_table(data, capsys):
+    X, y = data
+    XANESNetRegressor(**{**SMALL, "max_epochs": 2}).fit(X, y)
+    assert capsys.readouterr().out == ""
+    XANESNetRegressor(**{**SMALL, "max_epochs": 2}, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "epoch" in out
+
+
+def test_n_threads_restored(data):
+    X, y = data
+    before = torch.get_num_threads()
+    XANESNetRegressor(**{**SMALL, "max_epochs": 1, "n_threads": 1}).fit(X, y)
+    assert torch.get_num_threads() == before
+
+
+def test_dataloader_iterator_matches_fast_iterator_shapes(data):
+    X, y = data
+    net = XANESNetRegressor(
+        **{**SMALL, "max_epochs": 2},
+        iterator_train=torch.utils.data.DataLoader,
+        iterator_valid=torch.utils.data.DataLoader,
+    ).fit(X, y)
+    assert net.predict(X).shape == y.shape
+
+
+def test_grid_search_smoke(data):
+    X, y = data
+    search = GridSearchCV(
+        XANESNetRegressor(**{**SMALL, "max_epochs": 2}, random_state=0),
+        {"hidden_sizes": [(8,), (8, 8)], "dropout": [0.0, 0.2], "batch_norm": [True, False]},
+        cv=2,
+    ).fit(X, y)
+    assert search.best_estimator_.predict(X).shape == y.shape
+    assert len(search.cv_results_["params"]) == 8
+
+
+@pytest.mark.slow
+def test_real_data_beats_paper_target(data_root):
+    """Median Delta mu of the default net (targets standardised) on the V set."""
+    from xanesnet_sk.metrics import delta_mu
+    from xanesnet_sk.pipeline import make_xanesnet_pipeline
+
+    d = np.load(data_root / "tmqm_k_edge_v.npz")
+    x_tr, x_te, y_tr, y_te = train_test_split(d["x"], d["y"], test_size=250, random_state=0)
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=0).fit(x_tr, y_tr)
+    assert np.median(delta_mu(y_te, pipe.predict(x_te))) <= 3.2
+
+
+def test_training_batches_are_shuffled(fitted, data):
+    X, y = data
+    dataset = fitted.get_dataset(X.astype(np.float32), y.astype(np.float32))
+    train_it = fitted.get_iterator(dataset, training=True)
+    assert isinstance(train_it, TensorBatchIterator) and train_it.shuffle
+    assert not fitted.get_iterator(dataset, training=False).shuffle
+    off = XANESNetRegressor(iterator_train__shuffle=False)
+    assert off.get_params_for("iterator_train")["shuffle"] is False
