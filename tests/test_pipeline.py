@@ -1,0 +1,193 @@
+"""Tests of make_xanesnet_pipeline and CorrelationFilter."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.feature_selection import SelectPercentile, VarianceThreshold
+from sklearn.model_selection import GridSearchCV, KFold, RepeatedKFold, cross_val_score
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from xanesnet_sk.metrics import make_delta_mu_scorer
+from xanesnet_sk.model import XANESNetRegressor
+from xanesnet_sk.pipeline import make_xanesnet_pipeline
+from xanesnet_sk.selection import CorrelationFilter, feature_variance
+
+TINY = dict(hidden_sizes=(16,), max_epochs=3, batch_size=8, n_threads=1)
+
+
+def make_features(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(n, 4))
+    X = np.column_stack(
+        [
+            base,
+            base[:, 0] * 2 + 1e-3 * rng.normal(size=n),  # near copy of column 0
+            1e-3 * rng.normal(size=n),  # low variance
+            np.full(n, 3.0),  # constant
+        ]
+    )
+    y = 1.0 + np.tanh(base @ rng.normal(size=(4, 12)))
+    return X, y
+
+
+# ---------------------------------------------------------------- CorrelationFilter
+
+
+@parametrize_with_checks([CorrelationFilter(), CorrelationFilter(threshold=0.9)])
+def test_correlation_filter_sklearn_checks(estimator, check):
+    check(estimator)
+
+
+def test_correlation_filter_drops_later_copy():
+    X, _ = make_features()
+    filt = CorrelationFilter(threshold=0.95).fit(X)
+    assert filt.get_support().tolist() == [True] * 4 + [False, True, True]
+    assert CorrelationFilter(threshold=None).fit(X).get_support().all()
+    assert CorrelationFilter(threshold=1.0).fit(X).get_support().all()
+    assert filt.transform(X).shape == (len(X), 6)
+
+
+def test_correlation_filter_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, _ = make_features()
+    frame = pd.DataFrame(X, columns=[f"g{i}" for i in range(X.shape[1])])
+    filt = CorrelationFilter(threshold=0.95).fit(frame)
+    assert list(filt.get_feature_names_out()) == ["g0", "g1", "g2", "g3", "g5", "g6"]
+
+
+def test_correlation_filter_bad_threshold():
+    with pytest.raises(ValueError, match="threshold"):
+        CorrelationFilter(threshold=1.5).fit(np.eye(3))
+
+
+def test_feature_variance_percentile_drops_lowest_quarter():
+    X, y = make_features()
+    sel = SelectPercentile(feature_variance, percentile=75).fit(X, y)
+    kept = sel.get_support()
+    assert not kept[5] and not kept[6] and kept[:5].all()
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+def test_structure_of_pipeline():
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=3, **TINY)
+    assert [name for name, _ in pipe.steps] == ["variance", "correlation", "scale", "model"]
+    assert isinstance(pipe.named_steps["variance"], SelectPercentile)
+    assert pipe.named_steps["variance"].percentile == pytest.approx(75.0)
+    assert isinstance(pipe.named_steps["model"], TransformedTargetRegressor)
+    assert isinstance(pipe.named_steps["model"].transformer, StandardScaler)
+    params = pipe.get_params()
+    assert params["model__regressor__random_state"] == 3
+    assert params["model__regressor__max_epochs"] == 3
+    plain = make_xanesnet_pipeline(
+        featurise=False, variance_drop=None, standardize_targets=False, correlation_threshold=0.9
+    )
+    assert isinstance(plain.named_steps["variance"], VarianceThreshold)
+    assert isinstance(plain.named_steps["model"], XANESNetRegressor)
+    assert plain.get_params()["correlation__threshold"] == 0.9
+    with pytest.raises(ValueError, match="variance_drop"):
+        make_xanesnet_pipeline(featurise=False, variance_drop=1.0)
+
+
+@pytest.fixture(scope="module")
+def fitted_features():
+    X, y = make_features()
+    pipe = make_xanesnet_pipeline(
+        featurise=False, random_state=0, correlation_threshold=0.95, **TINY
+    )
+    return pipe.fit(X, y), X, y
+
+
+def test_fit_predict_on_features(fitted_features):
+    pipe, X, y = fitted_features
+    pred = pipe.predict(X)
+    assert pred.shape == y.shape and pred.dtype == np.float64
+    net = pipe.named_steps["model"].regressor_
+    # 7 features -> drop 25 % by variance -> drop the correlated copy
+    assert net.n_features_in_ == 4
+    # standardised targets: predictions come back in the original units
+    assert abs(pred.mean() - y.mean()) < 0.5
+    again = clone(pipe).fit(X, y)
+    np.testing.assert_array_equal(again.predict(X), pred)
+
+
+def test_grid_search_over_model_params_with_repeated_kfold():
+    X, y = make_features()
+    search = GridSearchCV(
+        make_xanesnet_pipeline(featurise=False, random_state=0, **TINY),
+        {
+            "model__regressor__dropout": [0.0, 0.25],
+            "variance__percentile": [75, 100],
+        },
+        cv=RepeatedKFold(n_splits=2, n_repeats=1, random_state=0),
+        scoring=make_delta_mu_scorer(),
+        n_jobs=2,
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert np.all(search.cv_results_["mean_test_score"] < 0)
+    assert search.predict(X).shape == y.shape
+
+
+def test_cross_val_score_repeated_kfold_paper_scheme():
+    X, y = make_features(n=30)
+    cv = RepeatedKFold(n_splits=5, n_repeats=5, random_state=0)
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=0, **{**TINY, "max_epochs": 1})
+    scores = cross_val_score(pipe, X, y, cv=cv, scoring=make_delta_mu_scorer())
+    assert scores.shape == (25,)
+
+
+# ---------------------------------------------------------------- featurise=True (wACSF)
+
+wacsf = pytest.importorskip("wacsf")
+ase = pytest.importorskip("ase")
+
+WACSF_SMALL = {"n_g2": 4, "n_g4": 8, "r_cut": 4.0}
+
+
+def make_structures(n=16, seed=0):
+    """Tiny absorber-centred clusters; spectra depend on the first-shell distance."""
+    from ase import Atoms
+
+    rng = np.random.default_rng(seed)
+    structures, spectra = [], []
+    energies = np.linspace(-15, 60, 30)
+    for _ in range(n):
+        r = rng.uniform(1.7, 2.3)
+        k = int(rng.integers(3, 6))
+        directions = rng.normal(size=(k, 3))
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        positions = np.vstack([[0.0, 0.0, 0.0], r * directions])
+        numbers = [23] + list(rng.choice([6, 7, 8], size=k))
+        structures.append(Atoms(numbers=numbers, positions=positions))
+        spectra.append(1 + np.exp(-0.5 * ((energies - 10 * (2.5 - r) * k) / 3) ** 2))
+    return structures, np.array(spectra)
+
+
+def test_featurise_pipeline_fit_predict():
+    structures, spectra = make_structures()
+    pipe = make_xanesnet_pipeline(random_state=0, wacsf_params=WACSF_SMALL, **TINY)
+    assert [name for name, _ in pipe.steps] == ["wacsf", "variance", "correlation", "scale", "model"]
+    assert pipe.get_params()["wacsf__n_g2"] == 4
+    pred = pipe.fit(structures, spectra).predict(structures[:3])
+    assert pred.shape == (3, spectra.shape[1])
+    n_wacsf = 1 + WACSF_SMALL["n_g2"] + WACSF_SMALL["n_g4"]
+    n_kept = int(pipe.named_steps["variance"].get_support().sum())
+    assert n_kept < n_wacsf
+    assert pipe.named_steps["model"].regressor_.n_features_in_ == n_kept
+
+
+def test_grid_search_over_wacsf_and_model_together():
+    structures, spectra = make_structures()
+    search = GridSearchCV(
+        make_xanesnet_pipeline(random_state=0, wacsf_params=WACSF_SMALL, **TINY),
+        {"wacsf__n_g2": [2, 4], "model__regressor__hidden_sizes": [(8,), (16,)]},
+        cv=KFold(n_splits=2, shuffle=True, random_state=0),
+        scoring=make_delta_mu_scorer(np.linspace(-15, 60, 30), window=(-3, 3)),
+        n_jobs=2,
+    ).fit(structures, spectra)
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_params_["wacsf__n_g2"] in (2, 4)
+    assert search.predict(structures[:2]).shape == (2, spectra.shape[1])
