@@ -41,12 +41,15 @@ range index, so each iteration owns one row of every scratch array (sized
 once per call), as stumpy's ``_stump`` does.  A structure's numbers do not
 depend on the thread count.
 
-Floating point: ``FASTMATH = False`` everywhere except the dot-product sums of
-G2/G4 (:data:`_FASTMATH_SUM`): they may be reassociated (so LLVM can
-vectorise the reduction) and contracted to FMAs.  Every summand is >= 0, so
-any summation order has a relative error below n * 2^-53 of the sum; the
-exponential itself is compiled without reassociation (Cody-Waite reduction
-must stay as written).
+Floating point: every function is compiled with ``fastmath=FASTMATH``
+(False).  Two instructions are chosen explicitly instead, per instruction,
+through tiny LLVM intrinsics: :func:`_fma` (``llvm.fma``, one rounding) in the
+exp and cutoff polynomials, and :func:`_sum_add` (an ``fadd reassoc``) for the
+adds of the G2/G4 sums, which lets LLVM vectorise those reductions.  Every
+summand there is >= 0, so any summation order is accurate to n * 2^-53 of the
+sum; nothing else may be reordered (the Cody-Waite reduction and the
+rounding trick in :func:`_exp_neg` depend on it).  Helpers are inlined
+(``inline="always"``) so no array reference counting runs in the loops.
 """
 
 import math
@@ -55,16 +58,13 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 __all__ = ["wacsf_features", "FASTMATH"]
 
 #: Numba ``fastmath`` flag of every kernel function (the oracle bar is 1e-10).
 FASTMATH = False
-#: Flags of the non-negative dot-product sums only: reassociation lets LLVM
-#: vectorise the reduction, contraction fuses multiply-adds; see the docstring.
-_FASTMATH_SUM = {"reassoc", "contract"}
-
 #: Neighbour pairs per block of the G4 passes (per-thread scratch).
 _BLOCK = 256
 
@@ -75,6 +75,8 @@ _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 # Below this exp(x) rounds to 0 in float64 (exp(-745.2) < 2^-1075).
 _EXP_MIN_ARG = -746.0
+# Adding 1.5 * 2^52 to |y| < 2^51 rounds y to an integer (round-to-nearest).
+_ROUND_MAGIC = 6755399441055744.0
 _HALF_PI = 0.5 * math.pi
 
 
@@ -89,6 +91,36 @@ def _i64_as_f64(typingctx, x):
     return sig, codegen
 
 
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c with one rounding (llvm.fma: vectorises, and is exact to spec)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        f64 = ir.DoubleType()
+        fnty = ir.FunctionType(f64, [f64, f64, f64])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.f64")
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@intrinsic
+def _sum_add(typingctx, acc, x):
+    """acc + x as an LLVM ``fadd reassoc``: only this add may be reordered.
+
+    Used for sums of non-negative terms, where any order is accurate to
+    n * 2^-53 relative; the flag lets LLVM vectorise the reduction while
+    every other instruction keeps strict IEEE semantics (``FASTMATH``).
+    """
+    sig = types.float64(types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fadd(args[0], args[1], flags=("reassoc",))
+
+    return sig, codegen
+
+
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _pow2(n):
     """2.0**n for an integer -1022 <= n <= 1023, from the exponent bits."""
@@ -99,31 +131,36 @@ def _pow2(n):
 def _exp_neg(x):
     """exp(x) for x <= 0, branch-free so that loops calling it vectorise.
 
-    x = n ln2 + r with n = round(x / ln2), |r| <= ln2/2 (Cody-Waite), then
-    exp(r) by its Taylor polynomial of degree 13 (truncation error
-    < 0.347^14/14! = 4.3e-18 relative), times 2^n.  2^n is applied as
+    x = n ln2 + r with n = round(x / ln2) (the 1.5 * 2^52 trick: adding it
+    rounds to an integer), |r| <= ln2/2 by Cody-Waite reduction, then exp(r)
+    by its Taylor polynomial of degree 13 (truncation < 0.347^14/14! =
+    4.3e-18) in Estrin's scheme with FMAs (a short dependency chain, so the
+    core overlaps many loop iterations), times 2^n.  2^n is applied as
     2^(n - n//2) * 2^(n//2) so that results in the subnormal range (n down
-    to -1076) round once, like libm's; x < -746 gives exactly 0 and x = 0
-    exactly 1.  Measured against ``math.exp``: <= 1 ulp.
+    to -1076) round once; x <= -746 gives exactly 0 and x = 0 exactly 1.
+    Tested against ``np.exp``: <= 2 ulp (4.3e-16 relative).
     """
     x = max(x, _EXP_MIN_ARG)
-    n = math.floor(x * _LOG2E + 0.5)
-    fn = float(n)
-    r = (x - fn * _LN2_HI) - fn * _LN2_LO
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
+    t = _fma(x, _LOG2E, _ROUND_MAGIC)
+    fn = t - _ROUND_MAGIC  # round(x / ln 2), exactly an integer
+    r = _fma(-fn, _LN2_LO, _fma(-fn, _LN2_HI, x))
+    r2 = r * r
+    r4 = r2 * r2
+    r8 = r4 * r4
+    p01 = 1.0 + r
+    p23 = _fma(r, 1.0 / 6.0, 0.5)
+    p45 = _fma(r, 1.0 / 120.0, 1.0 / 24.0)
+    p67 = _fma(r, 1.0 / 5040.0, 1.0 / 720.0)
+    p89 = _fma(r, 1.0 / 362880.0, 1.0 / 40320.0)
+    p1011 = _fma(r, 1.0 / 39916800.0, 1.0 / 3628800.0)
+    p1213 = _fma(r, 1.0 / 6227020800.0, 1.0 / 479001600.0)
+    p03 = _fma(r2, p23, p01)
+    p47 = _fma(r2, p67, p45)
+    p811 = _fma(r2, p1011, p89)
+    p07 = _fma(r4, p47, p03)
+    p813 = _fma(r4, p1213, p811)
+    p = _fma(r8, p813, p07)
+    n = int(fn)
     n1 = n >> 1
     return (p * _pow2(n - n1)) * _pow2(n1)
 
@@ -134,22 +171,23 @@ def _cutoff_poly(r, r_cut):
 
     cos(y) = -sin(y - pi/2) with |y - pi/2| <= pi/2 for 0 <= r <= r_c, and sin
     by its odd Taylor polynomial to degree 23 (truncation < (pi/2)^25/25! =
-    1.3e-21).  Absolute error ~1e-16, like ``0.5 * (np.cos(...) + 1)``.
+    1.3e-21), Horner with FMAs.  Absolute error ~1e-16, like the oracle's
+    ``0.5 * (np.cos(...) + 1)``.
     """
     z = math.pi * r / r_cut - _HALF_PI
     z2 = z * z
     p = -1.0 / 25852016738884976640000.0
-    p = p * z2 + 1.0 / 51090942171709440000.0
-    p = p * z2 - 1.0 / 121645100408832000.0
-    p = p * z2 + 1.0 / 355687428096000.0
-    p = p * z2 - 1.0 / 1307674368000.0
-    p = p * z2 + 1.0 / 6227020800.0
-    p = p * z2 - 1.0 / 39916800.0
-    p = p * z2 + 1.0 / 362880.0
-    p = p * z2 - 1.0 / 5040.0
-    p = p * z2 + 1.0 / 120.0
-    p = p * z2 - 1.0 / 6.0
-    sin_z = z + z * (z2 * p)
+    p = _fma(p, z2, 1.0 / 51090942171709440000.0)
+    p = _fma(p, z2, -1.0 / 121645100408832000.0)
+    p = _fma(p, z2, 1.0 / 355687428096000.0)
+    p = _fma(p, z2, -1.0 / 1307674368000.0)
+    p = _fma(p, z2, 1.0 / 6227020800.0)
+    p = _fma(p, z2, -1.0 / 39916800.0)
+    p = _fma(p, z2, 1.0 / 362880.0)
+    p = _fma(p, z2, -1.0 / 5040.0)
+    p = _fma(p, z2, 1.0 / 120.0)
+    p = _fma(p, z2, -1.0 / 6.0)
+    sin_z = _fma(z, z2 * p, z)
     fc = 0.5 * (1.0 - sin_z)
     return fc if r <= r_cut else 0.0
 
@@ -162,23 +200,23 @@ def _cutoff(r, r_cut):
     return 0.5 * (math.cos(math.pi * r / r_cut) + 1.0)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH_SUM)
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _dot(a, b, n):
-    """sum(a[:n] * b[:n]) of non-negative terms (reassociated, vectorised)."""
+    """sum(a[:n] * b[:n]) of non-negative terms (the adds reassociated: vectorised)."""
     acc = 0.0
     for q in range(n):
-        acc += a[q] * b[q]
+        acc = _sum_add(acc, a[q] * b[q])
     return acc
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _exp_block(r1, r2, r3, eta, e, n):
     """e[q] = exp(-eta (r1^2 + r2^2 + r3^2)) for q < n (the mu = 0 form)."""
     for q in range(n):
         e[q] = _exp_neg(-eta * (r1[q] * r1[q] + r2[q] * r2[q] + r3[q] * r3[q]))
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _exp_block_mu(r1, r2, r3, eta, mu, e, n):
     """e[q] = exp(-eta ((r1 - mu)^2 + (r2 - mu)^2 + (r3 - mu)^2)) for q < n."""
     for q in range(n):
@@ -188,7 +226,7 @@ def _exp_block_mu(r1, r2, r3, eta, mu, e, n):
         e[q] = _exp_neg(-eta * (d1 * d1 + d2 * d2 + d3 * d3))
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _gather_neighbours(positions, weights, a, b, i, r_cut, nx, ny, nz, nr, nw, nfc, nwfc):
     """Neighbours of atom i within r_cut into scratch; returns (count, G1)."""
     nb = 0
@@ -218,7 +256,7 @@ def _gather_neighbours(positions, weights, a, b, i, r_cut, nx, ny, nz, nr, nw, n
     return nb, g1
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _g2(nr, nwfc, nb, g2_eta, g2_mu, e, out_row):
     """out_row[1 + m] = sum_j w_j f_c(r_j) exp(-eta_m (r_j - mu_m)^2)."""
     for m in range(g2_eta.size):
@@ -230,7 +268,7 @@ def _g2(nr, nwfc, nb, g2_eta, g2_mu, e, out_row):
         out_row[1 + m] = _dot(nwfc, e, nb)
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _pair_row(j, k0, k1, r_cut, nx, ny, nz, nr, nwfc, prjk, pcos, prad):
     """Pair pass for the pairs (j, k0..k1-1) into staging slots 0..k1-k0-1.
 
@@ -254,7 +292,7 @@ def _pair_row(j, k0, k1, r_cut, nx, ny, nz, nr, nwfc, prjk, pcos, prad):
         prad[k - k0] = wfcj * nwfc[k] * _cutoff_poly(prjk[k - k0], r_cut)
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _compact(j, k0, k1, q0, r_cut, nr, prjk, pcos, prad, br1, br2, br3, brad, bcos):
     """Append the staged pairs with r_jk <= r_c to the block at q0; new fill.
 
@@ -264,17 +302,17 @@ def _compact(j, k0, k1, q0, r_cut, nr, prjk, pcos, prad, br1, br2, br3, brad, bc
     rj = nr[j]
     for k in range(k0, k1):
         t = k - k0
-        if prjk[t] <= r_cut:
-            br1[q] = rj
-            br2[q] = nr[k]
-            br3[q] = prjk[t]
-            brad[q] = prad[t]
-            bcos[q] = pcos[t]
-            q += 1
+        # branch-free: always write slot q, keep it only when r_jk <= r_c
+        br1[q] = rj
+        br2[q] = nr[k]
+        br3[q] = prjk[t]
+        brad[q] = prad[t]
+        bcos[q] = pcos[t]
+        q += 1 if prjk[t] <= r_cut else 0
     return q
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _angular(n, lambdas, zetas, zeta_int, rad, cos_t, base, cur, ang):
     """ang[l * nz + z, q] = rad[q] * (1 + lambda_l cos_t[q])^zeta_z for q < n."""
     nz = zetas.size
@@ -309,7 +347,7 @@ def _angular(n, lambdas, zetas, zeta_int, rad, cos_t, base, cur, ang):
                     cur[q] = cur[q] * cur[q]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _flush(n, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos,
            base, cur, e, ang, acc):
     """Eta pass over a block of n pairs: acc[m, a] += sum_q ang[a, q] e_m[q]."""
@@ -327,7 +365,7 @@ def _flush(n, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos
             acc[m, a] += _dot(ang[a], e, n)
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _g4(nb, r_cut, nx, ny, nz, nr, nwfc, g4_eta, g4_mu, lambdas, zetas, zeta_int,
         stage, block, ang, acc):
     """G4 sums (unscaled) of one structure into acc (n_eta, n_lambda * n_zeta)."""
@@ -354,7 +392,7 @@ def _g4(nb, r_cut, nx, ny, nz, nr, nwfc, g4_eta, g4_mu, lambdas, zetas, zeta_int
            base, cur, e, ang, acc)
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _one_structure(positions, weights, a, b, i, r_cut, g2_eta, g2_mu, g4_eta, g4_mu,
                    lambdas, zetas, zeta_int, scale, nbr, stage, block, ang, acc, out_row):
     """Fill out_row with the wACSF vector of one structure, using scratch."""
