@@ -1,0 +1,261 @@
+"""Featurisation throughput: wACSF backends and DScribe's ACSF, one run, one table.
+
+Run ``python -m benchmarks.featurise`` (``--quick`` for a seconds-long smoke
+run, ``--json PATH`` to save the results).  Structures: the 110 real Fe
+complexes (``DIR/fe_k_edge/xyz``) and ``--n-structures`` copies of them,
+randomly rotated and jittered (0.02 Angstrom Gaussian, seeded).  When the data
+are absent, random Fe-centred clusters built with ase stand in (said so in the
+output).
+
+Rules: one warm-up call on a tiny input first (its time, JIT compilation or
+cache load, is reported apart); every figure is the median of ``--repeats``
+(>= 3) timed runs; the timed call is ``WACSFTransformer(...).transform(list
+of Atoms)`` end to end (packing included); "kernel only" rows time the kernel
+on pre-packed arrays.  Ratios are against Numba with all threads on the same
+structures.  DScribe computes its own ACSF (species-resolved, G4 without a mu
+shift, its own conventions) with the same (eta, mu) / (eta, zeta, lambda)
+values: compare throughput only, not numbers.  This is not a test.
+"""
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+import wacsf
+from wacsf import WACSFTransformer, _backends
+from wacsf._params import resolve_grids
+from wacsf._structures import pack
+
+PAPER = dict(r_cut=6.0, n_g2=32, n_g4=64)
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _default_data():
+    env = os.environ.get("XANESNET_SK_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def _synthetic(n=110, seed=0):
+    """Random Fe-centred clusters (ase), 40-80 atoms, no atom closer than 1 A."""
+    from ase import Atoms
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        m = int(rng.integers(40, 81))
+        pos = [np.zeros(3)]
+        while len(pos) < m:
+            p = rng.normal(scale=2.8, size=3)
+            if min(np.linalg.norm(p - q) for q in pos) > 1.0:
+                pos.append(p)
+        numbers = np.concatenate([[26], rng.choice([1, 1, 6, 6, 7, 8, 16, 17], size=m - 1)])
+        out.append(Atoms(numbers=numbers, positions=np.array(pos)))
+    return out
+
+
+def load_structures(data_dir):
+    fe_dir = Path(data_dir) / "fe_k_edge" / "xyz"
+    if fe_dir.is_dir():
+        return wacsf.read_structures(fe_dir), f"real: {len(list(fe_dir.glob('*.xyz')))} Fe complexes from {fe_dir}"
+    return _synthetic(), (
+        f"SYNTHETIC: no data at {fe_dir}; 110 random Fe-centred clusters built with ase "
+        "stand in for the real Fe complexes"
+    )
+
+
+def rotated_copies(structures, n, seed=0, jitter=0.02):
+    """n structures: random picks of ``structures``, rotated and jittered (seeded)."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(len(structures), size=n)
+    rots = Rotation.random(n, random_state=seed).as_matrix()
+    out = []
+    for i, s in enumerate(picks):
+        atoms = structures[s].copy()
+        pos = atoms.positions - atoms.positions[0]
+        atoms.positions = pos @ rots[i].T + rng.normal(scale=jitter, size=pos.shape)
+        out.append(atoms)
+    return out
+
+
+def _median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def _with_threads(n, fn):
+    before = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        return fn()
+    finally:
+        numba.set_num_threads(before)
+
+
+def _kernel_call(kernel, packed, grids, out, **extra):
+    kernel(
+        packed.positions, packed.weights, packed.offsets, packed.absorbers, PAPER["r_cut"],
+        grids["g2_eta"], grids["g2_mu"], grids["g4_eta"], grids["g4_mu"], grids["lambdas"],
+        grids["zetas"], 1.0, out, **extra,
+    )
+
+
+def _dscribe(structures, grids):
+    try:
+        from dscribe.descriptors import ACSF
+    except ImportError:
+        return None
+    species = sorted({int(z) for a in structures for z in a.numbers})
+    g2 = [[e, m] for e, m in zip(grids["g2_eta"], grids["g2_mu"])]
+    g4 = [[e, z, la] for e in grids["g4_eta"] for la in grids["lambdas"] for z in grids["zetas"]]
+    acsf = ACSF(r_cut=PAPER["r_cut"], g2_params=g2, g4_params=g4, species=species)
+    return acsf
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.featurise", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="seconds-long smoke run")
+    ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--n-structures", type=int, default=100_000, help="rotated copies (default 100000)")
+    ap.add_argument("--data", type=Path, default=None, help="data root (default $XANESNET_SK_DATA or ../shared/data)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per row, median reported (>= 3)")
+    ap.add_argument("--dscribe-max", type=int, default=2000, help="DScribe runs on at most this many copies")
+    args = ap.parse_args(argv)
+    repeats = max(3, args.repeats)
+    n_copies = min(args.n_structures, 500) if args.quick else args.n_structures
+    dscribe_max = 20 if args.quick else args.dscribe_max
+
+    data_dir = args.data if args.data is not None else _default_data()
+    base, source = load_structures(data_dir)
+    print(f"structures: {source}")
+    copies = rotated_copies(base, n_copies)
+    sets = {"real110": base, f"rotated{n_copies}": copies}
+
+    max_threads = numba.config.NUMBA_NUM_THREADS
+    grids = resolve_grids(6.0, 0.0, 32, 64, "shifted", "centred", "xanesnet", (1.0, -1.0), (1.0, 2.0, 4.0, 8.0))
+    n_feat = 1 + 32 + 64
+
+    # warm-up: JIT compilation (or cache load) apart from every timing
+    tiny = base[:2]
+    t0 = time.perf_counter()
+    WACSFTransformer(backend="numba", progress=False).transform(tiny)
+    jit_s = time.perf_counter() - t0
+    print(f"numba warm-up (JIT compile or cache load) on 2 structures: {jit_s:.2f} s")
+
+    cuda_ok = _backends.cuda_available() and not _backends._simulated()
+    rows = []
+
+    def record(name, set_name, n, seconds, all_times, note=""):
+        rows.append(dict(method=name, structures=set_name, n=n, seconds=seconds,
+                         structures_per_s=n / seconds, runs_s=all_times, note=note))
+
+    for set_name, structs in sets.items():
+        n = len(structs)
+        packed = pack(structs)
+        out = np.empty((n, n_feat))
+        if set_name == "real110":
+            t = WACSFTransformer(backend="numpy", progress=False)
+            med, ts = _median_time(lambda: t.transform(structs), repeats)
+            record("numpy oracle (transform)", set_name, n, med, ts)
+        for label, n_jobs in (("numba 1 thread", 1), (f"numba {max_threads} threads", None)):
+            t = WACSFTransformer(backend="numba", n_jobs=n_jobs, progress=False)
+            med, ts = _median_time(lambda: t.transform(structs), repeats)
+            record(f"{label} (transform)", set_name, n, med, ts)
+            from wacsf import _cpu
+
+            nt = 1 if n_jobs == 1 else max_threads
+            med, ts = _with_threads(nt, lambda: _median_time(lambda: _kernel_call(_cpu.wacsf_features, packed, grids, out), repeats))
+            record(f"{label} (kernel only, pre-packed)", set_name, n, med, ts)
+        if cuda_ok:
+            from wacsf import _cuda
+
+            t = WACSFTransformer(backend="cuda", progress=False)
+            t.transform(tiny)
+            med, ts = _median_time(lambda: t.transform(structs), repeats)
+            record("cuda (transform)", set_name, n, med, ts)
+            if "timings" in inspect.signature(_cuda.wacsf_features).parameters:
+                parts = []
+
+                def one():
+                    tm = {}
+                    _kernel_call(_cuda.wacsf_features, packed, grids, out, timings=tm)
+                    parts.append(tm)
+
+                med, ts = _median_time(one, repeats)
+                note = "; ".join(
+                    f"{k} {statistics.median(p.get(k, float('nan')) for p in parts) * 1e3:.1f} ms"
+                    for k in ("h2d", "kernel", "d2h")
+                )
+                record("cuda (kernel + transfers, pre-packed)", set_name, n, med, ts, note)
+        acsf = _dscribe(structs, grids)
+        if acsf is not None:
+            sub = structs[:dscribe_max]
+            centers = [[0]] * len(sub)
+            for label, jobs in (("dscribe ACSF 1 job", 1), (f"dscribe ACSF {max_threads} jobs", max_threads)):
+                acsf.create(sub[:2], centers=centers[:2], n_jobs=1)
+                med, ts = _median_time(lambda: acsf.create(sub, centers=centers, n_jobs=jobs), repeats)
+                record(label, set_name, len(sub), med, ts,
+                       f"own ACSF ({acsf.get_number_of_features()} species-resolved features); throughput only")
+
+    # ratios against numba all threads on the same structure set
+    for r in rows:
+        ref = next(x for x in rows if x["structures"] == r["structures"]
+                   and x["method"] == f"numba {max_threads} threads (transform)")
+        r["ratio_vs_numba_all"] = r["structures_per_s"] / ref["structures_per_s"]
+
+    header = f"{'method':44s} {'structures':>16s} {'n':>7s} {'median s':>9s} {'struct/s':>10s} {'vs numba all':>12s}  note"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['method']:44s} {r['structures']:>16s} {r['n']:7d} {r['seconds']:9.3f} "
+              f"{r['structures_per_s']:10.0f} {r['ratio_vs_numba_all']:11.2f}x  {r['note']}")
+
+    meta = dict(
+        source=source, threads=max_threads, cpu=_cpu_model(), cpu_count=os.cpu_count(),
+        numba=numba.__version__, numpy=np.__version__, python=platform.python_version(),
+        wacsf=wacsf.__version__, jit_warmup_s=jit_s, repeats=repeats, quick=args.quick,
+        cuda=cuda_ok, parameters=dict(PAPER, g2="shifted", g4="centred xanesnet",
+                                      lambdas=[1, -1], zetas=[1, 2, 4, 8]),
+        threading_layer=_threading_layer(),
+    )
+    print(f"\n{meta['cpu']}, {max_threads} Numba threads, numba {numba.__version__}, numpy {np.__version__}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(dict(meta=meta, results=rows), indent=2))
+        print(f"wrote {args.json}")
+    return rows
+
+
+def _threading_layer():
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
