@@ -38,6 +38,7 @@ def _write(tmp_path, text, name="s.txt"):
     "text, fmt, e0, relative, first",
     [
         (FDMNES_PLAIN, "fdmnes", None, False, 7097.0),
+        ("FDMNES 2023\n" + FDMNES_PLAIN.split("\n", 1)[1], "fdmnes", None, False, 7097.0),
         (FDMNES_EDGE, "fdmnes", 7112.0, True, -2.0),
         (FDMNES_CONV, "fdmnes", None, True, -15.0),
         (ORCA, "orca", None, False, 2395.0),

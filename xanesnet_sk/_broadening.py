@@ -30,7 +30,7 @@ class _Broadening(_SpectraTransformer):
         """
         self.energies_ = self._validate_energies()
         self._check_X(X, reset=True)
-        self.matrix_ = convolution_matrix(self.energies_, self._widths, self._mask_below())
+        self.matrix_ = convolution_matrix(self.energies_, self._widths, self.e_fermi)
         return self
 
     def transform(self, X):
@@ -116,9 +116,6 @@ class LorentzianBroadening(_Broadening):
     def _widths(self, energies):
         return np.full(np.shape(energies), float(self.width))
 
-    def _mask_below(self):
-        return self.e_fermi
-
 
 class ArctanBroadening(_Broadening):
     """Convolution with the energy-dependent (arctangent) Lorentzian width.
@@ -200,6 +197,3 @@ class ArctanBroadening(_Broadening):
         return arctan_width(
             energies, self.gamma_hole, self.gamma_max, self.e_fermi, self.e_c, self.e_l
         )
-
-    def _mask_below(self):
-        return self.e_fermi

@@ -27,7 +27,7 @@ __all__ = ["Spectrum", "read_spectrum", "write_spectrum"]
 _FORMATS = ("fdmnes", "orca")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Spectrum:
     """One spectrum read from a file.
 
@@ -172,8 +172,8 @@ def _parse_header(path, header):
         low = text.lower()
         if not text:
             continue
-        if low in _FORMATS and banner is None and columns is None:
-            banner = low
+        if low.split()[0] in _FORMATS and banner is None and columns is None:
+            banner = low.split()[0]
         elif "e_edge" in low and banner != "orca" and columns is None:
             value = _floats(text.split("=")[0].split()[:1])
             if not value:
