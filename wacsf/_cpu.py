@@ -410,6 +410,18 @@ def _one_structure(positions, weights, a, b, i, r_cut, g2_eta, g2_mu, g4_eta, g4
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
+def _run_range(start, stop, positions, weights, offsets, absorbers, r_cut, g2_eta, g2_mu,
+               g4_eta, g4_mu, lambdas, zetas, zeta_int, scale, nbr, stage, block, ang, acc, out):
+    """Structures start..stop-1 on one thread with its own scratch (serial)."""
+    for s in range(start, stop):
+        _one_structure(
+            positions, weights, offsets[s], offsets[s + 1], absorbers[s], r_cut,
+            g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, zeta_int, scale,
+            nbr, stage, block, ang, acc, out[s],
+        )
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _thread_ranges(offsets, n_ranges):
     """Cut structures into n_ranges contiguous ranges of about equal n_atoms^2."""
     n_struct = offsets.size - 1
@@ -475,9 +487,8 @@ def _kernel(
     ang = np.empty((n_ranges, n_ang, _BLOCK))
     acc = np.empty((n_ranges, g4_eta.size, n_ang))
     for t in numba.prange(n_ranges):
-        for s in range(bounds[t], bounds[t + 1]):
-            _one_structure(
-                positions, weights, offsets[s], offsets[s + 1], absorbers[s], r_cut,
-                g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, zeta_int, scale,
-                nbr[t], stage[t], block[t], ang[t], acc[t], out[s],
-            )
+        _run_range(
+            bounds[t], bounds[t + 1], positions, weights, offsets, absorbers, r_cut,
+            g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, zeta_int, scale,
+            nbr[t], stage[t], block[t], ang[t], acc[t], out,
+        )
