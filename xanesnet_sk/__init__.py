@@ -11,6 +11,17 @@ from .datasets import (  # noqa: E402
     save_dataset,
 )
 from .io import Spectrum, read_spectrum, write_spectrum  # noqa: E402
+from .metrics import (  # noqa: E402
+    delta_e,
+    delta_mu,
+    delta_mu_summary,
+    make_delta_mu_scorer,
+    make_spectral_error_scorer,
+    relative_spectral_error,
+)
+from .model import TensorBatchIterator, XANESNetModule, XANESNetRegressor  # noqa: E402
+from .pipeline import make_xanesnet_pipeline  # noqa: E402
+from .selection import CorrelationFilter, feature_variance  # noqa: E402
 from .spectra import (  # noqa: E402
     ArctanBroadening,
     EdgeStepNormaliser,
@@ -22,6 +33,18 @@ from .spectra import (  # noqa: E402
 
 __all__ = [
     "__version__",
+    "XANESNetRegressor",
+    "XANESNetModule",
+    "TensorBatchIterator",
+    "make_xanesnet_pipeline",
+    "CorrelationFilter",
+    "feature_variance",
+    "delta_mu",
+    "delta_mu_summary",
+    "relative_spectral_error",
+    "delta_e",
+    "make_delta_mu_scorer",
+    "make_spectral_error_scorer",
     "XanesDataset",
     "load_dataset",
     "load_npz",
