@@ -13,16 +13,44 @@ Packing validates once, vectorised, so kernels never see a NaN, an empty
 structure, an absorber out of range or an atom on top of the absorber.
 """
 
+import math
 import os
 from collections.abc import Mapping
 from numbers import Integral
 from pathlib import Path
 
+import numba
 import numpy as np
 
 __all__ = ["read_structures", "pack", "PackedStructures"]
 
 _XYZ_SUFFIXES = (".xyz",)
+
+
+@numba.njit(cache=True)
+def _first_non_finite(positions):
+    """Index of the first atom with a NaN or infinite coordinate, or -1."""
+    for a in range(positions.shape[0]):
+        for c in range(3):
+            if not math.isfinite(positions[a, c]):
+                return a
+    return -1
+
+
+@numba.njit(cache=True)
+def _first_on_absorber(positions, offsets, absorbers):
+    """Global index of the first atom at distance 0 from its absorber, or -1."""
+    for s in range(offsets.size - 1):
+        i = absorbers[s]
+        for a in range(offsets[s], offsets[s + 1]):
+            if (
+                a != i
+                and positions[a, 0] == positions[i, 0]
+                and positions[a, 1] == positions[i, 1]
+                and positions[a, 2] == positions[i, 2]
+            ):
+                return a
+    return -1
 
 
 def _read_xyz(path):
@@ -272,9 +300,9 @@ def pack(X, weights="Z", absorber=0):
     )
     numbers = np.concatenate([a.numbers for a in atoms_list]).astype(np.int64)
 
-    bad = ~np.isfinite(positions).all(axis=1)
-    if bad.any():
-        s = int(np.searchsorted(offsets, np.flatnonzero(bad)[0], side="right") - 1)
+    bad_coords = _first_non_finite(positions)
+    if bad_coords >= 0:
+        s = int(np.searchsorted(offsets, bad_coords, side="right") - 1)
         raise ValueError(f"structure {s} has NaN or infinite coordinates")
     badz = (numbers < 1) | (numbers > 118)
     if badz.any():
@@ -292,13 +320,9 @@ def pack(X, weights="Z", absorber=0):
         )
     absorbers = offsets[:-1] + local
 
-    owner = np.repeat(np.arange(n), counts)
-    delta = positions - positions[absorbers][owner]
-    overlap = (np.einsum("ij,ij->i", delta, delta) == 0.0)
-    overlap[absorbers] = False
-    if overlap.any():
-        atom = int(np.flatnonzero(overlap)[0])
-        s = int(owner[atom])
+    atom = _first_on_absorber(positions, offsets, absorbers)
+    if atom >= 0:
+        s = int(np.searchsorted(offsets, atom, side="right") - 1)
         raise ValueError(
             f"structure {s}: atom {atom - int(offsets[s])} sits exactly on the absorber "
             f"(atom {int(local[s])}); distances of 0 are not allowed"
@@ -314,7 +338,7 @@ def pack(X, weights="Z", absorber=0):
         missing = np.flatnonzero(~np.isfinite(w))
         if missing.size:
             atom = int(missing[0])
-            s = int(owner[atom])
+            s = int(np.searchsorted(offsets, atom, side="right") - 1)
             raise ValueError(
                 f"structure {s}: no finite weight for element Z={int(numbers[atom])}; "
                 f"add it to the weights mapping"
