@@ -414,3 +414,17 @@ def test_real_fe_set_radial_distribution(data_root):
     rdf = analysis.radial_distances(structures)
     # first coordination shell of Fe: nothing closer than ~1.4 A (hydrides ~1.5)
     assert 1.3 < rdf["distance"].min() < 2.2
+
+
+def test_cli_absolute_energies_are_shifted_to_the_edge():
+    from xanesnet_sk._cli_analysis import _relative_energies
+    from xanesnet_sk._cli_common import CLIError, Reporter
+    from xanesnet_sk._cli_data import CLIData
+
+    grid = 7112.0 + np.linspace(-15, 60, 226)
+    data = CLIData(None, None, grid, [], "structures", "test")
+    np.testing.assert_allclose(_relative_energies(data, Reporter(quiet=True)),
+                               np.linspace(-15, 60, 226), atol=1e-9)
+    data.energies = np.linspace(7000, 7100, 50)
+    with pytest.raises(CLIError, match="absolute"):
+        _relative_energies(data, Reporter(quiet=True))

@@ -285,6 +285,23 @@ def _importance(args, X, y, energies, names, report, windows=None):
         n_repeats=args.n_repeats, random_state=args.seed, n_jobs=_n_jobs(args))
 
 
+def _relative_energies(data, report):
+    """Energies relative to the edge: absolute grids on XANESNET's layout are shifted."""
+    energies = np.asarray(data.energies, dtype=float)
+    if energies.min() < 0:
+        return energies
+    e0 = data.extra.get("e0") if isinstance(data.extra, dict) else None
+    if e0 is not None and np.isfinite(np.nanmedian(e0)):
+        e0 = float(np.nanmedian(e0))
+    elif energies.size == 226 and abs(energies[-1] - energies[0] - 75.0) < 1e-6:
+        e0 = float(energies[0] + 15.0)  # XANESNET's grid: E0 - 15 ... E0 + 60 eV
+    else:
+        raise CLIError(f"{data.source}: the energies ({energies[0]:g} to {energies[-1]:g} eV) "
+                       "are absolute and the edge is unknown: give spectra relative to the edge")
+    report.say(f"energies are absolute: windows are taken relative to E0 = {e0:g} eV")
+    return energies - e0
+
+
 def _windows(spec):
     windows = {"whole": None}
     for part in filter(None, (p.strip() for p in spec.split(","))):
@@ -310,7 +327,8 @@ def run_importance(args, report):
     X, names, structures = _features(args, data, report)
     X, names = _carry_forward(X, names, args.variance_drop, report)
     windows = _windows(args.windows)
-    table = _importance(args, X, data.y, data.energies, names, report, windows)
+    table = _importance(args, X, data.y, _relative_energies(data, report), names, report,
+                        windows)
     _finish_csv(table, out / "importance.csv", report, "importance table")
     distances = None
     if structures is not None:
