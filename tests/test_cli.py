@@ -92,3 +92,179 @@ def test_usage_errors_are_one_line(capsys):
     _error_line(capsys)
     assert main(["--help"]) == 0
     assert "featurise" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------- learn / predict / evaluate
+
+TINY_MODEL = "model:\n  hidden_sizes: [32, 32]\n  batch_size: 16\n"
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "tiny.yaml"
+    path.write_text(TINY_MODEL + "preprocessing:\n  variance_drop: 0.25\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def fe_model(data_root, tiny_config, tmp_path_factory):
+    """A model learnt from the Fe xyz/xanes directories (3 epochs)."""
+    out = tmp_path_factory.mktemp("fe") / "model.joblib"
+    fe = data_root / "fe_k_edge"
+    assert main(["learn", "--xyz", str(fe / "xyz"), "--xanes", str(fe / "xanes"), "--output",
+                 str(out), "--epochs", "3", "--config", str(tiny_config), "-q"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def v_model(data_root, tiny_config, tmp_path_factory):
+    """A model learnt from the precomputed V features of tmqm_k_edge_v.npz (2 epochs)."""
+    out = tmp_path_factory.mktemp("v") / "v.joblib"
+    assert main(["learn", "--data", str(data_root / "tmqm_k_edge_v.npz"), "--output", str(out),
+                 "--epochs", "2", "--config", str(tiny_config), "-q"]) == 0
+    return out
+
+
+def test_learn_writes_model_and_sidecar(fe_model):
+    meta = json.loads(fe_model.with_suffix(".json").read_text())
+    assert meta["n_train"] == 110 and meta["input"] == "structures"
+    assert meta["n_features"] == 97 and len(meta["feature_names"]) == 97
+    assert len(meta["energies"]) == 226 and meta["versions"]["xanesnet_sk"]
+    assert meta["config"]["model"]["hidden_sizes"] == [32, 32]
+
+
+def test_predict_one_spectrum_per_structure(fe_model, data_root, tmp_path, capsys):
+    from xanesnet_sk.io import read_spectrum
+
+    xyz = data_root / "fe_k_edge" / "xyz"
+    out = tmp_path / "pred"
+    assert main(["predict", "--model", str(fe_model), "--xyz", str(xyz), "--output", str(out)]) == 0
+    assert "wrote 110 spectra" in capsys.readouterr().out
+    files = sorted(out.glob("*.txt"))
+    assert [f.stem for f in files] == sorted(p.stem for p in xyz.glob("*.xyz"))
+    spectrum = read_spectrum(files[0])
+    assert spectrum.mu.shape == (226,) and np.all(np.isfinite(spectrum.mu))
+    reference = read_spectrum(data_root / "fe_k_edge" / "xanes" / files[0].name)
+    np.testing.assert_allclose(spectrum.energies, reference.energies)
+
+
+def test_predict_plot(fe_model, small_xyz, tmp_path):
+    out = tmp_path / "pred"
+    assert main(["predict", "--model", str(fe_model), "--xyz", str(small_xyz), "--output",
+                 str(out), "--plot", "-q"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["mol0.png", "mol1.png", "mol2.png"]
+    assert len(list(out.glob("*.txt"))) == 3
+
+
+def test_v_model_predicts_from_features_and_structures(v_model, data_root, tmp_path):
+    meta = json.loads(v_model.with_suffix(".json").read_text())
+    assert meta["input"] == "features" and meta["wacsf_params_from"] == "config (assumed)"
+    out = tmp_path / "pred"
+    xyz = data_root / "fe_k_edge" / "xyz"  # featurised with the paper's 97 wACSF
+    assert main(["predict", "--model", str(v_model), "--xyz", str(xyz), "--output", str(out),
+                 "-q"]) == 0
+    assert len(list(out.glob("*.txt"))) == 110
+
+
+def test_evaluate_writes_tables_and_plots(fe_model, data_root, tmp_path, capsys):
+    import pandas as pd
+
+    fe = data_root / "fe_k_edge"
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(fe_model), "--xyz", str(fe / "xyz"), "--xanes",
+                 str(fe / "xanes"), "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "delta_mu median" in printed and "peak hit rate" in printed
+    for name in ("spectra.csv", "summary.csv", "peaks.csv", "dmu_histogram.png",
+                 "peak_parity.png", "examples.png"):
+        assert (out / name).stat().st_size > 0, name
+    per = pd.read_csv(out / "spectra.csv")
+    assert len(per) == 110 and {"name", "delta_mu", "n_matched"} <= set(per.columns)
+
+
+def test_validate_tiny(data_root, tiny_config, tmp_path, capsys):
+    import pandas as pd
+
+    fe = data_root / "fe_k_edge"
+    out = tmp_path / "cv.csv"
+    assert main(["validate", "--xyz", str(fe / "xyz"), "--xanes", str(fe / "xanes"),
+                 "--splits", "2", "--repeats", "2", "--epochs", "2", "--config",
+                 str(tiny_config), "--output", str(out)]) == 0
+    assert "overall" in capsys.readouterr().out
+    table = pd.read_csv(out)
+    assert table["fold"].tolist()[:4] == ["r1/f1", "r1/f2", "r2/f1", "r2/f2"]
+    assert table.loc[table["fold"] == "overall", "n_test"].item() == 220
+    assert {"median", "q1", "q3", "iqr", "baseline_median"} <= set(table.columns)
+
+
+# --------------------------------------------------------------- error paths
+
+
+def test_error_wrong_feature_length(v_model, small_xyz, tmp_path, capsys):
+    feats = tmp_path / "small.npz"
+    assert main(["featurise", "--xyz", str(small_xyz), "--output", str(feats), "-q",
+                 *SMALL_WACSF, "--backend", "numpy"]) == 0
+    assert main(["predict", "--model", str(v_model), "--data", str(feats), "--output",
+                 str(tmp_path / "p")]) == 1
+    assert "25 features per sample, but the model expects 97" in _error_line(capsys)
+
+
+def test_error_unmatched_data(data_root, tmp_path, capsys):
+    s = data_root / "s_k_edge"
+    assert main(["learn", "--xyz", str(s / "xyz"), "--xanes", str(s / "xanes"), "--output",
+                 str(tmp_path / "m.joblib")]) == 1
+    assert "without a spectrum" in _error_line(capsys)
+
+
+def test_error_unknown_config_key(small_xyz, tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("model:\n  epochz: 3\n")
+    assert main(["learn", "--xyz", str(small_xyz), "--xanes", str(small_xyz), "--output",
+                 str(tmp_path / "m.joblib"), "--config", str(config)]) == 1
+    line = _error_line(capsys)
+    assert "unknown key model.epochz" in line and "max_epochs" in line
+    config.write_text("modle:\n  max_epochs: 3\n")
+    assert main(["featurise", "--xyz", str(small_xyz), "--output", str(tmp_path / "f.npz"),
+                 "--config", str(config)]) == 1
+    assert "unknown section 'modle'" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("verb", ["predict", "evaluate"])
+def test_error_bad_model_path(verb, small_xyz, tmp_path, capsys):
+    argv = [verb, "--model", str(tmp_path / "none.joblib"), "--xyz", str(small_xyz),
+            "--output", str(tmp_path / "o")]
+    if verb == "evaluate":
+        argv += ["--xanes", str(small_xyz)]
+    assert main(argv) == 1
+    assert "--model" in _error_line(capsys)
+
+
+def test_error_not_a_model(tmp_path, small_xyz, capsys):
+    import joblib
+
+    joblib.dump({"a": 1}, tmp_path / "m.joblib")
+    assert main(["predict", "--model", str(tmp_path / "m.joblib"), "--xyz", str(small_xyz),
+                 "--output", str(tmp_path / "o")]) == 1
+    assert "not a model" in _error_line(capsys)
+
+
+def test_error_data_options(tmp_path, capsys):
+    assert main(["learn", "--output", str(tmp_path / "m.joblib")]) == 1
+    assert "no data" in _error_line(capsys)
+    assert main(["learn", "--data", str(tmp_path / "none.npz"), "--output",
+                 str(tmp_path / "m.joblib")]) == 1
+    assert "does not exist" in _error_line(capsys)
+
+
+# --------------------------------------------------------------- demo
+
+
+def test_demo_tiny(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--output", str(out), "--n-samples", "30", "--epochs", "2",
+                 "--splits", "2", "--repeats", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "median delta mu" in printed and "baseline" in printed
+    assert (out / "model.joblib").is_file() and (out / "validation.csv").is_file()
+    assert len(list((out / "predictions").glob("*.txt"))) == 6
+    assert (out / "evaluation" / "dmu_histogram.png").is_file()

@@ -13,13 +13,22 @@ sections; every key is optional and anything left out keeps its default::
       lambdas: [1, -1]
       zetas: [1, 2, 4, 8]
       absorber: 0       #   index of the absorbing atom in every structure
-    preprocessing:      # feature filters, before standard scaling
-      variance_drop: 0.25          # share of the lowest-variance features dropped
-      correlation_threshold: null  # drop one of each pair with |r| above this (null: off)
-    model:              # any xanesnet_sk.model.XANESNetRegressor parameter, e.g.
-      max_epochs: 300
+    preprocessing:      # make_xanesnet_pipeline's filters and scaling
+      variance_drop: 0.25          # share of the lowest-variance features dropped (null:
+                                   #   constant features only)
+      correlation_threshold: null  # drop features with |r| above this to a kept one (null: off)
+      standardize_targets: true    # standardise each energy point of the spectra
+    model:              # xanesnet_sk.model.XANESNetRegressor parameters
+      hidden_sizes: [512, 512]
+      dropout: 0.1
+      batch_norm: true
       lr: 0.001
+      lr_schedule: cosine          # or constant (the paper)
+      max_epochs: 300
       batch_size: 32
+      n_threads: null              # torch threads (null: torch's default)
+      device: cpu
+      optimizer__weight_decay: 0.0 # routed skorch arguments (optimizer__*, module__*) too
 
 Which keys ``preprocessing`` and ``model`` accept is read from
 :func:`xanesnet_sk.pipeline.make_xanesnet_pipeline` and the regressor's
@@ -56,8 +65,7 @@ def preprocessing_keys():
     """The keys the ``preprocessing`` section accepts (from make_xanesnet_pipeline)."""
     from .pipeline import make_xanesnet_pipeline
 
-    skip = {"featurise", "random_state", "wacsf_params", "model_params", "wacsf", "model",
-            "verbose", "callbacks"}
+    skip = {"featurise", "random_state", "wacsf_params", "memory"}
     params = inspect.signature(make_xanesnet_pipeline).parameters
     return sorted(
         name for name, p in params.items()
@@ -66,12 +74,23 @@ def preprocessing_keys():
 
 
 def model_keys():
-    """The keys the ``model`` section accepts (the regressor's parameters)."""
+    """The keys the ``model`` section accepts: the regressor's plain-valued parameters.
+
+    Class-valued parameters (``module``, ``optimizer``, ``criterion``, the
+    iterators) cannot be written in YAML; routed arguments
+    (``optimizer__weight_decay``, ``module__init``) are accepted as well.
+    """
     from .model import XANESNetRegressor
 
-    skip = {"random_state", "verbose", "callbacks", "module"}
-    return sorted(k for k in XANESNetRegressor().get_params(deep=False) if k not in skip)
+    skip = {"random_state", "verbose", "callbacks", "train_split", "warm_start", "compile",
+            "predict_nonlinearity", "torch_load_kwargs", "use_caching"}
+    plain = (bool, int, float, str, tuple, list, type(None))
+    params = XANESNetRegressor().get_params(deep=False)
+    return sorted(k for k, v in params.items() if k not in skip and isinstance(v, plain))
 
+
+#: Routed (skorch) argument prefixes the ``model`` section accepts beside its keys.
+_ROUTED = ("module__", "optimizer__")
 
 _KEYS = {"wacsf": wacsf_keys, "preprocessing": preprocessing_keys, "model": model_keys}
 
@@ -150,7 +169,8 @@ def validate_config(raw, source="config"):
                               f"values, got {type(values).__name__}")
         allowed = _KEYS[section]() if values else ()
         for key in values:
-            if key not in allowed:
+            routed = section == "model" and str(key).startswith(_ROUTED)
+            if key not in allowed and not routed:
                 raise ConfigError(f"{source}: unknown key {section}.{key}; "
                                   f"accepted keys: {', '.join(allowed)}")
         config[section] = dict(values)

@@ -24,12 +24,6 @@ __all__ = ["main", "build_parser"]
 
 PROG = "xanesnet-sk"
 
-try:  # the analysis verbs live in their own module
-    from ._cli_analysis import add_analysis_commands
-except ImportError:  # pragma: no cover - until that module lands
-    add_analysis_commands = None
-
-
 class _UsageError(Exception):
     """A bad command line (argparse's complaint), reported in one line."""
 
@@ -49,7 +43,11 @@ def build_parser():
     argparse.ArgumentParser
     """
     from . import __version__
+    from ._cli_analysis import add_analysis_commands
+    from ._cli_apply import add_evaluate_command, add_predict_command
+    from ._cli_demo import add_demo_command
     from ._cli_featurise import add_featurise_command
+    from ._cli_fit import add_learn_command, add_validate_command
 
     parser = _Parser(
         prog=PROG,
@@ -60,9 +58,13 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     parent = common_parent()
+    add_demo_command(subparsers, parent)
     add_featurise_command(subparsers, parent)
-    if add_analysis_commands is not None:
-        add_analysis_commands(subparsers)
+    add_learn_command(subparsers, parent)
+    add_validate_command(subparsers, parent)
+    add_predict_command(subparsers, parent)
+    add_evaluate_command(subparsers, parent)
+    add_analysis_commands(subparsers, parent)
     return parser
 
 
@@ -104,7 +106,7 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else 0
     report = Reporter(quiet=getattr(args, "quiet", False))
     try:
-        status = args.func(args, report)
+        args.func(args, report)  # a verb's return value is for the demo, not the exit
     except KeyboardInterrupt:
         print(f"{PROG} {args.verb}: interrupted", file=sys.stderr)
         return 130
@@ -115,7 +117,7 @@ def main(argv=None):
         hint = "" if _expected(exc) else " (rerun with --traceback for details)"
         print(f"{PROG} {args.verb}: error: {kind}{_one_line(exc)}{hint}", file=sys.stderr)
         return 1
-    return int(status or 0)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,292 @@
+"""Data and model files for the command line: loading, checking, saving.
+
+A data set reaches a verb either as two directories (``--xyz`` structures and
+``--xanes`` spectra, matched by file stem) or as one ``--data`` ``.npz``
+file, which holds either precomputed features ``x`` (like
+``tmqm_k_edge_v.npz`` or the output of ``xanesnet-sk featurise``) or
+structures.  Either way the verb gets a :class:`CLIData`.
+
+A model is a joblib pickle of the fitted pipeline plus a JSON sidecar
+(``MODEL.json`` beside ``MODEL``) with what the pipeline itself does not
+carry: the energy grid, the wACSF parameters of feature-trained models,
+feature names, versions and the training-set size.
+"""
+
+import datetime
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._cli_common import CLIError, existing_dir, existing_file, output_file, write_json
+
+__all__ = ["CLIData", "add_data_options", "load_data", "save_model", "load_model"]
+
+#: What a model's sidecar says it is.
+MODEL_FORMAT = "xanesnet-sk model"
+
+
+@dataclass
+class CLIData:
+    """One data set as the verbs see it.
+
+    Attributes
+    ----------
+    X : list of ase.Atoms or ndarray of shape (n_samples, n_features)
+        Structures (``kind == "structures"``) or precomputed features.
+    y : ndarray of shape (n_samples, n_points) or None
+        Spectra, None when only structures are given.
+    energies : ndarray of shape (n_points,) or None
+        Energy grid of ``y`` (eV).
+    names : list of str
+        One name per sample (file stem, or ``sample_<i>``).
+    kind : {"structures", "features"}
+    source : str
+        Where the data came from, for messages and the model sidecar.
+    wacsf_params : dict or None
+        wACSF parameters the features were made with, when known.
+    feature_names : list of str or None
+    """
+
+    X: object
+    y: np.ndarray | None
+    energies: np.ndarray | None
+    names: list
+    kind: str
+    source: str
+    wacsf_params: dict | None = None
+    feature_names: list | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.names)
+
+
+def add_data_options(parser, need_spectra=True):
+    """Add ``--xyz``/``--xanes`` and ``--data`` (mutually exclusive ways in) to ``parser``."""
+    group = parser.add_argument_group(
+        "data (either --xyz with --xanes, or --data)")
+    group.add_argument("--xyz", metavar="DIR",
+                       help="directory of .xyz structures (absorber = atom 0 unless --absorber)")
+    if need_spectra:
+        group.add_argument("--xanes", metavar="DIR",
+                           help="directory of spectra (FDMNES/ORCA text), one per structure, "
+                                "matched to the .xyz files by file stem")
+        group.add_argument("--unmatched", choices=["raise", "drop"], default="raise",
+                           help="structures without a spectrum and spectra without a "
+                                "structure: fail, naming them (default), or drop them with a "
+                                "note")
+    group.add_argument("--data", metavar="FILE.npz",
+                       help="an .npz data set instead: precomputed features 'x' (and spectra "
+                            "'y'; optional 'energies', 'names', 'feature_names'), e.g. "
+                            "tmqm_k_edge_v.npz or the output of 'featurise'; or structures")
+    return group
+
+
+def load_data(args, report, need_spectra=True):
+    """The data set the options name, as a :class:`CLIData`.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        With ``xyz``, ``xanes`` (when ``need_spectra``), ``data``.
+    report : Reporter
+    need_spectra : bool, default=True
+        Whether spectra are required.
+
+    Returns
+    -------
+    CLIData
+    """
+    xyz, xanes, data = args.xyz, getattr(args, "xanes", None), args.data
+    if data is not None and (xyz is not None or xanes is not None):
+        raise CLIError("give either --data or --xyz/--xanes, not both")
+    if data is not None:
+        loaded = _load_npz(existing_file(data, "--data", suffixes=(".npz",)))
+    elif xyz is None:
+        raise CLIError("no data: give --xyz DIR" + (" --xanes DIR" if need_spectra else "")
+                       + " or --data FILE.npz")
+    elif need_spectra:
+        if xanes is None:
+            raise CLIError("--xyz needs --xanes DIR (the spectra to learn from or compare with)")
+        loaded = _load_dirs(existing_dir(xyz, "--xyz"), existing_dir(xanes, "--xanes"),
+                            args.unmatched, report)
+    else:
+        loaded = _load_structures(existing_dir(xyz, "--xyz"))
+    if need_spectra and loaded.y is None:
+        raise CLIError(f"{loaded.source}: no spectra ('y') in this data set")
+    return loaded
+
+
+def _load_structures(xyz):
+    from wacsf import read_structures
+
+    structures = read_structures(xyz)
+    names = [a.info.get("name", f"sample_{i}") for i, a in enumerate(structures)]
+    return CLIData(structures, None, None, names, "structures", str(xyz))
+
+
+def _load_dirs(xyz, xanes, unmatched, report):
+    """Structures and spectra from two directories, through ``datasets.load_dataset``."""
+    import warnings
+
+    from .datasets import load_dataset
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        dataset = load_dataset(xyz, xanes, on_unmatched=unmatched,
+                               progress=None if not report.quiet else False)
+    for warning in caught:
+        report.say(f"note: {warning.message}")
+    return _from_dataset(dataset, f"{xyz} + {xanes}")
+
+
+def _from_dataset(dataset, source):
+    """A :class:`CLIData` of a ``datasets.XanesDataset`` (structures preferred over features)."""
+    if dataset.structures is not None:
+        X, kind = list(dataset.structures), "structures"
+    else:
+        X, kind = dataset.features, "features"
+    names = None if dataset.feature_names is None else [str(n) for n in dataset.feature_names]
+    return CLIData(X, dataset.spectra, dataset.energies, list(dataset.names), kind, source,
+                   feature_names=names)
+
+
+def _load_npz(path):
+    """Features (``x``) or structures from an ``.npz`` file."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"--data {str(path)!r}: not a readable .npz file ({exc})") from exc
+    if "x" not in arrays:
+        return _npz_structures(path, arrays)
+    x = np.asarray(arrays["x"], dtype=float)
+    if x.ndim != 2:
+        raise CLIError(f"--data {str(path)!r}: 'x' must be 2-D (samples x features), "
+                       f"got shape {x.shape}")
+    y = arrays.get("y")
+    if y is not None:
+        y = np.asarray(y, dtype=float).reshape(len(y), -1)
+        if len(y) != len(x):
+            raise CLIError(f"--data {str(path)!r}: 'x' has {len(x)} samples but 'y' has "
+                           f"{len(y)}")
+    names = [str(n) for n in arrays["names"]] if "names" in arrays else [
+        f"sample_{i}" for i in range(len(x))]
+    params = json.loads(str(arrays["wacsf_params"])) if "wacsf_params" in arrays else None
+    feature_names = ([str(n) for n in arrays["feature_names"]]
+                     if "feature_names" in arrays else None)
+    energies = _npz_energies(arrays, y)
+    return CLIData(x, y, energies, names, "features", str(path), params, feature_names)
+
+
+def _npz_energies(arrays, y):
+    """The npz's ``energies``, else XANESNET's grid for 226-point spectra, else indices."""
+    if "energies" in arrays:
+        return np.asarray(arrays["energies"], dtype=float)
+    if y is None:
+        return None
+    from .spectra import xanesnet_grid
+
+    return xanesnet_grid(y.shape[1])
+
+
+def _npz_structures(path, arrays):
+    """Structures stored in an npz by ``datasets.save_dataset``; CLIError if it holds none."""
+    from .datasets import load_npz
+
+    if not {"positions", "numbers", "offsets"} <= set(arrays):
+        raise CLIError(f"--data {str(path)!r}: neither features 'x' nor structures "
+                       f"('positions', 'numbers', 'offsets') in this file (keys: "
+                       f"{', '.join(sorted(arrays)) or 'none'})")
+    return _from_dataset(load_npz(path, energies=_npz_energies(arrays, arrays.get("y"))),
+                         str(path))
+
+
+# ------------------------------------------------------------------ models
+
+
+def sidecar_path(model_path):
+    """The JSON sidecar beside a model file: ``model.joblib`` -> ``model.json``."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".json")
+
+
+def _versions():
+    import sklearn
+    import skorch
+    import torch
+
+    import wacsf
+
+    from . import __version__
+
+    return {
+        "xanesnet_sk": __version__, "wacsf": wacsf.__version__, "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__, "torch": torch.__version__,
+        "skorch": skorch.__version__, "python": platform.python_version(),
+    }
+
+
+def save_model(path, model, metadata, report):
+    """Pickle ``model`` with joblib and write its JSON sidecar.
+
+    Parameters
+    ----------
+    path : path-like
+        The model file (``.joblib`` suggested); the sidecar goes to
+        :func:`sidecar_path`.
+    model : estimator
+        The fitted pipeline.
+    metadata : dict
+        What the sidecar records besides the format and versions.
+    report : Reporter
+    """
+    import joblib
+
+    path = output_file(path, "--output")
+    if path.suffix.lower() == ".json":
+        raise CLIError(f"--output {str(path)!r}: .json is the sidecar's suffix; "
+                       "name the model e.g. model.joblib")
+    joblib.dump(model, path)
+    created = datetime.datetime.now().isoformat(timespec="seconds")
+    meta = {"format": MODEL_FORMAT, "created": created, "versions": _versions(), **metadata}
+    write_json(sidecar_path(path), meta)
+    report.wrote("model", path)
+    report.wrote("model metadata", sidecar_path(path))
+
+
+def load_model(path):
+    """Load a model saved by :func:`save_model`.
+
+    Returns
+    -------
+    model : estimator
+    metadata : dict
+        The sidecar (empty when there is none).
+
+    Notes
+    -----
+    Loading a pickle runs code from it: load only models you made or trust.
+    """
+    import joblib
+
+    path = existing_file(path, "--model")
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # pickle raises many types; say what it was
+        raise CLIError(f"--model {str(path)!r}: cannot load this file as a joblib model "
+                       f"({type(exc).__name__}: {exc})") from exc
+    if not hasattr(model, "predict"):
+        raise CLIError(f"--model {str(path)!r}: holds a {type(model).__name__}, not a model "
+                       "saved by 'xanesnet-sk learn'")
+    meta = {}
+    side = sidecar_path(path)
+    if side.is_file():
+        try:
+            meta = json.loads(side.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise CLIError(f"{side}: the model's metadata is not valid JSON ({exc})") from exc
+    return model, meta

@@ -1,0 +1,325 @@
+"""``xanesnet-sk learn`` and ``xanesnet-sk validate``: fit and cross-validate the pipeline."""
+
+import os
+
+import numpy as np
+
+from ._cli_common import CLIError, output_file
+from ._cli_data import add_data_options, load_data, save_model
+
+__all__ = ["add_learn_command", "add_validate_command", "build_pipeline", "fit_pipeline",
+           "cross_validate_dmu", "featurise_once"]
+
+
+# ------------------------------------------------------------------ shared pieces
+
+
+def add_fit_options(parser):
+    """``--config``, ``--epochs``, ``--seed`` for the verbs that train."""
+    group = parser.add_argument_group("training")
+    group.add_argument("--config", metavar="YAML",
+                       help="YAML file with 'wacsf', 'preprocessing' and 'model' sections "
+                            "(keys documented in xanesnet_sk._config; unknown keys are errors)")
+    group.add_argument("--epochs", type=int, metavar="N",
+                       help="training epochs (overrides the config's model.max_epochs; "
+                            "default 300)")
+    group.add_argument("--seed", type=int, metavar="N", default=0,
+                       help="random seed for the net (and the folds of validate); default 0")
+    return group
+
+
+def _read_config(args):
+    from ._config import load_config, validate_config
+
+    return load_config(args.config) if args.config else validate_config({})
+
+
+def _prefix_of(estimator, cls):
+    """The ``set_params`` prefix (``"a__b__"``) of the first ``cls`` inside ``estimator``."""
+    if isinstance(estimator, cls):
+        return ""
+    for key, value in estimator.get_params(deep=True).items():
+        if isinstance(value, cls):
+            return key + "__"
+    return None
+
+
+def build_pipeline(config, featurise, seed=None, epochs=None, wacsf_params=None):
+    """The XANESNET pipeline configured from a validated config.
+
+    Parameters
+    ----------
+    config : dict
+        Sections ``wacsf``, ``preprocessing``, ``model`` (see ``_config``).
+    featurise : bool
+        Whether the pipeline starts with a ``WACSFTransformer`` (structures
+        in) or takes features.
+    seed : int, default=None
+        ``random_state`` of the pipeline.
+    epochs : int, default=None
+        Overrides ``model.max_epochs``.
+    wacsf_params : dict, default=None
+        Overrides the config's ``wacsf`` section.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+    """
+    from wacsf import WACSFTransformer
+
+    from .model import XANESNetRegressor
+    from .pipeline import make_xanesnet_pipeline
+
+    try:
+        pipeline = make_xanesnet_pipeline(featurise=featurise, random_state=seed,
+                                          **config["preprocessing"])
+        params = {}
+        model = dict(config["model"])
+        model.setdefault("n_threads", 1)  # small batches gain nothing from more threads
+        if epochs is not None:
+            model["max_epochs"] = epochs
+        net = _prefix_of(pipeline, XANESNetRegressor)
+        params.update({net + key: value for key, value in model.items()})
+        if featurise:
+            step = _prefix_of(pipeline, WACSFTransformer)
+            wacsf = {**config["wacsf"], **(wacsf_params or {})}
+            params.update({step + key: value for key, value in wacsf.items()})
+        pipeline.set_params(**params)
+        if featurise:
+            pipeline.get_params()[step[:-2]].fit()  # validates the wACSF parameters
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"configuration: {exc}") from exc
+    return pipeline
+
+
+def split_featuriser(pipeline):
+    """(featuriser or None, the rest of the pipeline)."""
+    from wacsf import WACSFTransformer
+
+    first = pipeline.steps[0][1]
+    if isinstance(first, WACSFTransformer):
+        return first, pipeline[1:]
+    return None, pipeline
+
+
+def featurise_once(wacsf, structures, report):
+    """wACSF of ``structures`` with a progress bar unless quiet."""
+    from sklearn.base import clone
+
+    wacsf = clone(wacsf).set_params(progress=not report.quiet)
+    return wacsf.fit_transform(structures)
+
+
+def fit_pipeline(pipeline, X, y, report, desc="training"):
+    """Fit ``pipeline`` with an epoch progress bar, detached again after the fit."""
+    from ._cli_progress import EpochProgress
+    from .model import XANESNetRegressor
+
+    net = _prefix_of(pipeline, XANESNetRegressor)
+    if report.quiet or net is None:
+        return pipeline.fit(X, y)
+    pipeline.set_params(**{net + "callbacks": [("progress", EpochProgress(report, desc))]})
+    try:
+        pipeline.fit(X, y)
+    finally:
+        pipeline.set_params(**{net + "callbacks": None})
+        for fitted in _fitted_nets(pipeline, XANESNetRegressor):
+            fitted.set_params(callbacks=None)
+    return pipeline
+
+
+def _fitted_nets(pipeline, cls):
+    """The fitted nets inside the last step (itself, or a TransformedTargetRegressor's)."""
+    last = pipeline.steps[-1][1]
+    candidates = (last, getattr(last, "regressor_", None))
+    return [c for c in candidates if isinstance(c, cls) and hasattr(c, "module_")]
+
+
+# ------------------------------------------------------------------ learn
+
+
+def add_learn_command(subparsers, parent):
+    """Register ``learn``."""
+    parser = subparsers.add_parser(
+        "learn", parents=[parent], help="fit the XANESNET pipeline and save it",
+        description="Fit the XANESNET pipeline (wACSF -> feature filters -> scaling -> MLP) "
+                    "on structures and spectra, or on precomputed features, and save it with "
+                    "joblib, plus a JSON sidecar (MODEL.json) with feature names, the energy "
+                    "grid, versions and the training-set size.  Only load model files you "
+                    "made or trust: unpickling runs code.")
+    add_data_options(parser)
+    parser.add_argument("--output", required=True, metavar="MODEL",
+                        help="model file to write, e.g. model.joblib")
+    add_fit_options(parser)
+    parser.set_defaults(func=run_learn)
+    return parser
+
+
+def run_learn(args, report):
+    """Fit on the data and save the model."""
+    config = _read_config(args)
+    output_file(args.output, "--output")
+    data = load_data(args, report)
+    featurise = data.kind == "structures"
+    pipeline = build_pipeline(config, featurise, seed=args.seed, epochs=args.epochs)
+    report.say(f"learn: {len(data)} samples ({data.kind}) from {data.source}, "
+               f"{data.y.shape[1]} energy points")
+    fit_pipeline(pipeline, data.X, data.y, report)
+    save_model(args.output, pipeline, _metadata(pipeline, data, config, args), report)
+
+
+def _metadata(pipeline, data, config, args):
+    """The sidecar of a model fitted on ``data``."""
+    from ._cli_featurise import portable_params
+
+    wacsf, rest = split_featuriser(pipeline)
+    if wacsf is not None:
+        params, origin = portable_params(wacsf.get_params()), "pipeline"
+        names = [str(n) for n in wacsf.get_feature_names_out()]
+    else:
+        params, origin, names = _feature_provenance(data, config)
+    n_features = getattr(rest, "n_features_in_", None)
+    return {
+        "input": data.kind,
+        "n_features": None if n_features is None else int(n_features),
+        "feature_names": names,
+        "wacsf_params": params,
+        "wacsf_params_from": origin,
+        "energies": data.energies,
+        "n_points": int(data.y.shape[1]),
+        "mean_spectrum": data.y.mean(axis=0),  # the trivial baseline, for evaluate
+        "n_train": len(data),
+        "training_data": data.source,
+        "seed": args.seed,
+        "config": config,
+    }
+
+
+def _feature_provenance(data, config):
+    """(wACSF parameters, where they came from, feature names) of precomputed features.
+
+    The data file's own ``wacsf_params`` when it has them; else the config's
+    ``wacsf`` section (default: the paper's, as in ``tmqm_k_edge_v.npz``) is
+    assumed, provided it gives as many features as the file has.
+    """
+    from wacsf import WACSFTransformer
+
+    from ._cli_featurise import portable_params
+
+    if data.wacsf_params is not None:
+        return data.wacsf_params, "data file", data.feature_names
+    try:
+        assumed = WACSFTransformer(**config["wacsf"])
+        names = [str(n) for n in assumed.get_feature_names_out()]
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"configuration: wacsf: {exc}") from exc
+    if len(names) != data.X.shape[1]:
+        return None, "unknown", data.feature_names
+    return portable_params(assumed.get_params()), "config (assumed)", data.feature_names or names
+
+
+# ------------------------------------------------------------------ validate
+
+
+def add_validate_command(subparsers, parent):
+    """Register ``validate``."""
+    parser = subparsers.add_parser(
+        "validate", parents=[parent], help="repeated k-fold cross-validation (delta mu)",
+        description="Repeated k-fold cross-validation of the pipeline: median and IQR of the "
+                    "per-spectrum delta mu (%%) in every fold and overall, next to a trivial "
+                    "baseline (the training folds' mean spectrum); a table is printed and "
+                    "written to CSV.")
+    add_data_options(parser)
+    parser.add_argument("--output", metavar="FILE.csv", default="validation.csv",
+                        help="CSV of the per-fold table (default validation.csv)")
+    parser.add_argument("--splits", type=int, default=5, metavar="K",
+                        help="folds per repeat (default 5)")
+    parser.add_argument("--repeats", type=int, default=5, metavar="R",
+                        help="repeats of the k-fold split (default 5)")
+    parser.add_argument("--n-jobs", type=int, default=1, metavar="N",
+                        help="folds fitted in parallel (default 1; -1: all cores)")
+    add_fit_options(parser)
+    parser.set_defaults(func=run_validate)
+    return parser
+
+
+def run_validate(args, report):
+    """Cross-validate and report the per-fold table."""
+    from ._cli_report import fold_summary
+
+    if args.splits < 2 or args.repeats < 1:
+        raise CLIError(f"--splits must be >= 2 and --repeats >= 1, got {args.splits} and "
+                       f"{args.repeats}")
+    out = output_file(args.output, "--output", suffixes=(".csv",))
+    config = _read_config(args)
+    data = load_data(args, report)
+    if len(data) < args.splits:
+        raise CLIError(f"{len(data)} samples cannot be split into {args.splits} folds")
+    pipeline = build_pipeline(config, data.kind == "structures", seed=args.seed,
+                              epochs=args.epochs)
+    report.say(f"validate: {len(data)} samples from {data.source}, {args.repeats} x "
+               f"{args.splits}-fold")
+    folds = cross_validate_dmu(pipeline, data.X, data.y, report, args.splits, args.repeats,
+                               args.seed, args.n_jobs)
+    table = fold_summary(folds)
+    table.to_csv(out, index=False, float_format="%.4f")
+    report.table(table.set_index("fold"), title="delta mu (%) per test fold:")
+    report.wrote("fold table", out)
+    return table
+
+
+def cross_validate_dmu(pipeline, X, y, report, n_splits=5, n_repeats=5, seed=0, n_jobs=1):
+    """Per-fold delta mu of ``pipeline`` (and of the mean-spectrum baseline).
+
+    Structures are featurised once up front (wACSF are stateless), so the
+    folds fit only the learned part of the pipeline.
+
+    Returns
+    -------
+    list of dict
+        One per fold: ``repeat``, ``fold``, ``n_train``, ``n_test``, ``dmu``
+        (per test spectrum) and ``dmu_baseline``.
+    """
+    from joblib import Parallel, delayed
+    from sklearn.model_selection import RepeatedKFold
+
+    wacsf, rest = split_featuriser(pipeline)
+    features = featurise_once(wacsf, X, report) if wacsf is not None else np.asarray(X)
+    y = np.asarray(y, dtype=float)
+    cv = RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
+    n_workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
+    if n_workers > 1:
+        rest = _threads_per_worker(rest, n_workers)
+    tasks = (delayed(_fit_fold)(rest, features, y, train, test, k, n_splits)
+             for k, (train, test) in enumerate(cv.split(features)))
+    runner = Parallel(n_jobs=n_workers, return_as="generator")
+    bar = report.progress(runner(tasks), total=n_splits * n_repeats, desc="CV folds",
+                          unit="fold")
+    return list(bar)
+
+
+def _threads_per_worker(estimator, n_workers):
+    """Share the cores between parallel folds (torch threads per fit)."""
+    from .model import XANESNetRegressor
+
+    net = _prefix_of(estimator, XANESNetRegressor)
+    if net is None:
+        return estimator
+    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    return estimator.set_params(**{net + "n_threads": threads})
+
+
+def _fit_fold(estimator, X, y, train, test, k, n_splits):
+    """Fit a clone on one training fold; delta mu on its test fold."""
+    from sklearn.base import clone
+
+    from ._cli_report import delta_mu
+
+    model = clone(estimator).fit(X[train], y[train])
+    y_pred = model.predict(X[test])
+    baseline = np.broadcast_to(y[train].mean(axis=0), y[test].shape)
+    return {
+        "repeat": k // n_splits + 1, "fold": k % n_splits + 1, "n_train": len(train),
+        "n_test": len(test), "dmu": delta_mu(y[test], y_pred),
+        "dmu_baseline": delta_mu(y[test], baseline),
+    }
