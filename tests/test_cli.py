@@ -91,7 +91,11 @@ def test_usage_errors_are_one_line(capsys):
     assert main(["no-such-verb"]) == 2
     _error_line(capsys)
     assert main(["--help"]) == 0
-    assert "featurise" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    for verb in ("demo", "featurise", "learn", "validate", "predict", "evaluate", "importance"):
+        assert verb in printed
+    assert main(["learn", "--epochs", "many"]) == 2
+    assert "invalid int value" in _error_line(capsys)
 
 
 # --------------------------------------------------------------- learn / predict / evaluate
@@ -209,11 +213,15 @@ def test_error_wrong_feature_length(v_model, small_xyz, tmp_path, capsys):
     assert "25 features per sample, but the model expects 97" in _error_line(capsys)
 
 
-def test_error_unmatched_data(data_root, tmp_path, capsys):
+def test_error_unmatched_data(data_root, tiny_config, tmp_path, capsys):
     s = data_root / "s_k_edge"
     assert main(["learn", "--xyz", str(s / "xyz"), "--xanes", str(s / "xanes"), "--output",
                  str(tmp_path / "m.joblib")]) == 1
     assert "without a spectrum" in _error_line(capsys)
+    assert main(["learn", "--xyz", str(s / "xyz"), "--xanes", str(s / "xanes"), "--unmatched",
+                 "drop", "--epochs", "1", "--config", str(tiny_config), "--output",
+                 str(tmp_path / "m.joblib")]) == 0
+    assert "note: dropped unmatched files" in capsys.readouterr().out
 
 
 def test_error_unknown_config_key(small_xyz, tmp_path, capsys):

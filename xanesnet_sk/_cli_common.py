@@ -54,8 +54,9 @@ class Reporter:
             return
         if title:
             self.say(title)
-        text = frame.to_string(float_format=floatfmt.format, index=frame.index.name is not None)
-        self.say(text)
+        if frame.index.name is not None:  # a named index becomes the first column
+            frame = frame.reset_index()
+        self.say(frame.to_string(float_format=floatfmt.format, index=False))
 
     def wrote(self, label, path):
         """Record (and announce) an output file or directory."""

@@ -95,7 +95,8 @@ def _run_verbs(out, paths, args, report):
     model = str(out / "model.joblib")
     fit = ["--epochs", str(args.epochs), "--seed", str(args.seed)]
     steps = [
-        ("featurise", "wACSF of the training structures",
+        ("featurise", "wACSF of the training structures (a fresh install compiles the "
+                      "Numba kernels first: ~20 s)",
          ["featurise", "--xyz", str(paths["train", "xyz"]), "--output", str(out / "features.npz")]),
         ("validate", f"{args.repeats} x {args.splits}-fold cross-validation",
          ["validate", *train, "--splits", str(args.splits), "--repeats", str(args.repeats),

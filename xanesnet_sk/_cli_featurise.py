@@ -35,8 +35,7 @@ def add_wacsf_options(parser):
     group.add_argument("--backend", choices=["auto", "numba", "cuda", "numpy"],
                        help="wACSF backend (default auto: CUDA if a GPU is there, else Numba)")
     group.add_argument("--n-jobs", type=int, metavar="N",
-                       help="CPU threads for featurisation (and CV folds run in parallel "
-                            "where a verb has them); default: all cores")
+                       help="CPU threads of the Numba backend (default: all cores)")
     return group
 
 
