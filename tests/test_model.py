@@ -289,3 +289,13 @@ def test_training_batches_are_shuffled(fitted, data):
     assert not fitted.get_iterator(dataset, training=False).shuffle
     off = XANESNetRegressor(iterator_train__shuffle=False)
     assert off.get_params_for("iterator_train")["shuffle"] is False
+
+
+def test_train_and_eval_modes(fitted, data):
+    X, y = data
+    np.testing.assert_array_equal(fitted.predict(X), fitted.predict(X))  # no dropout at predict
+    assert not any(m.training for m in fitted.module_.modules())
+    net = XANESNetRegressor(**{**SMALL, "max_epochs": 1}).fit(X, y)
+    net.predict(X)
+    net.partial_fit(X, y)  # back to training mode, dropout on again
+    assert len(net.history) == 2

@@ -494,6 +494,16 @@ class XANESNetRegressor(NeuralNetRegressor):
             kwargs["fused"] = True
         return args, kwargs
 
+    def _set_training(self, training=True):
+        # skorch switches train/eval mode on every batch, which walks every
+        # submodule; do it only when the mode actually changes
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and any(
+                m.training != training for m in module.modules()
+            ):
+                module.train(training)
+
     def initialize(self):
         """Validate the parameters, seed torch if asked, build module and optimizer."""
         validate_parameter_constraints(
