@@ -428,3 +428,23 @@ def test_cli_absolute_energies_are_shifted_to_the_edge():
     data.energies = np.linspace(7000, 7100, 50)
     with pytest.raises(CLIError, match="absolute"):
         _relative_energies(data, Reporter(quiet=True))
+
+
+def test_cli_edge_energy_from_the_files_reaches_the_analysis(tmp_path):
+    """An E0 read from the spectrum headers (or an npz 'e0') sets the windows' origin."""
+    from xanesnet_sk._cli_analysis import _relative_energies
+    from xanesnet_sk._cli_common import Reporter
+    from xanesnet_sk._cli_data import _from_dataset, _load_npz
+    from xanesnet_sk.datasets import XanesDataset
+
+    energies = np.linspace(7000, 7100, 50)  # absolute, not XANESNET's 226-point layout
+    dataset = XanesDataset(spectra=np.ones((2, 50)), energies=energies, names=["a", "b"],
+                           features=np.ones((2, 3)), e0=np.array([7050.0, 7050.0]))
+    data = _from_dataset(dataset, "test")
+    np.testing.assert_allclose(_relative_energies(data, Reporter(quiet=True)), energies - 7050)
+
+    path = tmp_path / "features.npz"
+    np.savez(path, x=np.ones((2, 3)), y=np.ones((2, 50)), energies=energies,
+             e0=np.array([7040.0, 7040.0]))
+    data = _load_npz(path)
+    np.testing.assert_allclose(_relative_energies(data, Reporter(quiet=True)), energies - 7040)

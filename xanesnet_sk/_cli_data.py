@@ -150,8 +150,9 @@ def _from_dataset(dataset, source):
     else:
         X, kind = dataset.features, "features"
     names = None if dataset.feature_names is None else [str(n) for n in dataset.feature_names]
+    extra = {} if dataset.e0 is None else {"e0": np.asarray(dataset.e0, dtype=float)}
     return CLIData(X, dataset.spectra, dataset.energies, list(dataset.names), kind, source,
-                   feature_names=names)
+                   feature_names=names, extra=extra)
 
 
 def _load_npz(path):
@@ -179,7 +180,8 @@ def _load_npz(path):
     feature_names = ([str(n) for n in arrays["feature_names"]]
                      if "feature_names" in arrays else None)
     energies = _npz_energies(arrays, y)
-    return CLIData(x, y, energies, names, "features", str(path), params, feature_names)
+    extra = {"e0": np.asarray(arrays["e0"], dtype=float)} if "e0" in arrays else {}
+    return CLIData(x, y, energies, names, "features", str(path), params, feature_names, extra)
 
 
 def _npz_energies(arrays, y):
