@@ -73,7 +73,10 @@ def test_feature_variance_percentile_drops_lowest_quarter():
 
 
 def test_structure_of_pipeline():
-    pipe = make_xanesnet_pipeline(featurise=False, random_state=3, **TINY)
+    default = make_xanesnet_pipeline(featurise=False)
+    assert isinstance(default.named_steps["variance"], SelectPercentile)
+    assert default.named_steps["variance"].percentile == pytest.approx(100.0)
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=3, variance_drop=0.25, **TINY)
     assert [name for name, _ in pipe.steps] == ["variance", "correlation", "scale", "model"]
     assert isinstance(pipe.named_steps["variance"], SelectPercentile)
     assert pipe.named_steps["variance"].percentile == pytest.approx(75.0)
@@ -96,7 +99,7 @@ def test_structure_of_pipeline():
 def fitted_features():
     X, y = make_features()
     pipe = make_xanesnet_pipeline(
-        featurise=False, random_state=0, correlation_threshold=0.95, **TINY
+        featurise=False, random_state=0, variance_drop=0.25, correlation_threshold=0.95, **TINY
     )
     return pipe.fit(X, y), X, y
 
@@ -168,8 +171,11 @@ def make_structures(n=16, seed=0):
 
 def test_featurise_pipeline_fit_predict():
     structures, spectra = make_structures()
-    pipe = make_xanesnet_pipeline(random_state=0, wacsf_params=WACSF_SMALL, **TINY)
-    assert [name for name, _ in pipe.steps] == ["wacsf", "variance", "correlation", "scale", "model"]
+    pipe = make_xanesnet_pipeline(
+        random_state=0, wacsf_params=WACSF_SMALL, variance_drop=0.25, **TINY
+    )
+    steps = ["wacsf", "variance", "correlation", "scale", "model"]
+    assert [name for name, _ in pipe.steps] == steps
     assert pipe.get_params()["wacsf__n_g2"] == 4
     pred = pipe.fit(structures, spectra).predict(structures[:3])
     assert pred.shape == (3, spectra.shape[1])

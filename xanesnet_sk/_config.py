@@ -14,7 +14,7 @@ sections; every key is optional and anything left out keeps its default::
       zetas: [1, 2, 4, 8]
       absorber: 0       #   index of the absorbing atom in every structure
     preprocessing:      # make_xanesnet_pipeline's filters and scaling
-      variance_drop: 0.25          # share of the lowest-variance features dropped (null:
+      variance_drop: 0.0           # share of lowest-variance features dropped (paper: 0.25; null:
                                    #   constant features only)
       correlation_threshold: null  # drop features with |r| above this to a kept one (null: off)
       standardize_targets: true    # standardise each energy point of the spectra
