@@ -7,7 +7,7 @@ kernels, and a plain NumPy reference implementation.
 """
 
 from ._params import g2_grid, g4_expand, g4_grid
-from ._structures import read_structures
+from ._readers import read_structures
 from .transformer import WACSFTransformer
 
 __version__ = "0.1.0.dev0"

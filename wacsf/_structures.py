@@ -1,13 +1,23 @@
 """Structures in, packed arrays out.
 
-Every backend takes the same packed layout (like a CSR matrix):
+Every backend takes the same packed layout (like a CSR matrix), one *row*
+per absorbing site:
 
-``positions``  (n_atoms, 3) float64, all structures one after another, Angstrom
+``positions``  (n_atoms, 3) float64, all rows' atoms one after another, Angstrom
 ``weights``    (n_atoms,) float64, the wACSF weight of each atom (default Z)
-``offsets``    (n_structures + 1,) int64: structure s owns atoms
-               ``offsets[s]:offsets[s + 1]``
-``absorbers``  (n_structures,) int64: the *global* index of each structure's
-               absorbing atom in ``positions``
+``offsets``    (n_rows + 1,) int64: row r owns atoms ``offsets[r]:offsets[r + 1]``
+``absorbers``  (n_rows,) int64: the *global* index of row r's absorbing atom
+               in ``positions``
+
+plus ``sites`` (n_rows, 2) int64, the (structure index, atom index) of every
+row, for the caller.
+
+A molecule with one absorber is one row holding the molecule as it is, so
+the kernels see exactly the arrays they always saw.  A molecule with several
+absorbing sites is one row per site, each a copy of the molecule.  A
+periodic structure is one row per site holding the site's explicit
+environment (the absorber and every periodic image within ``r_cut``, see
+:mod:`wacsf._periodic`).
 
 Packing validates once, vectorised, so kernels never see a NaN, an empty
 structure, an absorber out of range or an atom on top of the absorber.
@@ -15,16 +25,23 @@ structure, an absorber out of range or an atom on top of the absorber.
 
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from numbers import Integral
-from pathlib import Path
 
 import numba
 import numpy as np
 
-__all__ = ["read_structures", "pack", "PackedStructures"]
+from ._readers import read_structures
 
-_XYZ_SUFFIXES = (".xyz",)
+__all__ = ["pack", "PackedStructures", "MIN_DISTANCE"]
+
+#: Atoms closer than this to their absorber (Angstrom) are refused: no physical
+#: structure has them, and the angle at the absorber is undefined at 0.
+MIN_DISTANCE = 1e-6
+#: A periodic cell so small that each site would see more images of it than
+#: this is refused (a cell given in nm, or a degenerate one), not featurised.
+_MAX_IMAGE_CELLS = 1e6
 
 
 @numba.njit(cache=True)
@@ -38,147 +55,61 @@ def _first_non_finite(positions):
 
 
 @numba.njit(cache=True)
-def _first_on_absorber(positions, offsets, absorbers):
-    """Global index of the first atom at distance 0 from its absorber, or -1."""
+def _first_near_absorber(positions, offsets, absorbers, min_distance):
+    """Global index of the first atom closer than ``min_distance`` to its absorber, or -1."""
+    limit = min_distance * min_distance
     for s in range(offsets.size - 1):
         i = absorbers[s]
         for a in range(offsets[s], offsets[s + 1]):
-            if (
-                a != i
-                and positions[a, 0] == positions[i, 0]
-                and positions[a, 1] == positions[i, 1]
-                and positions[a, 2] == positions[i, 2]
-            ):
-                return a
+            if a != i:
+                dx = positions[a, 0] - positions[i, 0]
+                dy = positions[a, 1] - positions[i, 1]
+                dz = positions[a, 2] - positions[i, 2]
+                if dx * dx + dy * dy + dz * dz < limit:
+                    return a
     return -1
-
-
-def _read_xyz(path):
-    """Read an xyz file whose first column is an element symbol or an atomic number."""
-    from ase import Atoms
-    from ase.data import atomic_numbers
-
-    with open(path, encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
-    if not lines or not lines[0].strip():
-        raise ValueError(f"{path}: empty file, expected an atom count on line 1")
-    try:
-        n_atoms = int(lines[0].split()[0])
-    except ValueError:
-        raise ValueError(
-            f"{path}, line 1: expected the number of atoms, got {lines[0].strip()!r}"
-        ) from None
-    if n_atoms < 1:
-        raise ValueError(f"{path}, line 1: the structure has {n_atoms} atoms")
-    body = lines[2 : 2 + n_atoms]
-    if len(body) < n_atoms:
-        raise ValueError(f"{path}: line 1 announces {n_atoms} atoms but only {len(body)} follow")
-    numbers = np.empty(n_atoms, dtype=np.int64)
-    positions = np.empty((n_atoms, 3), dtype=np.float64)
-    for i, line in enumerate(body):
-        fields = line.split()
-        where = f"{path}, line {i + 3}"
-        if len(fields) < 4:
-            raise ValueError(f"{where}: expected 'element x y z', got {line.strip()!r}")
-        label = fields[0]
-        if label.lstrip("+-").isdigit():
-            z = int(label)
-            if not 1 <= z <= 118:
-                raise ValueError(f"{where}: atomic number {z} is outside 1..118")
-        else:
-            symbol = label[:1].upper() + label[1:].lower()
-            if symbol not in atomic_numbers:
-                raise ValueError(f"{where}: unknown element symbol {label!r}")
-            z = atomic_numbers[symbol]
-        numbers[i] = z
-        try:
-            positions[i] = [float(v) for v in fields[1:4]]
-        except ValueError:
-            raise ValueError(f"{where}: coordinates are not numbers: {line.strip()!r}") from None
-    atoms = Atoms(numbers=numbers, positions=positions)
-    atoms.info["name"] = Path(path).stem
-    atoms.info["comment"] = lines[1].strip() if len(lines) > 1 else ""
-    return atoms
-
-
-def _read_one(path):
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no structure file at {str(path)!r}")
-    if path.suffix.lower() in _XYZ_SUFFIXES:
-        return _read_xyz(path)
-    import ase.io
-
-    try:
-        return ase.io.read(path)
-    except Exception as exc:  # ase raises many types; name the file
-        raise ValueError(f"{path}: ase could not read this file ({exc})") from exc
-
-
-def read_structures(paths):
-    """Read structures from files into ``ase.Atoms``.
-
-    ``.xyz`` files are read by a small parser that accepts an element symbol
-    *or* an atomic number in the first column (``ase.io.read`` rejects the
-    latter); any other format goes to ``ase.io.read``.
-
-    Parameters
-    ----------
-    paths : str, path-like or iterable of them
-        A file, a directory (every ``*.xyz`` in it, sorted by name) or a
-        sequence of files.
-
-    Returns
-    -------
-    list of ase.Atoms
-        One per file, in order, with ``atoms.info["name"]`` set to the file
-        stem.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> from wacsf import read_structures
-    >>> d = tempfile.mkdtemp()
-    >>> with open(os.path.join(d, "co.xyz"), "w") as fh:
-    ...     _ = fh.write("2\\ncarbon monoxide\\n6 0 0 0\\n8 0 0 1.128\\n")
-    >>> [atoms.get_chemical_formula() for atoms in read_structures(d)]
-    ['CO']
-    """
-    if isinstance(paths, (str, os.PathLike)):
-        path = Path(paths)
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in _XYZ_SUFFIXES)
-            if not files:
-                raise ValueError(f"no .xyz files in directory {str(path)!r}")
-            return [_read_one(p) for p in files]
-        return [_read_one(path)]
-    return [_read_one(p) for p in paths]
 
 
 class PackedStructures:
     """Flat arrays for the kernels; see the module docstring for the layout."""
 
-    __slots__ = ("positions", "weights", "offsets", "absorbers")
+    __slots__ = ("positions", "weights", "offsets", "absorbers", "sites")
 
-    def __init__(self, positions, weights, offsets, absorbers):
+    def __init__(self, positions, weights, offsets, absorbers, sites=None):
         self.positions = positions
         self.weights = weights
         self.offsets = offsets
         self.absorbers = absorbers
+        if sites is None:
+            n = offsets.size - 1
+            sites = np.stack([np.arange(n), absorbers - offsets[:-1]], axis=1)
+        self.sites = sites
 
     @property
     def n_structures(self):
+        """Rows of the pack (one per absorbing site)."""
         return self.offsets.size - 1
 
     def slice(self, start, stop):
-        """The structures ``start:stop`` as a new pack (views where possible)."""
+        """The rows ``start:stop`` as a new pack (views where possible)."""
         a, b = self.offsets[start], self.offsets[stop]
         return PackedStructures(
             self.positions[a:b],
             self.weights[a:b],
             self.offsets[start : stop + 1] - a,
             self.absorbers[start:stop] - a,
+            self.sites[start:stop],
         )
+
+
+def _where(atoms):
+    """`` in 'file'`` or `` ('name')`` for error messages, or ''."""
+    info = atoms.info
+    if info.get("source"):
+        return f" in {info['source']}"
+    if info.get("name"):
+        return f" ({info['name']!r})"
+    return ""
 
 
 def _as_atoms_list(X):
@@ -194,7 +125,7 @@ def _as_atoms_list(X):
     if isinstance(X, np.ndarray) and X.dtype != object:
         raise TypeError(
             f"X must be a sequence of ase.Atoms or structure files, got a numeric array of "
-            f"shape {X.shape}; wACSF needs positions and elements, not a feature matrix"
+            f"shape {X.shape}; wACSF need positions and elements, not a feature matrix"
         )
     try:
         items = list(X)
@@ -214,8 +145,24 @@ def _as_atoms_list(X):
                 f"got {type(item).__name__}"
             )
     if not out:
-        raise ValueError("X holds no structures: wACSF needs at least one")
+        raise ValueError("X holds no structures: wACSF need at least one")
     return out
+
+
+def _atomic_number(key, what):
+    """An atomic number in 1..118 from a symbol or an integer, or a ValueError naming ``what``."""
+    from ase.data import atomic_numbers
+
+    if isinstance(key, str):
+        symbol = key[:1].upper() + key[1:].lower()
+        if symbol not in atomic_numbers or atomic_numbers[symbol] == 0:
+            raise ValueError(f"{what}: unknown element symbol {key!r}")
+        return atomic_numbers[symbol]
+    if isinstance(key, (bool, np.bool_)) or not isinstance(key, Integral):
+        raise ValueError(f"{what}: expected an element symbol or an atomic number, got {key!r}")
+    if not 1 <= int(key) <= 118:
+        raise ValueError(f"{what}: atomic number {int(key)} is outside 1..118")
+    return int(key)
 
 
 def _weight_table(weights):
@@ -224,13 +171,13 @@ def _weight_table(weights):
     table = np.full(119, np.nan)
     if isinstance(weights, Mapping):
         for key, value in weights.items():
-            if isinstance(key, str):
-                from ase.data import atomic_numbers
-
-                if key not in atomic_numbers:
-                    raise ValueError(f"weights: unknown element symbol {key!r}")
-                key = atomic_numbers[key]
-            table[int(key)] = float(value)
+            z = _atomic_number(key, "weights")
+            try:
+                table[z] = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"weights: the weight of {key!r} must be a number, got {value!r}"
+                ) from None
         return table
     values = np.asarray(weights(zs[1:]), dtype=np.float64)
     if values.shape != (118,):
@@ -255,8 +202,8 @@ def _absorber_indices(atoms_list, absorber):
         for i, atoms in enumerate(atoms_list):
             if absorber not in atoms.info:
                 raise ValueError(
-                    f"structure {i}: absorber={absorber!r} names an atoms.info key, "
-                    f"but this structure's info has keys {sorted(atoms.info)}"
+                    f"structure {i}{_where(atoms)}: absorber={absorber!r} names an atoms.info "
+                    f"key, but this structure's info has keys {sorted(atoms.info)}"
                 )
             idx[i] = int(atoms.info[absorber])
         return idx
@@ -269,8 +216,122 @@ def _absorber_indices(atoms_list, absorber):
     return idx.astype(np.int64)
 
 
-def pack(X, weights="Z", absorber=0):
-    """Validate structures and pack them into flat arrays.
+def _atom_weights(numbers, offsets, weights, atoms_list):
+    if isinstance(weights, str):
+        if weights != "Z":
+            raise ValueError(f"weights must be 'Z', a mapping or a callable, got {weights!r}")
+        return numbers.astype(np.float64)
+    w = _weight_table(weights)[numbers]
+    missing = np.flatnonzero(~np.isfinite(w))
+    if missing.size:
+        atom = int(missing[0])
+        s = int(np.searchsorted(offsets, atom, side="right") - 1)
+        raise ValueError(
+            f"structure {s}{_where(atoms_list[s])}: no finite weight for element "
+            f"Z={int(numbers[atom])}; add it to the weights mapping"
+        )
+    return w
+
+
+def _site_list(atoms_list, numbers, offsets, counts, absorber, absorber_element,
+               on_missing_absorber):
+    """(structure index, local atom index) of every absorbing site, in order."""
+    n = len(atoms_list)
+    if absorber_element is None:
+        local = _absorber_indices(atoms_list, absorber)
+        local = np.where(local < 0, local + counts, local)
+        out_of_range = np.flatnonzero((local < 0) | (local >= counts))
+        if out_of_range.size:
+            s = int(out_of_range[0])
+            raise ValueError(
+                f"structure {s}{_where(atoms_list[s])}: absorber index {int(local[s])} is out "
+                f"of range for {int(counts[s])} atoms"
+            )
+        return np.stack([np.arange(n, dtype=np.int64), local], axis=1)
+    z = _atomic_number(absorber_element, "absorber_element")
+    hits = np.flatnonzero(numbers == z)
+    struct = np.searchsorted(offsets, hits, side="right") - 1
+    has_site = np.zeros(n, dtype=bool)
+    has_site[struct] = True
+    missing = np.flatnonzero(~has_site)
+    if missing.size:
+        from ase.data import chemical_symbols
+
+        s = int(missing[0])
+        formula = atoms_list[s].get_chemical_formula()
+        what = (f"structure {s}{_where(atoms_list[s])} ({formula}) has no "
+                f"{chemical_symbols[z]} atom")
+        more = f" (nor do {missing.size - 1} more)" if missing.size > 1 else ""
+        if on_missing_absorber == "raise":
+            raise ValueError(
+                f"{what}{more}, but absorber_element={absorber_element!r}; "
+                f"on_missing_absorber='skip' leaves such structures out"
+            )
+        warnings.warn(
+            f"absorber_element={absorber_element!r}: skipped {missing.size} structures with "
+            f"no {chemical_symbols[z]} atom, e.g. {what}",
+            UserWarning, stacklevel=4,
+        )
+        if missing.size == n:
+            raise ValueError(f"no structure has a {chemical_symbols[z]} atom: nothing to featurise")
+    return np.stack([struct, hits - offsets[struct]], axis=1).astype(np.int64)
+
+
+def _gather_copies(sites, offsets, counts):
+    """Global atom indices of one copy of its structure per row (molecules)."""
+    row_counts = counts[sites[:, 0]]
+    row_offsets = np.zeros(len(sites) + 1, dtype=np.int64)
+    np.cumsum(row_counts, out=row_offsets[1:])
+    shift = np.repeat(offsets[sites[:, 0]] - row_offsets[:-1], row_counts)
+    return np.arange(row_offsets[-1], dtype=np.int64) + shift, row_offsets
+
+
+def _pack_periodic(atoms_list, positions, offsets, counts, periodic, sites, r_cut):
+    """(source atom index, coordinates, row offsets, local absorbers) with periodic rows."""
+    from ._periodic import check_cell, site_environments
+
+    n = len(atoms_list)
+    row_ptr = np.searchsorted(sites[:, 0], np.arange(n + 1), side="left")
+    sources, coords, row_counts, local_abs = [], [], [], []
+    for s in range(n):
+        r0, r1 = row_ptr[s], row_ptr[s + 1]
+        if r0 == r1:
+            continue
+        a, b = offsets[s], offsets[s + 1]
+        if periodic[s]:
+            atoms = atoms_list[s]
+            label = f"structure {s}{_where(atoms)}"
+            cell, heights = check_cell(atoms, label)
+            cells_seen = float(np.prod(2.0 * r_cut / heights + 1.0))
+            if cells_seen > _MAX_IMAGE_CELLS:
+                raise ValueError(
+                    f"{label}: the cell is tiny for r_cut={r_cut:g} (lattice plane spacings "
+                    f"{np.round(heights, 6).tolist()} A): each site would see about "
+                    f"{cells_seen:.3g} periodic images of the cell; check the cell's units"
+                )
+            src, xyz, cnt = site_environments(
+                positions[a:b], cell, atoms.pbc, sites[r0:r1, 1], r_cut
+            )
+            sources.append(src + a)
+            coords.append(xyz)
+            row_counts.append(cnt)
+            local_abs.append(np.zeros(r1 - r0, dtype=np.int64))
+        else:
+            k = r1 - r0
+            sources.append(np.tile(np.arange(a, b, dtype=np.int64), k))
+            coords.append(np.tile(positions[a:b], (k, 1)))
+            row_counts.append(np.full(k, b - a, dtype=np.int64))
+            local_abs.append(sites[r0:r1, 1])
+    row_counts = np.concatenate(row_counts)
+    row_offsets = np.zeros(row_counts.size + 1, dtype=np.int64)
+    np.cumsum(row_counts, out=row_offsets[1:])
+    return (np.concatenate(sources), np.ascontiguousarray(np.concatenate(coords)),
+            row_offsets, np.concatenate(local_abs))
+
+
+def pack(X, weights="Z", absorber=0, absorber_element=None, r_cut=None,
+         on_missing_absorber="raise"):
+    """Validate structures and pack them into flat arrays, one row per absorbing site.
 
     Parameters
     ----------
@@ -281,7 +342,15 @@ def pack(X, weights="Z", absorber=0):
     absorber : int, sequence of int or str
         The absorbing atom's index in every structure, one index per
         structure, or an ``atoms.info`` key holding it.  Negative indices
-        count from the end, as in Python.
+        count from the end, as in Python.  Ignored with ``absorber_element``.
+    absorber_element : str, int or None
+        Every atom of this element (symbol or atomic number) is a site.
+    r_cut : float or None
+        Cutoff radius; needed for periodic structures (their environments
+        are cut out at ``r_cut``).
+    on_missing_absorber : {"raise", "skip"}
+        With ``absorber_element``, a structure without such an atom is an
+        error, or is skipped with a warning.
 
     Returns
     -------
@@ -292,7 +361,8 @@ def pack(X, weights="Z", absorber=0):
     counts = np.fromiter((len(a) for a in atoms_list), dtype=np.int64, count=n)
     empty = np.flatnonzero(counts == 0)
     if empty.size:
-        raise ValueError(f"structure {empty[0]} has no atoms")
+        s = int(empty[0])
+        raise ValueError(f"structure {s}{_where(atoms_list[s])} has no atoms")
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     positions = np.ascontiguousarray(
@@ -303,44 +373,48 @@ def pack(X, weights="Z", absorber=0):
     bad_coords = _first_non_finite(positions)
     if bad_coords >= 0:
         s = int(np.searchsorted(offsets, bad_coords, side="right") - 1)
-        raise ValueError(f"structure {s} has NaN or infinite coordinates")
+        axes = "".join("xyz"[c] for c in range(3) if not np.isfinite(positions[bad_coords, c]))
+        raise ValueError(
+            f"structure {s} has NaN or infinite coordinates (atom {bad_coords - int(offsets[s])}, "
+            f"{axes}){_where(atoms_list[s])}"
+        )
     badz = (numbers < 1) | (numbers > 118)
     if badz.any():
-        s = int(np.searchsorted(offsets, np.flatnonzero(badz)[0], side="right") - 1)
-        raise ValueError(f"structure {s} has an atom with atomic number outside 1..118")
-
-    local = _absorber_indices(atoms_list, absorber)
-    local = np.where(local < 0, local + counts, local)
-    out_of_range = np.flatnonzero((local < 0) | (local >= counts))
-    if out_of_range.size:
-        s = int(out_of_range[0])
-        raise ValueError(
-            f"structure {s}: absorber index {int(local[s])} is out of range for "
-            f"{int(counts[s])} atoms"
-        )
-    absorbers = offsets[:-1] + local
-
-    atom = _first_on_absorber(positions, offsets, absorbers)
-    if atom >= 0:
+        atom = int(np.flatnonzero(badz)[0])
         s = int(np.searchsorted(offsets, atom, side="right") - 1)
         raise ValueError(
-            f"structure {s}: atom {atom - int(offsets[s])} sits exactly on the absorber "
-            f"(atom {int(local[s])}); distances of 0 are not allowed"
+            f"structure {s} has an atom with atomic number outside 1..118 (atom "
+            f"{atom - int(offsets[s])}: Z={int(numbers[atom])}){_where(atoms_list[s])}"
         )
+    w = _atom_weights(numbers, offsets, weights, atoms_list)
+    sites = _site_list(atoms_list, numbers, offsets, counts, absorber, absorber_element,
+                       on_missing_absorber)
+    periodic = np.fromiter((bool(np.any(a.pbc)) for a in atoms_list), dtype=bool, count=n)
 
-    if isinstance(weights, str):
-        if weights != "Z":
-            raise ValueError(f"weights must be 'Z', a mapping or a callable, got {weights!r}")
-        w = numbers.astype(np.float64)
+    if periodic.any():
+        if r_cut is None:
+            raise ValueError("pack: periodic structures need r_cut")
+        source, positions, row_offsets, local = _pack_periodic(
+            atoms_list, positions, offsets, counts, periodic, sites, r_cut
+        )
+        w = w[source]
+    elif absorber_element is None:
+        source, row_offsets, local = None, offsets, sites[:, 1]
     else:
-        table = _weight_table(weights)
-        w = table[numbers]
-        missing = np.flatnonzero(~np.isfinite(w))
-        if missing.size:
-            atom = int(missing[0])
-            s = int(np.searchsorted(offsets, atom, side="right") - 1)
-            raise ValueError(
-                f"structure {s}: no finite weight for element Z={int(numbers[atom])}; "
-                f"add it to the weights mapping"
-            )
-    return PackedStructures(positions, np.ascontiguousarray(w), offsets, absorbers)
+        source, row_offsets = _gather_copies(sites, offsets, counts)
+        positions, w, local = positions[source], w[source], sites[:, 1]
+    absorbers = row_offsets[:-1] + local
+
+    atom = _first_near_absorber(positions, row_offsets, absorbers, MIN_DISTANCE)
+    if atom >= 0:
+        row = int(np.searchsorted(row_offsets, atom, side="right") - 1)
+        s, i = int(sites[row, 0]), int(sites[row, 1])
+        other = int((source[atom] if source is not None else atom) - offsets[s])
+        d = float(np.linalg.norm(positions[atom] - positions[absorbers[row]]))
+        how = "sits exactly on" if d == 0.0 else f"is only {d:.3g} A from"
+        image = " (a periodic image of it)" if periodic[s] else ""
+        raise ValueError(
+            f"structure {s}: atom {other}{image} {how} the absorber (atom {i})"
+            f"{_where(atoms_list[s])}; distances below {MIN_DISTANCE:g} A are not allowed"
+        )
+    return PackedStructures(positions, np.ascontiguousarray(w), row_offsets, absorbers, sites)

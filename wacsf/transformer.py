@@ -19,13 +19,17 @@ logger = logging.getLogger("wacsf")
 
 
 class WACSFTransformer(TransformerMixin, BaseEstimator):
-    r"""Weighted atom-centred symmetry functions (wACSF) of an absorbing site.
+    r"""Weighted atom-centred symmetry functions (wACSF) of absorbing sites.
 
     Turns structures (``ase.Atoms`` or structure files) into fixed-length
     feature vectors ``[G1, G2 x n_g2, G4 x n_g4]`` describing the radial and
-    angular environment of one absorbing atom per structure, as used by
-    XANESNET to predict X-ray absorption spectra.  Stateless: ``fit`` only
-    validates the parameters, and ``transform`` may be called without it.
+    angular environment of an absorbing atom, as used by XANESNET to predict
+    X-ray absorption spectra: one row per structure (the atom ``absorber``),
+    or one row per atom of ``absorber_element``.  Molecules, clusters and
+    periodic structures (``atoms.pbc`` on any axis, any cell, including
+    cells smaller than ``2 r_cut``) are all handled exactly.  Stateless:
+    ``fit`` only validates the parameters, and ``transform`` may be called
+    without it.
 
     Parameters
     ----------
@@ -64,7 +68,18 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         pairs j != k (the paper's eq. 4; exactly twice the unordered sum).
     absorber : int, sequence of int or str, default=0
         Index of the absorbing atom in every structure; one index per
-        structure; or the name of an ``atoms.info`` key holding it.
+        structure; or the name of an ``atoms.info`` key holding it.  Leave
+        it at 0 when ``absorber_element`` is given.
+    absorber_element : str, int or None, default=None
+        Featurise *every* atom of this element (symbol such as ``"Fe"``, or
+        atomic number) in every structure: one row per site, in structure
+        order then atom order; ``sites_`` says which row is which.  The
+        measured K-edge spectrum of a structure is the mean of its sites'
+        spectra.  ``None``: one row per structure, the atom ``absorber``.
+    on_missing_absorber : {"raise", "skip"}, default="raise"
+        With ``absorber_element``: a structure with no atom of that element
+        is an error naming it (``"raise"``), or is left out with a warning
+        (``"skip"``; ``sites_`` then shows which structures have rows).
     backend : {"auto", "numba", "cuda", "numpy"}, default="auto"
         ``"numba"``: parallel CPU kernels; ``"cuda"``: Numba CUDA kernels
         (``pip install "xanesnet-sk[cuda]"`` and a GPU, or
@@ -89,6 +104,9 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
     ----------
     backend_ : str
         The backend the last ``transform`` used.
+    sites_ : ndarray of shape (n_rows, 2), int
+        After ``transform``: the (structure index, atom index) of every row
+        of its output, in structure order then atom order.
 
     See Also
     --------
@@ -111,8 +129,17 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
                f_c(r_{ij}) f_c(r_{ik}) f_c(r_{jk})
                e^{-\eta[(r_{ij}-\mu)^2 + (r_{ik}-\mu)^2 + (r_{jk}-\mu)^2]}
 
-    G4's (eta, mu) varies slowest, then lambda, then zeta.  Structures are
-    treated as molecules or clusters: periodic images are not included.
+    G4's (eta, mu) varies slowest, then lambda, then zeta.
+
+    Periodic structures: the neighbours j, k are every periodic image
+    ``j + n . cell`` (integer n along the periodic axes of ``atoms.pbc``;
+    the absorber's own images included) within ``r_cut``, found by the
+    `vesin <https://luthaf.fr/vesin>`_ neighbour list; ``r_jk`` is the
+    distance between the two images, so a periodic structure gives the same
+    features as its environment written out as an explicit cluster.  A
+    structure with ``pbc`` set on an axis needs a cell with a non-zero,
+    independent vector on that axis.  Non-periodic structures never go
+    through the neighbour list.
 
     References
     ----------
@@ -131,6 +158,15 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
     (2, 25)
     >>> wacsf.get_feature_names_out()[:2].tolist()
     ['g1', 'g2_eta=0.98_mu=0.5']
+
+    Every Fe site of a periodic crystal (bcc Fe: one atom in a 2.87 A cell):
+
+    >>> from ase.build import bulk
+    >>> fe = WACSFTransformer(n_g2=8, n_g4=16, absorber_element="Fe")
+    >>> fe.fit_transform([bulk("Fe", "bcc", a=2.87, cubic=True)]).shape
+    (2, 25)
+    >>> fe.sites_.tolist()
+    [[0, 0], [0, 1]]
     """
 
     _parameter_constraints: dict = {
@@ -146,6 +182,8 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         "weights": [StrOptions({"Z"}), Mapping, callable],
         "g4_pairs": [StrOptions({"unordered", "ordered"})],
         "absorber": [Interval(Integral, None, None, closed="neither"), str, "array-like"],
+        "absorber_element": [str, Interval(Integral, 1, 118, closed="both"), None],
+        "on_missing_absorber": [StrOptions({"raise", "skip"})],
         "backend": [StrOptions({"auto", "numba", "cuda", "numpy"})],
         "n_jobs": [Interval(Integral, -1, None, closed="left"), None],
         "chunk_size": [Interval(Integral, 1, None, closed="left")],
@@ -167,6 +205,8 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         weights="Z",
         g4_pairs="unordered",
         absorber=0,
+        absorber_element=None,
+        on_missing_absorber="raise",
         backend="auto",
         n_jobs=None,
         chunk_size=20000,
@@ -185,6 +225,8 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         self.weights = weights
         self.g4_pairs = g4_pairs
         self.absorber = absorber
+        self.absorber_element = absorber_element
+        self.on_missing_absorber = on_missing_absorber
         self.backend = backend
         self.n_jobs = n_jobs
         self.chunk_size = chunk_size
@@ -212,7 +254,18 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         self : WACSFTransformer
         """
         self._grids()
+        self._check_absorber()
         return self
+
+    def _check_absorber(self):
+        if self.absorber_element is not None and not (
+            isinstance(self.absorber, Integral) and self.absorber == 0
+        ):
+            raise ValueError(
+                f"give either absorber (one site per structure) or absorber_element (every "
+                f"atom of an element), not both: absorber={self.absorber!r}, "
+                f"absorber_element={self.absorber_element!r}"
+            )
 
     def transform(self, X):
         """Featurise structures.
@@ -220,16 +273,24 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of ase.Atoms or paths, or a path
-            Structures (each with its absorber at index ``absorber``), or
-            structure files / a directory of ``.xyz`` files.
+            Structures (molecules, clusters or periodic), or structure
+            files / a directory of them (see :func:`wacsf.read_structures`).
 
         Returns
         -------
-        features : ndarray of shape (n_structures, n_features)
+        features : ndarray of shape (n_rows, n_features)
+            One row per structure, or with ``absorber_element`` one row per
+            site; ``sites_`` maps rows to (structure, atom).
         """
         self._validate_params()
         grids = self._grids()
-        packed = pack(X, weights=self.weights, absorber=self.absorber)
+        self._check_absorber()
+        packed = pack(
+            X, weights=self.weights, absorber=self.absorber,
+            absorber_element=self.absorber_element, r_cut=float(self.r_cut),
+            on_missing_absorber=self.on_missing_absorber,
+        )
+        self.sites_ = packed.sites
         n_struct = packed.n_structures
         n_features = 1 + grids["g2_eta"].size + grids["g4_eta"].size * (
             grids["lambdas"].size * grids["zetas"].size
@@ -256,8 +317,10 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
                     bar.update(stop - start)
         if not np.all(np.isfinite(out)):
             row = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
+            s, i = (int(v) for v in packed.sites[row])
             raise FloatingPointError(
-                f"structure {row}: wACSF are not finite; check the weights and parameters"
+                f"structure {s} (absorber atom {i}): wACSF are not finite; check the weights "
+                f"and parameters"
             )
         return out.astype(self.dtype, copy=False)
 

@@ -1,0 +1,152 @@
+"""Reading structure files and validating structures before any kernel runs."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk, molecule
+
+from wacsf import WACSFTransformer, read_structures
+from wacsf._structures import pack
+
+SMALL = dict(n_g2=8, n_g4=16, zetas=(1.0, 2.0))
+
+
+# ------------------------------------------------------------ formats ase reads
+
+
+@pytest.mark.parametrize("fmt, name", [("extxyz", "fe.xyz"), ("cif", "fe.cif"),
+                                       ("vasp", "POSCAR"), ("vasp", "fe.vasp")])
+def test_periodic_files_keep_cell_and_pbc(tmp_path, fmt, name):
+    import ase.io
+
+    crystal = bulk("FeO", "rocksalt", a=4.33)
+    path = tmp_path / name
+    ase.io.write(path, crystal, format=fmt)
+    (atoms,) = read_structures(path)
+    assert atoms.pbc.all()
+    # CIF rotates the cell: compare lengths and angles
+    np.testing.assert_allclose(atoms.cell.cellpar(), crystal.cell.cellpar(), atol=1e-6)
+    assert atoms.get_chemical_symbols() == ["Fe", "O"]
+    assert atoms.info["name"] == path.stem or name == "POSCAR"
+    # a directory with all formats is read too, and featurised periodically
+    assert read_structures(tmp_path)[0].pbc.all()
+    X = WACSFTransformer(absorber_element="Fe", **SMALL).fit_transform(tmp_path)
+    np.testing.assert_allclose(X[0], WACSFTransformer(**SMALL).fit_transform([crystal])[0],
+                               rtol=1e-6)
+
+
+def test_multi_frame_files_are_an_error_or_every_frame(tmp_path):
+    frames = "2\nfirst\n26 0 0 0\n8 0 0 1.6\n3\nsecond\n26 0 0 0\n8 0 0 1.7\n8 0 1.7 0\n"
+    path = tmp_path / "traj.xyz"
+    path.write_text(frames)
+    with pytest.raises(ValueError, match=r"traj.xyz: holds 2 structures .*index=':'"):
+        read_structures(path)
+    both = read_structures(path, index=":")
+    assert [len(a) for a in both] == [2, 3]
+    assert [a.info["name"] for a in both] == ["traj_0", "traj_1"]
+    assert both[1].info["source"].endswith("traj.xyz, line 5")
+    assert [len(a) for a in read_structures(path, index=-1)] == [3]
+    with pytest.raises(ValueError, match="index=5 but the file holds 2 frames"):
+        read_structures(path, index=5)
+
+
+def test_multi_frame_extxyz_through_ase(tmp_path):
+    import ase.io
+
+    path = tmp_path / "md.xyz"
+    traj = [bulk("Fe", "bcc", a=2.87 + 0.01 * k) for k in range(3)]
+    ase.io.write(path, traj, format="extxyz")
+    with pytest.raises(ValueError, match="holds 3 structures"):
+        read_structures(path)
+    got = read_structures(path, index=":")
+    assert [round(a.cell[0, 0], 6) for a in got] == [round(a.cell[0, 0], 6) for a in traj]
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("2\n\n26 0 0 0\n8 0 0 1.6\n8 0 1.6 0\n", r"a.xyz, line 5: line 1 announces 2 atoms, but "
+                                                  r"more atom lines follow"),
+        ("3\n\n26 0 0 0\n8 0 0 1.6\n", r"a.xyz: line 1 announces 3 atoms but only 2 follow"),
+        ("2\n\n26 0 0 0\n8 0 0 nan\n", r"a.xyz, line 4: coordinates are NaN or infinite"),
+        ("2\n\n26 0 0 0\n8 0 inf 1\n", r"a.xyz, line 4: coordinates are NaN or infinite"),
+        ("", r"a.xyz: empty file"),
+    ],
+)
+def test_bad_xyz_name_file_and_line(tmp_path, text, match):
+    (tmp_path / "a.xyz").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_structures(tmp_path / "a.xyz")
+
+
+def test_repeated_atom_line_after_the_atoms_is_left_out_with_a_warning(tmp_path):
+    path = tmp_path / "s.xyz"
+    path.write_text("2\n\nS 0 0 0\nO 0 0 1.5\nS 0 0 0\n")
+    with pytest.warns(UserWarning, match=r"s.xyz, line 5: repeats an atom line"):
+        (atoms,) = read_structures(path)
+    assert len(atoms) == 2
+
+
+def test_utf8_bom_is_accepted_and_bad_encodings_name_the_file(tmp_path):
+    good = tmp_path / "bom.xyz"
+    good.write_bytes(b"\xef\xbb\xbf2\ncomment\nFe 0 0 0\nO 0 0 1.6\n")
+    assert len(read_structures(good)[0]) == 2
+    latin = tmp_path / "latin.xyz"
+    latin.write_bytes(b"2\nr\xe9sum\xe9\nFe 0 0 0\nO 0 0 1.6\n")
+    with pytest.raises(ValueError, match=r"latin.xyz, line 2: not UTF-8 text"):
+        read_structures(latin)
+    binary = tmp_path / "bin.xyz"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(ValueError, match=r"bin.xyz: this is a binary file"):
+        read_structures(binary)
+    with pytest.raises(ValueError, match=r"bin.xyz: this is a binary file"):
+        WACSFTransformer().fit_transform([good, binary])
+
+
+def test_bad_coordinates_in_one_file_of_many_name_the_file(tmp_path):
+    for k in range(3):
+        (tmp_path / f"m{k}.xyz").write_text("2\n\nFe 0 0 0\nO 0 0 1.6\n")
+    atoms = read_structures(tmp_path)
+    atoms[2].positions[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"structure 2 has NaN .* in .*m2.xyz"):
+        WACSFTransformer().fit_transform(atoms)
+
+
+# ------------------------------------------------------------ validation
+
+
+@pytest.mark.parametrize("structure", [0, 2])
+@pytest.mark.parametrize("atom", [0, 3, -1])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_coordinates_anywhere_are_caught(structure, atom, axis, value):
+    mols = [molecule("C2H6") for _ in range(3)]
+    mols[structure].positions[atom, axis] = value
+    n_atoms = len(mols[structure])
+    with pytest.raises(ValueError, match=rf"structure {structure} has NaN or infinite coordinates "
+                                         rf"\(atom {atom % n_atoms}, {'xyz'[axis]}\)"):
+        pack(mols)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ({200: 1.0}, r"weights: atomic number 200 is outside 1..118"),
+        ({-3: 1.0}, r"weights: atomic number -3 is outside 1..118"),
+        ({0: 1.0}, r"weights: atomic number 0 is outside 1..118"),
+        ({"Q": 1.0}, r"weights: unknown element symbol 'Q'"),
+        ({8: "heavy"}, r"weights: the weight of 8 must be a number"),
+        ({1.5: 2.0}, r"weights: expected an element symbol or an atomic number"),
+    ],
+)
+def test_bad_weight_keys_are_clear_errors(weights, match):
+    with pytest.raises(ValueError, match=match):
+        WACSFTransformer(weights=weights).fit_transform([molecule("H2O")])
+
+
+def test_atomic_numbers_outside_the_table_name_the_atom():
+    atoms = Atoms("H2O", positions=[[0, 0, 0], [0, 0, 1], [0, 1, 0]])
+    atoms.numbers[2] = 150
+    with pytest.raises(ValueError, match=r"structure 0 has an atom with atomic number outside "
+                                         r"1..118 \(atom 2: Z=150\)"):
+        WACSFTransformer().fit_transform([atoms])
