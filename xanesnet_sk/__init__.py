@@ -22,6 +22,7 @@ from .metrics import (  # noqa: E402
 from .model import TensorBatchIterator, XANESNetModule, XANESNetRegressor  # noqa: E402
 from .pipeline import make_xanesnet_pipeline  # noqa: E402
 from .selection import CorrelationFilter, feature_variance  # noqa: E402
+from .sites import SiteSpectra, predict_site_spectra, site_average  # noqa: E402
 from .spectra import (  # noqa: E402
     ArctanBroadening,
     EdgeStepNormaliser,
@@ -60,4 +61,7 @@ __all__ = [
     "Resampler",
     "detect_edge",
     "xanesnet_grid",
+    "SiteSpectra",
+    "predict_site_spectra",
+    "site_average",
 ]

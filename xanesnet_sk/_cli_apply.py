@@ -62,10 +62,50 @@ def _check_features(rest, meta, X, data):
                        f"on {trained[k]!r}: the features were made with other wACSF parameters")
 
 
-def predict_spectra(model, meta, data, report):
-    """Predicted spectra of ``data`` (structures or features), shape (n_samples, n_points)."""
-    rest, X = _features_for(model, meta, data, report)
-    return np.asarray(rest.predict(X), dtype=float).reshape(len(X), -1)
+def predict_spectra(model, meta, data, report, absorber_element=None):
+    """Predicted spectra of ``data`` (structures or features), shape (n_samples, n_points).
+
+    With ``absorber_element``, every atom of that element is predicted and
+    each structure's spectrum is the mean over its sites; the
+    :class:`~xanesnet_sk.sites.SiteSpectra` is then returned as well.
+    """
+    if absorber_element is None:
+        rest, X = _features_for(model, meta, data, report)
+        return np.asarray(rest.predict(X), dtype=float).reshape(len(X), -1)
+    return _predict_sites(model, meta, data, report, absorber_element)
+
+
+def absorber_element_arg(text):
+    """``--absorber-element``: an element symbol, or an atomic number."""
+    return int(text) if text.strip().isdigit() else text.strip()
+
+
+def _predict_sites(model, meta, data, report, absorber_element):
+    from ._cli_featurise import make_wacsf
+    from ._cli_fit import split_featuriser
+    from .sites import predict_site_spectra
+
+    if data.kind != "structures":
+        raise CLIError("--absorber-element needs structures (--xyz DIR, or an .npz of "
+                       "structures), not precomputed features: sites are found in structures")
+    wacsf, rest = split_featuriser(model)
+    if wacsf is None:
+        params = meta.get("wacsf_params")
+        if params is None:
+            raise CLIError("this model was trained on precomputed features whose wACSF "
+                           "parameters are unknown, so it cannot featurise the sites")
+        wacsf = make_wacsf(params)
+    wacsf = wacsf.set_params(progress=not report.quiet)
+    n_features, made = getattr(rest, "n_features_in_", None), wacsf.get_feature_names_out().size
+    if n_features is not None and made != n_features:
+        raise CLIError(f"the model expects {n_features} features, but its wACSF make {made}")
+    try:
+        result = predict_site_spectra(rest, data.X, absorber_element, wacsf=wacsf)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    report.say(f"predict: {len(result.sites)} {absorber_element} sites in "
+               f"{len(result.structures)} structures (site spectra averaged per structure)")
+    return result.spectra, result
 
 
 # ------------------------------------------------------------------ predict
@@ -85,6 +125,13 @@ def add_predict_command(subparsers, parent):
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="directory for the spectra (<name>.txt) and plots (<name>.png)")
     parser.add_argument("--plot", action="store_true", help="also write one PNG per spectrum")
+    parser.add_argument("--absorber-element", type=absorber_element_arg, metavar="ELEMENT",
+                        help="predict every atom of this element (symbol such as Fe, or atomic "
+                             "number) in every structure, periodic ones included, and write "
+                             "each structure's spectrum as the mean over its sites (the "
+                             "measured K-edge spectrum); the per-site spectra go to "
+                             "DIR/sites/<name>_<atom>.txt. The model should have learned "
+                             "site spectra of that element")
     parser.set_defaults(func=run_predict)
     return parser
 
@@ -97,18 +144,29 @@ def run_predict(args, report):
     model, meta = load_model(args.model)
     data = load_data(args, report, need_spectra=False)
     out = output_dir(args.output, "--output")
-    y_pred = predict_spectra(model, meta, data, report)
+    sites = None
+    if args.absorber_element is not None:
+        y_pred, sites = predict_spectra(model, meta, data, report, args.absorber_element)
+    else:
+        y_pred = predict_spectra(model, meta, data, report)
     energies = _model_energies(model, meta)
     if energies.size != y_pred.shape[1]:
         raise CLIError(f"--model: the sidecar's energy grid has {energies.size} points but the "
                        f"model predicts {y_pred.shape[1]}")
-    report.say(f"predict: {len(data)} spectra ({y_pred.shape[1]} points) from {data.source}")
-    for name, spectrum in report.progress(list(zip(data.names, y_pred)), desc="writing",
+    names = list(data.names) if sites is None else [data.names[i] for i in sites.structures]
+    report.say(f"predict: {len(names)} spectra ({y_pred.shape[1]} points) from {data.source}")
+    for name, spectrum in report.progress(list(zip(names, y_pred)), desc="writing",
                                           unit="spectrum"):
         write_spectrum(out / f"{name}.txt", energies, spectrum)
         if args.plot:
             plot_spectrum(energies, spectrum, title=name, path=out / f"{name}.png")
-    report.wrote(f"{len(data)} spectra" + (" and plots" if args.plot else ""), out)
+    report.wrote(f"{len(names)} spectra" + (" and plots" if args.plot else ""), out)
+    if sites is not None:
+        site_dir = out / "sites"
+        site_dir.mkdir(exist_ok=True)
+        for (s, atom), spectrum in zip(sites.sites, sites.site_spectra):
+            write_spectrum(site_dir / f"{data.names[s]}_{atom}.txt", energies, spectrum)
+        report.wrote(f"{len(sites.sites)} site spectra", site_dir)
 
 
 # ------------------------------------------------------------------ evaluate
@@ -127,6 +185,10 @@ def add_evaluate_command(subparsers, parent):
     add_data_options(parser)
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="directory for the tables and plots")
+    parser.add_argument("--absorber-element", type=absorber_element_arg, metavar="ELEMENT",
+                        help="compare each structure's spectrum with the mean of the predicted "
+                             "spectra of every atom of this element (symbol or atomic number) "
+                             "in it, as a measured K-edge spectrum is")
     parser.set_defaults(func=run_evaluate)
     return parser
 
@@ -137,17 +199,24 @@ def run_evaluate(args, report):
     data = load_data(args, report)
     out = output_dir(args.output, "--output")
     report.say(f"evaluate: {len(data)} spectra from {data.source}")
-    summary = evaluate(model, meta, data, out, report)
+    summary = evaluate(model, meta, data, out, report,
+                       absorber_element=args.absorber_element)
     report.table(summary.set_index("metric"), title="evaluation:", floatfmt="{:.4g}")
     return summary
 
 
-def evaluate(model, meta, data, out, report):
-    """Predict ``data``, write the tables and plots to ``out``; return the summary table."""
+def evaluate(model, meta, data, out, report, absorber_element=None):
+    """Predict ``data``, write the tables and plots to ``out``; return the summary table.
+
+    With ``absorber_element``, a structure's prediction is the mean over its sites.
+    """
     from ._cli_report import delta_mu, peak_pairs, spectrum_table, summary_table
     from .plots import plot_dmu_histogram, plot_peak_parity, plot_spectra_examples
 
-    y_pred = predict_spectra(model, meta, data, report)
+    if absorber_element is None:
+        y_pred = predict_spectra(model, meta, data, report)
+    else:
+        y_pred = predict_spectra(model, meta, data, report, absorber_element)[0]
     if data.y.shape != y_pred.shape:
         raise CLIError(f"{data.source}: spectra have {data.y.shape[1]} points but the model "
                        f"predicts {y_pred.shape[1]}")

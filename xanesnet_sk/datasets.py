@@ -1,6 +1,7 @@
 """Data sets: structure/spectrum directories, ``.npz`` files, the V set, synthetic data.
 
-- :func:`load_dataset`: ``.xyz`` files and spectrum files matched by file stem.
+- :func:`load_dataset`: structure files (xyz, extxyz, CIF, POSCAR) and
+  spectrum files matched by file stem.
 - :func:`save_dataset` / :func:`load_npz`: one ``.npz`` holding features or
   structures, spectra and their grid (keys below).
 - :func:`load_v_dataset`: the published V K-edge set (``tmqm_k_edge_v.npz``).
@@ -11,7 +12,8 @@
 ``x`` (n x f features) and ``feature_names`` (f,), or structures as
 ``positions`` (N x 3, all atoms concatenated), ``numbers`` (N,), ``offsets``
 (n + 1,; structure i is rows ``offsets[i]:offsets[i+1]``) and ``absorbers``
-(n,); optional ``e0`` (n,) and ``description``.
+(n,), with ``cells`` (n x 3 x 3) and ``pbc`` (n x 3) when any is periodic;
+optional ``e0`` (n,) and ``description``.
 """
 
 import warnings
@@ -33,7 +35,7 @@ __all__ = [
 ]
 
 #: Structure file suffixes (case-insensitive) that :func:`load_dataset` reads.
-XYZ_SUFFIXES = (".xyz",)
+XYZ_SUFFIXES = (".xyz", ".extxyz", ".cif", ".vasp", ".poscar")
 #: Spectrum file suffixes (case-insensitive) that :func:`load_dataset` reads.
 SPECTRUM_SUFFIXES = (".txt", ".dat")
 #: Above this many files :func:`load_dataset` shows a progress bar by default.
@@ -293,8 +295,9 @@ def _common_grid(spectra, paths, grid):
 def save_dataset(path, dataset):
     """Write a :class:`XanesDataset` to a compressed ``.npz`` (keys: module docstring).
 
-    Structures are stored as positions and atomic numbers (molecules: cells
-    and other ``atoms.info`` are not kept, the absorber index is).
+    Structures are stored as positions, atomic numbers and the absorber
+    index, plus ``cells`` (n, 3, 3) and ``pbc`` (n, 3) when any structure is
+    periodic (other ``atoms.info`` is not kept).
 
     Parameters
     ----------
@@ -338,7 +341,17 @@ def _pack_structures(structures):
         "numbers": np.concatenate([atoms.numbers for atoms in structures]).astype(np.int64),
         "offsets": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
         "absorbers": np.array([int(a.info.get("absorber", 0)) for a in structures]),
+        **_cells(structures),
     }
+
+
+def _cells(structures):
+    """``cells`` and ``pbc`` arrays when any structure is periodic, else nothing."""
+    pbc = np.array([np.asarray(a.pbc, dtype=bool) for a in structures]).reshape(-1, 3)
+    if not pbc.any():
+        return {}
+    return {"cells": np.array([a.cell.array for a in structures]).reshape(-1, 3, 3),
+            "pbc": pbc}
 
 
 def _unpack_structures(path, arrays, names):
@@ -359,10 +372,21 @@ def _unpack_structures(path, arrays, names):
             f"{numbers.shape}, offsets {offsets.shape} (from {offsets[0]} to {offsets[-1]}), "
             f"absorbers {absorbers.shape}"
         )
+    cells, pbc = arrays.get("cells"), arrays.get("pbc")
+    if (cells is None) != (pbc is None) or (
+        cells is not None and (cells.shape != (n, 3, 3) or pbc.shape != (n, 3))
+    ):
+        raise ValueError(
+            f"{path}: 'cells' and 'pbc' must both be present, of shapes ({n}, 3, 3) and "
+            f"({n}, 3), for {n} structures; got "
+            f"{None if cells is None else cells.shape} and {None if pbc is None else pbc.shape}"
+        )
     structures = []
     for i in range(n):
         a, b = offsets[i], offsets[i + 1]
         atoms = Atoms(numbers=numbers[a:b], positions=positions[a:b])
+        if cells is not None:
+            atoms.cell, atoms.pbc = cells[i], pbc[i].astype(bool)
         atoms.info.update(name=names[i] if names is not None else f"sample_{i}")
         atoms.info["absorber"] = int(absorbers[i])
         structures.append(atoms)
