@@ -136,6 +136,125 @@ def _dscribe(structures, grids):
     return acsf
 
 
+# ------------------------------------------------------------------ size scan
+
+SCAN_SIZES = (10, 30, 100, 300, 1000, 2000)
+#: Number density of the scan's structures (atoms / A^3): about that of
+#: organic solids and oxides, so r_cut = 6 A holds ~90 neighbours.
+SCAN_DENSITY = 0.1
+
+
+def _jittered_lattice(m, rng, spacing, jitter=0.25):
+    grid = np.stack(np.meshgrid(*[np.arange(m)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    return (grid + rng.uniform(-jitter, jitter, size=grid.shape)) * spacing
+
+
+def scan_molecule(n_atoms, rng):
+    """A compact cluster of ``n_atoms`` (C, N, O, H mix, one Fe absorber at index 0)."""
+    from ase import Atoms
+
+    spacing = SCAN_DENSITY ** (-1 / 3)
+    m = int(np.ceil((2 * n_atoms) ** (1 / 3))) + 1
+    points = _jittered_lattice(m, rng, spacing)
+    points -= points.mean(axis=0)
+    points = points[np.argsort(np.linalg.norm(points, axis=1))[:n_atoms]]
+    numbers = np.concatenate([[26], rng.choice([1, 6, 7, 8], size=n_atoms - 1)])
+    return Atoms(numbers=numbers, positions=points)
+
+
+def scan_crystal(n_atoms, rng):
+    """A cubic periodic cell of ``n_atoms`` at the same density (Fe at index 0)."""
+    from ase import Atoms
+
+    spacing = SCAN_DENSITY ** (-1 / 3)
+    m = int(np.ceil(n_atoms ** (1 / 3)))
+    points = _jittered_lattice(m, rng, spacing)
+    keep = np.sort(rng.choice(len(points), size=n_atoms, replace=False))
+    numbers = np.concatenate([[26], rng.choice([8, 8, 26, 13], size=n_atoms - 1)])
+    return Atoms(numbers=numbers, positions=points[keep], cell=np.eye(3) * m * spacing,
+                 pbc=True)
+
+
+def size_scan(repeats, quick=False, budget_s=0.4, seed=0):
+    """Throughput against atoms per structure, molecules and periodic cells, all threads.
+
+    For every size: structures/s of ``transform`` on molecules (one absorber
+    each), on periodic cells (one absorber each, and every Fe site), and on
+    each periodic site's environment written out as an explicit cluster (the
+    same numbers, no image search): the periodic overhead is the ratio.
+    """
+    from ase import Atoms
+
+    from wacsf._periodic import site_environments
+
+    rng = np.random.default_rng(seed)
+    sizes = SCAN_SIZES[:3] if quick else SCAN_SIZES
+    t = WACSFTransformer(backend="numba", progress=False)
+    t_sites = WACSFTransformer(backend="numba", progress=False, absorber_element="Fe")
+    rows = []
+    for n_atoms in sizes:
+        def timed(structs, transformer=t):
+            med, ts = _median_time(lambda: transformer.transform(structs), repeats)
+            return med, ts
+
+        def how_many(make):
+            probe = [make(n_atoms, rng) for _ in range(16)]
+            per = timed(probe)[0] / len(probe)
+            return int(np.clip(budget_s / max(per, 1e-7), 16, 500 if quick else 50_000))
+
+        mols = [scan_molecule(n_atoms, rng) for _ in range(how_many(scan_molecule))]
+        crystals = [scan_crystal(n_atoms, rng) for _ in range(how_many(scan_crystal))]
+        envs = []
+        for c in crystals:  # the absorber's environment written out as a cluster
+            _, src, xyz = site_environments(c, [0], PAPER["r_cut"])
+            envs.append(Atoms(numbers=c.numbers[src], positions=xyz))
+        cases = (("molecules", mols, t), ("periodic", crystals, t),
+                 ("periodic environments as clusters", envs, t),
+                 ("periodic, every Fe site", crystals, t_sites))
+        for label, structs, transformer in cases:
+            med, ts = timed(structs, transformer)
+            n_rows = len(transformer.sites_)
+            rows.append(dict(case=label, atoms=n_atoms, n=len(structs), rows=n_rows,
+                             seconds=med, runs_s=ts, structures_per_s=len(structs) / med,
+                             rows_per_s=n_rows / med))
+            print(f"  {label:36s} {n_atoms:5d} atoms  {len(structs):6d} structures "
+                  f"{n_rows:7d} rows  {len(structs) / med:10.0f} structures/s "
+                  f"{n_rows / med:10.0f} rows/s")
+    return rows
+
+
+def plot_scan(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for case, style in (("molecules", "o-"), ("periodic", "s-"),
+                        ("periodic environments as clusters", "^--"),
+                        ("periodic, every Fe site", "d:")):
+        sub = [r for r in rows if r["case"] == case]
+        key = "rows_per_s" if "every" in case else "structures_per_s"
+        ax.loglog([r["atoms"] for r in sub], [r[key] for r in sub], style,
+                  label=case + (" (sites/s)" if "every" in case else ""))
+    ax.set_xlabel("atoms per structure")
+    ax.set_ylabel("structures (or sites) per second")
+    ax.set_title("wACSF transform(), Numba, all threads")
+    ax.legend(fontsize=8)
+    per = {r["atoms"]: r for r in rows if r["case"] == "periodic"}
+    env = {r["atoms"]: r for r in rows if r["case"] == "periodic environments as clusters"}
+    sizes = sorted(per)
+    ax2.semilogx(sizes, [env[a]["structures_per_s"] / per[a]["structures_per_s"] for a in sizes],
+                 "s-")
+    ax2.axhline(1.0, color="grey", lw=0.8)
+    ax2.set_xlabel("atoms in the periodic cell")
+    ax2.set_ylabel("cost ratio periodic / same environment as cluster")
+    ax2.set_title("periodic overhead (one absorber per cell)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.featurise", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="seconds-long smoke run")
@@ -144,7 +263,12 @@ def main(argv=None):
     ap.add_argument("--data", type=Path, default=None, help="data root (default $XANESNET_SK_DATA or ../shared/data)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per row, median reported (>= 3)")
     ap.add_argument("--dscribe-max", type=int, default=2000, help="DScribe runs on at most this many copies")
+    ap.add_argument("--scan", action="store_true",
+                    help="run only the size scan: throughput against atoms per structure "
+                         "(10-2000), molecules and periodic cells, with a PNG beside --json")
     args = ap.parse_args(argv)
+    if args.scan:
+        return _run_scan(args)
     repeats = max(3, args.repeats)
     n_copies = min(args.n_structures, 500) if args.quick else args.n_structures
     dscribe_max = 20 if args.quick else args.dscribe_max
@@ -247,6 +371,24 @@ def main(argv=None):
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(dict(meta=meta, results=rows), indent=2))
         print(f"wrote {args.json}")
+    return rows
+
+
+def _run_scan(args):
+    repeats = max(3, args.repeats)
+    WACSFTransformer(backend="numba", progress=False).transform(_synthetic(2))  # JIT warm-up
+    print(f"size scan, {numba.config.NUMBA_NUM_THREADS} Numba threads, density "
+          f"{SCAN_DENSITY} atoms/A^3, r_cut {PAPER['r_cut']} A, paper's 97 features")
+    rows = size_scan(repeats, quick=args.quick)
+    meta = dict(cpu=_cpu_model(), threads=numba.config.NUMBA_NUM_THREADS,
+                numba=numba.__version__, numpy=np.__version__, wacsf=wacsf.__version__,
+                repeats=repeats, quick=args.quick, density=SCAN_DENSITY)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(dict(meta=meta, scan=rows), indent=2))
+        png = args.json.with_suffix(".png")
+        plot_scan(rows, png)
+        print(f"wrote {args.json} and {png}")
     return rows
 
 

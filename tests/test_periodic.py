@@ -101,15 +101,44 @@ def test_bcc_fe_equals_a_repeated_cell_without_any_neighbour_list():
 
 
 def test_periodic_neighbour_count_matches_ase():
-    from wacsf._periodic import check_cell, site_environments
+    from wacsf._periodic import site_environments
 
     for name, make in STRUCTURES.items():
         atoms = make()
-        cell, _ = check_cell(atoms, name)
-        sites = np.arange(len(atoms))
-        _, _, counts = site_environments(atoms.positions, cell, atoms.pbc, sites, 6.0)
+        sizes, _, _ = site_environments(atoms, np.arange(len(atoms)), 6.0)
         first = neighbor_list("i", atoms, 6.0)
-        assert counts.tolist() == (np.bincount(first, minlength=len(atoms)) + 1).tolist(), name
+        assert sizes.tolist() == (np.bincount(first, minlength=len(atoms)) + 1).tolist(), name
+
+
+@pytest.mark.parametrize("name", sorted(STRUCTURES))
+def test_compiled_image_search_and_vesin_agree_bit_for_bit(name):
+    from wacsf._periodic import site_environments
+
+    atoms = STRUCTURES[name]()
+    sites = np.arange(len(atoms))[::-1]  # any order of sites
+    compiled = site_environments(atoms, sites, 6.0, method="compiled")
+    vesin = site_environments(atoms, sites, 6.0, method="vesin")
+    for a, b in zip(compiled, vesin):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_large_cell_many_sites_takes_vesin_with_the_same_numbers(monkeypatch):
+    from wacsf import _periodic
+
+    crystal = _rock_salt().repeat((3, 3, 3))
+    t = WACSFTransformer(absorber_element="Na", backend="numba", **SMALL)
+    compiled = t.fit_transform([crystal])
+    calls = []
+    original = _periodic._vesin_neighbours
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_periodic, "_vesin_neighbours", spy)
+    monkeypatch.setattr(_periodic, "VESIN_ABOVE", 10.0)
+    np.testing.assert_array_equal(t.fit_transform([crystal]), compiled)
+    assert calls, "the heavy structure did not go to vesin"
 
 
 def test_molecules_pack_exactly_as_before():

@@ -2,111 +2,336 @@
 
 For an absorber i in a structure with a ``cell`` and ``pbc``, the neighbours
 are every image ``j + n . cell`` (n integer, along periodic axes only; j = i
-is allowed for n != 0) with ``0 < |r_ij| <= r_cut``.  The image search is
-done by `vesin <https://github.com/Luthaf/vesin>`_ (a cell-list neighbour
-list in C); this module turns its pairs into one explicit cluster per site:
-the absorber first, then its neighbour images in the order vesin gives them.
-The kernels then featurise that cluster exactly as they featurise a
-molecule, so in G4 ``r_jk`` is the distance between the two images, and a
-periodic structure gives the same numbers as its environment written out by
-hand.
+is allowed for n != 0) with ``0 < |r_ij| <= r_cut``.  This module turns them
+into one explicit cluster per site, the absorber first at the origin, then
+its neighbour images in a canonical order (atom j, then n0, n1, n2).  The
+kernels featurise that cluster exactly as they featurise a molecule, so in
+G4 ``r_jk`` is the distance between the two images, and a periodic structure
+gives the same numbers as its environment written out by hand.
 
-Cells smaller than ``2 r_cut`` (bcc Fe has a 2.87 A cell) need several image
-shells; vesin finds them all.  Non-periodic axes may have a zero cell vector
-(an ase slab with ``pbc=(True, True, False)``).
+Two image searches give the same clusters, bit for bit (same members, same
+order, vectors computed by one formula, :func:`_image_vector`):
+
+- a compiled per-site search (:func:`_scan_site`), batched over every site
+  of every structure in one parallel call: for each site it visits each
+  atom's images within the bounds that the lattice-plane spacings allow
+  (``|u_k + n_k| <= r_cut / h_k`` in fractional coordinates), so one
+  absorber in a 2,000-atom cell costs about what a molecule of that size
+  costs;
+- `vesin <https://github.com/Luthaf/vesin>`_, a cell-list neighbour list in
+  C, for structures where that search would visit more than
+  :data:`VESIN_ABOVE` (site, atom, image) triples (thousands of sites in a
+  large cell): it finds every pair of the structure at once.  Its pairs are
+  re-ordered canonically and their vectors recomputed by the same formula.
+
+Measured on 2 cores (``python -m benchmarks.featurise --scan``): vesin costs
+0.5 ms on a 10-atom cell and 2.8 ms on a 100-atom cell per call, 10-60x the
+kernel's cost for one site, so it is the fallback, not the default.  The
+choice is by estimated work only; numbers never depend on it.  Cells smaller
+than ``2 r_cut`` (bcc Fe has a 2.87 A cell) need several image shells; both
+searches find them all.  Non-periodic axes may have a zero cell vector (an
+ase slab with ``pbc=(True, True, False)``).
 """
 
+import math
+
+import numba
 import numpy as np
 
-__all__ = ["check_cell", "site_environments"]
+__all__ = ["check_cells", "periodic_environments", "site_environments", "VESIN_ABOVE"]
+
+#: A structure whose compiled search would visit more (site, atom, image)
+#: triples than this goes to vesin's neighbour list instead.
+VESIN_ABOVE = 3.0e7
+#: A periodic cell so small that each site would see more images of it than
+#: this is refused (a cell given in nm, or a degenerate one), not featurised.
+MAX_IMAGE_CELLS = 1.0e6
 
 
-def check_cell(atoms, label):
-    """The (3, 3) cell of a structure with ``pbc`` set on some axis, and its plane spacings.
+def check_cells(cells, pbc, r_cut, labels):
+    """Validate periodic cells; return what the image search needs.
 
-    Raises ``ValueError`` naming the structure when the cell holds NaN or
-    infinity, or when its periodic vectors are zero or linearly dependent.
+    Parameters
+    ----------
+    cells : ndarray of shape (n, 3, 3)
+    pbc : ndarray of shape (n, 3), bool
+        At least one True per structure.
+    r_cut : float
+    labels : callable
+        ``labels(k)`` names structure k in error messages.
+
+    Returns
+    -------
+    inverse : ndarray of shape (n, 3, 3)
+        Inverse of each cell, its non-periodic rows completed where they
+        are zero or dependent (they only fix fractional coordinates).
+    reach : ndarray of shape (n, 3)
+        ``r_cut / h_k``: how many lattice-plane spacings along axis k the
+        cutoff spans (0 on non-periodic axes), padded by a relative 1e-9 so
+        that rounding never drops an image at the cutoff.
+
+    Raises
+    ------
+    ValueError
+        Naming the structure: NaN or infinite cell, a zero or linearly
+        dependent periodic vector, a cell so small that one site would see
+        more than ``MAX_IMAGE_CELLS`` images of it.
     """
-    cell = np.asarray(atoms.cell.array, dtype=np.float64)
-    pbc = np.asarray(atoms.pbc, dtype=bool)
-    if not np.all(np.isfinite(cell)):
-        raise ValueError(f"{label}: the cell holds NaN or infinite values: {cell.tolist()}")
-    periodic = cell[pbc]
-    norms = np.linalg.norm(periodic, axis=1)
+    cells = np.asarray(cells, dtype=np.float64)
+    pbc = np.asarray(pbc, dtype=bool)
+    bad = np.flatnonzero(~np.isfinite(cells).all(axis=(1, 2)))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"{labels(k)}: the cell holds NaN or infinite values: "
+                         f"{cells[k].tolist()}")
+    norms = np.linalg.norm(cells, axis=2)
+    zero = np.flatnonzero((pbc & (norms == 0.0)).any(axis=1))
+    if zero.size:
+        k = int(zero[0])
+        raise ValueError(
+            f"{labels(k)}: pbc={pbc[k].tolist()} but the cell vector of a periodic axis is "
+            f"zero (cell {cells[k].tolist()}); give the cell, or set pbc=False for a molecule"
+        )
+    full = cells.copy()
+    unit = full / np.where(norms == 0.0, 1.0, norms)[:, :, None]
+    for k in np.flatnonzero((~pbc).any(axis=1) & (np.abs(np.linalg.det(unit)) < 1e-8)):
+        periodic = cells[k][pbc[k]]
+        _, sv, vt = np.linalg.svd(periodic / np.linalg.norm(periodic, axis=1)[:, None])
+        if sv.min() < 1e-8:
+            raise _dependent(labels(k), pbc[k], cells[k])
+        full[k][~pbc[k]] = vt[len(periodic):]
+        unit[k] = full[k] / np.linalg.norm(full[k], axis=1)[:, None]
+    singular = np.flatnonzero(np.abs(np.linalg.det(unit)) < 1e-8)
+    if singular.size:
+        k = int(singular[0])
+        raise _dependent(labels(k), pbc[k], cells[k])
+    inverse = np.linalg.inv(full)
+    reach = np.where(pbc, r_cut * np.linalg.norm(inverse, axis=1), 0.0)
+    reach = reach * (1.0 + 1e-9) + np.where(pbc, 1e-9, 0.0)
+    images = np.prod(2.0 * reach + 1.0, axis=1)
+    tiny = np.flatnonzero(images > MAX_IMAGE_CELLS)
+    if tiny.size:
+        k = int(tiny[0])
+        spacing = np.round(r_cut / reach[k][pbc[k]], 6).tolist()
+        raise ValueError(
+            f"{labels(k)}: the cell is tiny for r_cut={r_cut:g} (lattice plane spacings "
+            f"{spacing} A): each site would see about {images[k]:.3g} periodic images of the "
+            f"cell; check the cell's units"
+        )
+    return inverse, reach
+
+
+def _dependent(label, pbc, cell):
     axes = "".join("xyz"[k] for k in np.flatnonzero(pbc))
-    if np.any(norms == 0.0):
-        raise ValueError(
-            f"{label}: pbc={atoms.pbc.tolist()} but the cell vector of a periodic axis is zero "
-            f"(cell {cell.tolist()}); give the cell, or set pbc=False for a molecule"
-        )
-    sv = np.linalg.svd(periodic / norms[:, None], compute_uv=False)
-    if sv.min() < 1e-8:
-        raise ValueError(
-            f"{label}: the cell vectors of the periodic axes ({axes}) are linearly dependent "
-            f"(a singular cell: {cell.tolist()}); wACSF need a cell with a volume"
-        )
-    # Each site sees about prod_k (2 r_cut / h_k + 1) cells, h_k the spacing of the
-    # lattice planes along periodic axis k: refuse cells so small that this explodes.
-    heights = []
-    for k in range(len(periodic)):
-        others = np.delete(periodic, k, axis=0)
-        v = periodic[k]
-        if len(others):
-            basis = np.linalg.qr(others.T)[0]
-            v = v - basis @ (basis.T @ v)
-        heights.append(np.linalg.norm(v))
-    return cell, np.asarray(heights)
+    return ValueError(
+        f"{label}: the cell vectors of the periodic axes ({axes}) are linearly dependent "
+        f"(a singular cell: {cell.tolist()}); wACSF need a cell with a volume"
+    )
 
 
-def site_environments(positions, cell, pbc, sites, r_cut):
-    """Explicit clusters around ``sites`` of one periodic structure.
+@numba.njit(cache=True, inline="always")
+def _image_vector(positions, cell, i, j, n0, n1, n2, c):
+    """Component c of r_ij for image n of atom j: the one formula both searches use."""
+    return (positions[j, c] - positions[i, c]) + (
+        n0 * cell[0, c] + n1 * cell[1, c] + n2 * cell[2, c]
+    )
+
+
+@numba.njit(cache=True, inline="always")
+def _bounds(df, reach):
+    """Range of image shifts n with |df + n| <= reach; only n = 0 on a non-periodic axis."""
+    if reach <= 0.0:
+        return 0, 0
+    return int(math.ceil(-reach - df)), int(math.floor(reach - df))
+
+
+@numba.njit(cache=True)
+def _scan_site(positions, frac, cell, reach, i, a, b, r_cut, fill, start, out_src, out_vec):
+    """Images of atoms a..b-1 within r_cut of atom i; counted, or written from ``start``."""
+    rc2 = r_cut * r_cut
+    found = 0
+    for j in range(a, b):
+        lo0, hi0 = _bounds(frac[j, 0] - frac[i, 0], reach[0])
+        lo1, hi1 = _bounds(frac[j, 1] - frac[i, 1], reach[1])
+        lo2, hi2 = _bounds(frac[j, 2] - frac[i, 2], reach[2])
+        for n0 in range(lo0, hi0 + 1):
+            for n1 in range(lo1, hi1 + 1):
+                for n2 in range(lo2, hi2 + 1):
+                    if j == i and n0 == 0 and n1 == 0 and n2 == 0:
+                        continue
+                    dx = _image_vector(positions, cell, i, j, n0, n1, n2, 0)
+                    dy = _image_vector(positions, cell, i, j, n0, n1, n2, 1)
+                    dz = _image_vector(positions, cell, i, j, n0, n1, n2, 2)
+                    if dx * dx + dy * dy + dz * dz <= rc2:
+                        if fill:
+                            out_src[start + found] = j
+                            out_vec[start + found, 0] = dx
+                            out_vec[start + found, 1] = dy
+                            out_vec[start + found, 2] = dz
+                        found += 1
+    return found
+
+
+@numba.njit(cache=True, parallel=True)
+def _count_images(positions, frac, cells, reach, offsets, site_atom, site_struct, r_cut, counts):
+    dummy_src = np.empty(0, np.int64)
+    dummy_vec = np.empty((0, 3))
+    for q in numba.prange(site_atom.size):
+        s = site_struct[q]
+        counts[q] = _scan_site(positions, frac, cells[s], reach[s], site_atom[q], offsets[s],
+                               offsets[s + 1], r_cut, False, 0, dummy_src, dummy_vec)
+
+
+@numba.njit(cache=True, parallel=True)
+def _fill_images(positions, frac, cells, reach, offsets, site_atom, site_struct, r_cut, starts,
+                 out_src, out_vec):
+    for q in numba.prange(site_atom.size):
+        s = site_struct[q]
+        _scan_site(positions, frac, cells[s], reach[s], site_atom[q], offsets[s],
+                   offsets[s + 1], r_cut, True, starts[q], out_src, out_vec)
+
+
+@numba.njit(cache=True, parallel=True)
+def _fractional(positions, inverse, offsets):
+    """Fractional coordinates ``positions @ inverse[s]`` of every structure's atoms."""
+    out = np.empty_like(positions)
+    for s in numba.prange(offsets.size - 1):
+        for a in range(offsets[s], offsets[s + 1]):
+            for k in range(3):
+                out[a, k] = (positions[a, 0] * inverse[s, 0, k] + positions[a, 1] * inverse[s, 1, k]
+                             + positions[a, 2] * inverse[s, 2, k])
+    return out
+
+
+@numba.njit(cache=True)
+def _vectors(positions, cell, first, second, shifts):
+    out = np.empty((first.size, 3))
+    for p in range(first.size):
+        for c in range(3):
+            out[p, c] = _image_vector(positions, cell, first[p], second[p], shifts[p, 0],
+                                      shifts[p, 1], shifts[p, 2], c)
+    return out
+
+
+def _vesin_neighbours(positions, cell, pbc, sites, r_cut):
+    """(counts per site, source atoms, vectors) from vesin, in the compiled search's order."""
+    from vesin import NeighborList
+
+    calculator = NeighborList(cutoff=float(r_cut), full_list=True)
+    first, second, shifts = calculator.compute(
+        points=positions, box=cell, periodic=[bool(p) for p in pbc], quantities="ijS"
+    )
+    rank_of = np.full(len(positions), -1, dtype=np.int64)
+    rank_of[sites] = np.arange(sites.size)
+    rank = rank_of[np.asarray(first, dtype=np.int64)]
+    keep = rank >= 0
+    rank = rank[keep]
+    second = np.asarray(second, dtype=np.int64)[keep]
+    shifts = np.asarray(shifts, dtype=np.int64)[keep]
+    order = np.lexsort((shifts[:, 2], shifts[:, 1], shifts[:, 0], second, rank))
+    rank, second, shifts = rank[order], second[order], shifts[order]
+    vectors = _vectors(positions, cell, sites[rank], second, shifts)
+    inside = np.einsum("ij,ij->i", vectors, vectors) <= r_cut * r_cut  # our cutoff test
+    rank, second, vectors = rank[inside], second[inside], vectors[inside]
+    return np.bincount(rank, minlength=sites.size).astype(np.int64), second, vectors
+
+
+def ranges(starts, lengths):
+    """Concatenated ``arange(start, start + length)`` for each pair (vectorised)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    before = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return np.repeat(np.asarray(starts, dtype=np.int64) - before, lengths) + np.arange(total)
+
+
+def periodic_environments(positions, offsets, cells, inverse, reach, site_atom, site_struct,
+                          r_cut, method="auto"):
+    """Explicit clusters around every site of a batch of periodic structures.
 
     Parameters
     ----------
     positions : ndarray of shape (n_atoms, 3)
-    cell : ndarray of shape (3, 3)
-        Validated by :func:`check_cell`.
-    pbc : array-like of 3 bool
-    sites : ndarray of int
-        Local indices of the absorbing atoms.
+        Every structure's atoms, structure k owning ``offsets[k]:offsets[k+1]``.
+    offsets : ndarray of shape (n + 1,), int64
+    cells, inverse, reach : ndarrays of shapes (n, 3, 3), (n, 3, 3), (n, 3)
+        The cells and what :func:`check_cells` returned for them.
+    site_atom : ndarray of shape (n_sites,), int64
+        Global index (in ``positions``) of each absorbing atom.
+    site_struct : ndarray of shape (n_sites,), int64
+        Its structure.
     r_cut : float
+    method : {"auto", "compiled", "vesin"}
+        The image search; never changes a number.
 
     Returns
     -------
-    atoms : ndarray of shape (m,) int64
-        The atom each cluster member is an image of (the absorber first in
-        each cluster).
-    coords : ndarray of shape (m, 3) float64
-        Cartesian positions of the cluster members: the absorber at its own
-        position, each neighbour at ``position[i] + r_ij``.
-    counts : ndarray of shape (n_sites,) int64
-        Members per cluster, absorber included.
+    sizes : ndarray of shape (n_sites,), int64
+        Members of each cluster, absorber included.
+    source : ndarray of shape (sizes.sum(),), int64
+        The atom (global index) each member is an image of; the absorber
+        first in each cluster.
+    coords : ndarray of shape (sizes.sum(), 3)
+        Member positions relative to the absorber (the absorber at 0).
     """
-    from vesin import NeighborList
+    positions = np.ascontiguousarray(positions, dtype=np.float64)
+    cells = np.ascontiguousarray(cells, dtype=np.float64)
+    site_atom = np.ascontiguousarray(site_atom, dtype=np.int64)
+    site_struct = np.ascontiguousarray(site_struct, dtype=np.int64)
+    n_sites = site_atom.size
+    frac = _fractional(positions, np.ascontiguousarray(inverse), offsets)
+    if method == "auto":
+        per_struct_sites = np.bincount(site_struct, minlength=len(cells))
+        visits = per_struct_sites * np.diff(offsets) * np.prod(2.0 * reach + 1.0, axis=1)
+        heavy = visits > VESIN_ABOVE
+    else:
+        heavy = np.full(len(cells), method == "vesin")
+    on_vesin = heavy[site_struct]
+    counts = np.zeros(n_sites, dtype=np.int64)
+    light = np.flatnonzero(~on_vesin)
+    if light.size:
+        c = np.zeros(light.size, dtype=np.int64)
+        _count_images(positions, frac, cells, reach, offsets, site_atom[light],
+                      site_struct[light], float(r_cut), c)
+        counts[light] = c
+    vesin_parts = {}
+    for k in np.flatnonzero(heavy):
+        mine = np.flatnonzero(site_struct == k)
+        if not mine.size:
+            continue
+        a, b = offsets[k], offsets[k + 1]
+        pbc = reach[k] > 0
+        c, src, vec = _vesin_neighbours(positions[a:b], cells[k], pbc, site_atom[mine] - a,
+                                        r_cut)
+        counts[mine] = c
+        vesin_parts[k] = (mine, src + a, vec)
+    sizes = counts + 1
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    source = np.empty(int(sizes.sum()), dtype=np.int64)
+    coords = np.zeros((source.size, 3), dtype=np.float64)
+    source[starts] = site_atom
+    if light.size:
+        _fill_images(positions, frac, cells, reach, offsets, site_atom[light],
+                     site_struct[light], float(r_cut), starts[light] + 1, source, coords)
+    for mine, src, vec in vesin_parts.values():
+        dest = ranges(starts[mine] + 1, counts[mine])
+        source[dest] = src
+        coords[dest] = vec
+    return sizes, source, coords
 
-    pbc = [bool(p) for p in pbc]
-    calculator = NeighborList(cutoff=float(r_cut), full_list=True)
-    first, second, vectors = calculator.compute(
-        points=positions, box=cell, periodic=pbc, quantities="ijD"
+
+def site_environments(atoms, sites, r_cut, method="auto"):
+    """Explicit clusters around ``sites`` (local indices) of one periodic ``ase.Atoms``.
+
+    A convenience over :func:`periodic_environments` for one structure; see
+    there for the returned ``(sizes, source, coords)``.
+    """
+    cells = np.asarray(atoms.cell.array, dtype=np.float64)[None]
+    pbc = np.asarray(atoms.pbc, dtype=bool)[None]
+    inverse, reach = check_cells(cells, pbc, r_cut, lambda k: "structure")
+    sites = np.asarray(sites, dtype=np.int64)
+    return periodic_environments(
+        atoms.positions, np.array([0, len(atoms)]), cells, inverse, reach, sites,
+        np.zeros(sites.size, dtype=np.int64), r_cut, method,
     )
-    first = np.asarray(first, dtype=np.int64)
-    is_site = np.zeros(len(positions), dtype=bool)
-    is_site[sites] = True
-    keep = is_site[first]
-    first, second, vectors = first[keep], np.asarray(second, dtype=np.int64)[keep], vectors[keep]
-    order = np.argsort(first, kind="stable")
-    first, second, vectors = first[order], second[order], vectors[order]
-    starts = np.searchsorted(first, sites, side="left")
-    stops = np.searchsorted(first, sites, side="right")
-    counts = (stops - starts + 1).astype(np.int64)
-    atoms = np.empty(int(counts.sum()), dtype=np.int64)
-    coords = np.empty((atoms.size, 3), dtype=np.float64)
-    at = 0
-    for site, start, stop in zip(sites, starts, stops):
-        n = stop - start
-        atoms[at] = site
-        coords[at] = positions[site]
-        atoms[at + 1 : at + 1 + n] = second[start:stop]
-        coords[at + 1 : at + 1 + n] = positions[site] + vectors[start:stop]
-        at += n + 1
-    return atoms, coords, counts

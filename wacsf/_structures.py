@@ -39,9 +39,6 @@ __all__ = ["pack", "PackedStructures", "MIN_DISTANCE"]
 #: Atoms closer than this to their absorber (Angstrom) are refused: no physical
 #: structure has them, and the angle at the absorber is undefined at 0.
 MIN_DISTANCE = 1e-6
-#: A periodic cell so small that each site would see more images of it than
-#: this is refused (a cell given in nm, or a degenerate one), not featurised.
-_MAX_IMAGE_CELLS = 1e6
 
 
 @numba.njit(cache=True)
@@ -286,47 +283,55 @@ def _gather_copies(sites, offsets, counts):
     return np.arange(row_offsets[-1], dtype=np.int64) + shift, row_offsets
 
 
-def _pack_periodic(atoms_list, positions, offsets, counts, periodic, sites, r_cut):
-    """(source atom index, coordinates, row offsets, local absorbers) with periodic rows."""
-    from ._periodic import check_cell, site_environments
+def _pack_rows(atoms_list, positions, offsets, counts, periodic, sites, r_cut):
+    """(source atom, coordinates, row offsets, local absorbers) with periodic rows.
 
-    n = len(atoms_list)
-    row_ptr = np.searchsorted(sites[:, 0], np.arange(n + 1), side="left")
-    sources, coords, row_counts, local_abs = [], [], [], []
-    for s in range(n):
-        r0, r1 = row_ptr[s], row_ptr[s + 1]
-        if r0 == r1:
-            continue
-        a, b = offsets[s], offsets[s + 1]
-        if periodic[s]:
-            atoms = atoms_list[s]
-            label = f"structure {s}{_where(atoms)}"
-            cell, heights = check_cell(atoms, label)
-            cells_seen = float(np.prod(2.0 * r_cut / heights + 1.0))
-            if cells_seen > _MAX_IMAGE_CELLS:
-                raise ValueError(
-                    f"{label}: the cell is tiny for r_cut={r_cut:g} (lattice plane spacings "
-                    f"{np.round(heights, 6).tolist()} A): each site would see about "
-                    f"{cells_seen:.3g} periodic images of the cell; check the cell's units"
-                )
-            src, xyz, cnt = site_environments(
-                positions[a:b], cell, atoms.pbc, sites[r0:r1, 1], r_cut
-            )
-            sources.append(src + a)
-            coords.append(xyz)
-            row_counts.append(cnt)
-            local_abs.append(np.zeros(r1 - r0, dtype=np.int64))
-        else:
-            k = r1 - r0
-            sources.append(np.tile(np.arange(a, b, dtype=np.int64), k))
-            coords.append(np.tile(positions[a:b], (k, 1)))
-            row_counts.append(np.full(k, b - a, dtype=np.int64))
-            local_abs.append(sites[r0:r1, 1])
-    row_counts = np.concatenate(row_counts)
-    row_offsets = np.zeros(row_counts.size + 1, dtype=np.int64)
+    Rows of molecules are copies of their structure; rows of periodic
+    structures hold the site's explicit environment, absorber first at the
+    origin (:mod:`wacsf._periodic`).  Vectorised over all structures.
+    """
+    from ._periodic import check_cells, periodic_environments, ranges
+
+    per_index = np.flatnonzero(periodic)
+    cells = np.array([atoms_list[k].cell.array for k in per_index], dtype=np.float64)
+    pbc = np.array([atoms_list[k].pbc for k in per_index], dtype=bool)
+
+    def label(k):
+        s = int(per_index[k])
+        return f"structure {s}{_where(atoms_list[s])}"
+
+    inverse, reach = check_cells(cells, pbc, r_cut, label)
+    # the periodic structures' atoms, renumbered 0.. in their own packed block
+    per_offsets = np.zeros(per_index.size + 1, dtype=np.int64)
+    np.cumsum(counts[per_index], out=per_offsets[1:])
+    everything = per_index.size == len(atoms_list)
+    per_atoms = None if everything else ranges(offsets[per_index], counts[per_index])
+    per_positions = positions if everything else positions[per_atoms]
+    rank_of = np.full(len(atoms_list), -1, dtype=np.int64)
+    rank_of[per_index] = np.arange(per_index.size)
+
+    row_periodic = periodic[sites[:, 0]]
+    per_rows = np.flatnonzero(row_periodic)
+    site_struct = rank_of[sites[per_rows, 0]]
+    site_atom = per_offsets[site_struct] + sites[per_rows, 1]
+    sizes, env_source, env_coords = periodic_environments(
+        per_positions, per_offsets, cells, inverse, reach, site_atom, site_struct, r_cut
+    )
+    row_counts = counts[sites[:, 0]].copy()
+    row_counts[per_rows] = sizes
+    row_offsets = np.zeros(len(sites) + 1, dtype=np.int64)
     np.cumsum(row_counts, out=row_offsets[1:])
-    return (np.concatenate(sources), np.ascontiguousarray(np.concatenate(coords)),
-            row_offsets, np.concatenate(local_abs))
+    source = np.empty(int(row_offsets[-1]), dtype=np.int64)
+    coords = np.empty((source.size, 3), dtype=np.float64)
+    mol_rows = np.flatnonzero(~row_periodic)
+    dest = ranges(row_offsets[mol_rows], row_counts[mol_rows])
+    source[dest] = ranges(offsets[sites[mol_rows, 0]], row_counts[mol_rows])
+    coords[dest] = positions[source[dest]]
+    dest = ranges(row_offsets[per_rows], sizes)
+    source[dest] = env_source if everything else per_atoms[env_source]
+    coords[dest] = env_coords
+    local = np.where(row_periodic, 0, sites[:, 1])
+    return source, coords, row_offsets, local
 
 
 def pack(X, weights="Z", absorber=0, absorber_element=None, r_cut=None,
@@ -394,7 +399,7 @@ def pack(X, weights="Z", absorber=0, absorber_element=None, r_cut=None,
     if periodic.any():
         if r_cut is None:
             raise ValueError("pack: periodic structures need r_cut")
-        source, positions, row_offsets, local = _pack_periodic(
+        source, positions, row_offsets, local = _pack_rows(
             atoms_list, positions, offsets, counts, periodic, sites, r_cut
         )
         w = w[source]
