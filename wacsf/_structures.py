@@ -186,6 +186,15 @@ def _weight_table(weights):
     return table
 
 
+def _info_index(value, i, atoms, key="absorber"):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (Integral, np.integer)):
+        raise ValueError(
+            f"structure {i}{_where(atoms)}: atoms.info[{key!r}] must be an atom index, "
+            f"got {value!r}"
+        )
+    return int(value)
+
+
 def _absorber_indices(atoms_list, absorber):
     n = len(atoms_list)
     if isinstance(absorber, (bool, np.bool_)):
@@ -194,6 +203,13 @@ def _absorber_indices(atoms_list, absorber):
         )
     if isinstance(absorber, Integral):
         return np.full(n, int(absorber), dtype=np.int64)
+    if isinstance(absorber, str) and absorber == "auto":
+        idx = np.zeros(n, dtype=np.int64)
+        for i, atoms in enumerate(atoms_list):
+            value = atoms.info.get("absorber")
+            if value is not None:
+                idx[i] = _info_index(value, i, atoms)
+        return idx
     if isinstance(absorber, str):
         idx = np.empty(n, dtype=np.int64)
         for i, atoms in enumerate(atoms_list):
@@ -202,7 +218,7 @@ def _absorber_indices(atoms_list, absorber):
                     f"structure {i}{_where(atoms)}: absorber={absorber!r} names an atoms.info "
                     f"key, but this structure's info has keys {sorted(atoms.info)}"
                 )
-            idx[i] = int(atoms.info[absorber])
+            idx[i] = _info_index(atoms.info[absorber], i, atoms, absorber)
         return idx
     idx = np.asarray(absorber)
     if idx.ndim != 1 or idx.size != n or not np.issubdtype(idx.dtype, np.integer):
@@ -334,7 +350,7 @@ def _pack_rows(atoms_list, positions, offsets, counts, periodic, sites, r_cut):
     return source, coords, row_offsets, local
 
 
-def pack(X, weights="Z", absorber=0, absorber_element=None, r_cut=None,
+def pack(X, weights="Z", absorber="auto", absorber_element=None, r_cut=None,
          on_missing_absorber="raise"):
     """Validate structures and pack them into flat arrays, one row per absorbing site.
 
@@ -344,10 +360,12 @@ def pack(X, weights="Z", absorber=0, absorber_element=None, r_cut=None,
     weights : "Z", mapping or callable
         ``"Z"``: the atomic number; a mapping from Z (or element symbol) to
         weight; or a callable mapping an int array of Z to float weights.
-    absorber : int, sequence of int or str
-        The absorbing atom's index in every structure, one index per
-        structure, or an ``atoms.info`` key holding it.  Negative indices
-        count from the end, as in Python.  Ignored with ``absorber_element``.
+    absorber : "auto", int, sequence of int or str
+        ``"auto"``: each structure's ``atoms.info["absorber"]`` where it has
+        one, else atom 0; the absorbing atom's index in every structure; one
+        index per structure; or an ``atoms.info`` key holding it.  Negative
+        indices count from the end, as in Python.  Not used with
+        ``absorber_element``.
     absorber_element : str, int or None
         Every atom of this element (symbol or atomic number) is a site.
     r_cut : float or None

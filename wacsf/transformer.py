@@ -66,10 +66,14 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
     g4_pairs : {"unordered", "ordered"}, default="unordered"
         Sum G4 over unordered pairs j < k (the XANESNET code) or over ordered
         pairs j != k (the paper's eq. 4; exactly twice the unordered sum).
-    absorber : int, sequence of int or str, default=0
-        Index of the absorbing atom in every structure; one index per
-        structure; or the name of an ``atoms.info`` key holding it.  Leave
-        it at 0 when ``absorber_element`` is given.
+    absorber : "auto", int, sequence of int or str, default="auto"
+        Which atom absorbs, one per structure.  ``"auto"``: the structure's
+        ``atoms.info["absorber"]`` where it has one (as
+        :func:`xanesnet_sk.load_dataset` and ``load_npz`` record it), else
+        atom 0; an int: that index in every structure (negative counts from
+        the end); a sequence: one index per structure; another string: the
+        name of an ``atoms.info`` key holding the index.  Leave it at
+        ``"auto"`` (or 0) when ``absorber_element`` is given.
     absorber_element : str, int or None, default=None
         Featurise *every* atom of this element (symbol such as ``"Fe"``, or
         atomic number) in every structure: one row per site, in structure
@@ -204,7 +208,7 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         zetas=(1.0, 2.0, 4.0, 8.0),
         weights="Z",
         g4_pairs="unordered",
-        absorber=0,
+        absorber="auto",
         absorber_element=None,
         on_missing_absorber="raise",
         backend="auto",
@@ -259,7 +263,8 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
 
     def _check_absorber(self):
         if self.absorber_element is not None and not (
-            isinstance(self.absorber, Integral) and self.absorber == 0
+            (isinstance(self.absorber, str) and self.absorber == "auto")
+            or (isinstance(self.absorber, Integral) and self.absorber == 0)
         ):
             raise ValueError(
                 f"give either absorber (one site per structure) or absorber_element (every "

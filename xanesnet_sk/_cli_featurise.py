@@ -31,7 +31,8 @@ def add_wacsf_options(parser):
                        help="number of angular G4 functions, divisible by |lambdas|*|zetas| "
                             "(default 64)")
     group.add_argument("--absorber", type=int, metavar="INDEX",
-                       help="index of the absorbing atom in every structure (default 0)")
+                       help="index of the absorbing atom in every structure (default: the "
+                            "index the data record, e.g. load_dataset(absorber=...), else 0)")
     group.add_argument("--backend", choices=["auto", "numba", "cuda", "numpy"],
                        help="wACSF backend (default auto: CUDA if a GPU is there, else Numba)")
     group.add_argument("--n-jobs", type=int, metavar="N",

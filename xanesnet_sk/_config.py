@@ -12,7 +12,8 @@ sections; every key is optional and anything left out keeps its default::
       g4_span: xanesnet #   or "spanning"
       lambdas: [1, -1]
       zetas: [1, 2, 4, 8]
-      absorber: 0       #   index of the absorbing atom in every structure
+      absorber: auto    #   atoms.info["absorber"] (recorded by the data), else atom 0;
+                        #   or an index in every structure
     preprocessing:      # make_xanesnet_pipeline's filters and scaling
       variance_drop: 0.0           # share of lowest-variance features dropped (paper: 0.25; null:
                                    #   constant features only)
