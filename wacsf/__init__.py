@@ -1,9 +1,10 @@
 """Fast weighted atom-centred symmetry functions (wACSF) for scikit-learn.
 
 ``from wacsf import WACSFTransformer`` and drop it into a ``Pipeline``: it
-turns ``ase.Atoms`` (or structure files) into G1/G2/G4 feature vectors of one
-absorbing site per structure, with parallel Numba CPU kernels, Numba CUDA
-kernels, and a plain NumPy reference implementation.
+turns ``ase.Atoms`` (or structure files) into G1/G2/G4 feature vectors of
+absorbing sites -- one per structure, or every atom of an element -- in
+molecules, clusters and periodic structures, with parallel Numba CPU kernels,
+Numba CUDA kernels, and a plain NumPy reference implementation.
 """
 
 from ._params import g2_grid, g4_expand, g4_grid

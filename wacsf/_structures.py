@@ -412,7 +412,7 @@ def pack(X, weights="Z", absorber="auto", absorber_element=None, r_cut=None,
     w = _atom_weights(numbers, offsets, weights, atoms_list)
     sites = _site_list(atoms_list, numbers, offsets, counts, absorber, absorber_element,
                        on_missing_absorber)
-    periodic = np.fromiter((bool(np.any(a.pbc)) for a in atoms_list), dtype=bool, count=n)
+    periodic = np.array([a.pbc for a in atoms_list], dtype=bool).reshape(n, 3).any(axis=1)
 
     if periodic.any():
         if r_cut is None:
