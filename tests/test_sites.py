@@ -165,3 +165,66 @@ def test_npz_round_trip_keeps_cells_and_pbc(tmp_path):
         np.testing.assert_array_equal(got.cell.array, want.cell.array)
     t = WACSFTransformer(absorber_element="Fe", **SMALL)
     np.testing.assert_array_equal(t.fit_transform(back), t.fit_transform(structures))
+
+
+def _multi_site_set(n_structures, seed=0):
+    """Structures of 1-3 synthetic complexes 30 A apart; spectrum = mean of theirs."""
+    data = make_synthetic_xanes(n_samples=400, random_state=seed)
+    rng = np.random.default_rng(seed)
+    groups = [rng.choice(250, size=rng.integers(1, 4), replace=False)
+              for _ in range(n_structures)]
+    X = []
+    for g in groups:
+        combined = data.structures[g[0]].copy()
+        for k, i in enumerate(g[1:], 1):
+            part = data.structures[i].copy()
+            part.positions += [30.0 * k, 0, 0]
+            combined += part
+        X.append(combined)
+    y = np.array([data.spectra[g].mean(axis=0) for g in groups])
+    return X, y, data
+
+
+def test_site_averaged_regressor_learns_site_spectra_from_averages():
+    from xanesnet_sk import SiteAveragedRegressor, XANESNetRegressor, delta_mu
+
+    X, y, data = _multi_site_set(300)
+    wacsf = WACSFTransformer(absorber_element="Fe", n_g2=16, n_g4=32)
+    net = XANESNetRegressor(hidden_sizes=(128,), max_epochs=60, random_state=0)
+    model = SiteAveragedRegressor(wacsf=wacsf, net=net).fit(X, y)
+    assert model.n_sites_.max() == 3 and model.n_sites_.min() == 1
+    singles = list(range(250, 400))  # unseen complexes, one site each
+    learnt = np.median(delta_mu(data.spectra[singles],
+                                model.predict([data.structures[i] for i in singles])))
+    # the naive alternative: every site of a structure gets the structure's spectrum
+    rows = wacsf.fit_transform(X)
+    naive = make_xanesnet_pipeline(featurise=False, random_state=0, hidden_sizes=(128,),
+                                   max_epochs=60).fit(rows, y[wacsf.sites_[:, 0]])
+    single_rows = WACSFTransformer(n_g2=16, n_g4=32).fit_transform(
+        [data.structures[i] for i in singles])
+    naive_dmu = np.median(delta_mu(data.spectra[singles], naive.predict(single_rows)))
+    mean_dmu = np.median(delta_mu(data.spectra[singles], np.broadcast_to(
+        data.spectra[:250].mean(axis=0), (len(singles), data.spectra.shape[1]))))
+    assert learnt < 0.8 * naive_dmu and learnt < 0.5 * mean_dmu, (learnt, naive_dmu, mean_dmu)
+    # per-site predictions, and their mean is predict()
+    result = model.predict_sites(X[:5])
+    np.testing.assert_allclose(result.spectra, model.predict(X[:5]), rtol=1e-4, atol=1e-5)
+    assert result.sites.shape[0] == int(model.wacsf_.transform(X[:5]).shape[0])
+
+
+def test_site_averaged_regressor_in_grid_search_and_errors():
+    from sklearn.model_selection import GridSearchCV
+
+    from xanesnet_sk import SiteAveragedRegressor, XANESNetRegressor
+
+    X, y, _ = _multi_site_set(60, seed=1)
+    model = SiteAveragedRegressor(
+        wacsf=WACSFTransformer(absorber_element="Fe", n_g2=8, n_g4=16),
+        net=XANESNetRegressor(hidden_sizes=(16,), max_epochs=3, random_state=0))
+    search = GridSearchCV(model, {"net__lr": [1e-3, 3e-3], "wacsf__r_cut": [5.0, 6.0]}, cv=2)
+    search.fit(X, y)
+    assert search.best_estimator_.predict(X[:3]).shape == (3, y.shape[1])
+    with pytest.raises(ValueError, match="X holds 60 structures but y 59 spectra"):
+        model.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="needs a wacsf with absorber_element set"):
+        SiteAveragedRegressor(wacsf=WACSFTransformer()).fit(X, y)

@@ -22,7 +22,12 @@ from .metrics import (  # noqa: E402
 from .model import TensorBatchIterator, XANESNetModule, XANESNetRegressor  # noqa: E402
 from .pipeline import make_xanesnet_pipeline  # noqa: E402
 from .selection import CorrelationFilter, feature_variance  # noqa: E402
-from .sites import SiteSpectra, predict_site_spectra, site_average  # noqa: E402
+from .sites import (  # noqa: E402
+    SiteAveragedRegressor,
+    SiteSpectra,
+    predict_site_spectra,
+    site_average,
+)
 from .spectra import (  # noqa: E402
     ArctanBroadening,
     EdgeStepNormaliser,
@@ -62,6 +67,7 @@ __all__ = [
     "detect_edge",
     "xanesnet_grid",
     "SiteSpectra",
+    "SiteAveragedRegressor",
     "predict_site_spectra",
     "site_average",
 ]

@@ -15,14 +15,24 @@ structure's spectrum as the mean of its sites' predictions:
 >>> result.spectra.shape, result.sites.tolist()
 ((1, 226), [[0, 0], [0, 2]])
 
-Averaging is of spectra, never of features (SPEC: "Sites").
+Averaging is of spectra, never of features (SPEC: "Sites").  When only
+structure-level (already averaged) spectra exist, :class:`SiteAveragedRegressor`
+learns the site network through the average: its loss compares the mean of
+a structure's site predictions with the structure's spectrum.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from skorch import NeuralNetRegressor
+from torch import nn
 
-__all__ = ["SiteSpectra", "site_average", "predict_site_spectra"]
+from .model import XANESNetModule, XANESNetRegressor
+
+__all__ = ["SiteSpectra", "site_average", "predict_site_spectra", "SiteAveragedRegressor",
+           "SiteMeanModule"]
 
 
 @dataclass
@@ -162,3 +172,222 @@ def predict_site_spectra(model, structures, absorber_element=None, *, wacsf=None
     per_site = np.asarray(rest.predict(X), dtype=float).reshape(len(X), -1)
     spectra, which, counts = site_average(per_site, sites)
     return SiteSpectra(spectra, which, per_site, sites, counts)
+
+
+# ---------------------------------------------------------------- learning from averages
+
+
+class SiteMeanModule(nn.Module):
+    """A site network whose output for a structure is the mean over its sites.
+
+    Input ``X`` of shape (batch, max_sites, n_features): each structure's
+    site features, padded with NaN rows.  The inner module (by default
+    :class:`~xanesnet_sk.model.XANESNetModule`) maps every real site row to
+    a spectrum; the output is each structure's mean of those, shape (batch,
+    n_outputs).  Batch normalisation sees the real rows only.
+
+    Parameters
+    ----------
+    n_features, n_outputs : int
+        Sizes of one site's features and of a spectrum.
+    inner : type of torch.nn.Module, default=XANESNetModule
+        The site network class; gets ``n_features``, ``n_outputs`` and
+        ``**inner_params``.
+    **inner_params
+        Its further parameters (``hidden_sizes``, ``dropout``, ...).
+    """
+
+    def __init__(self, n_features, n_outputs, inner=XANESNetModule, **inner_params):
+        super().__init__()
+        self.site_net = inner(n_features=n_features, n_outputs=n_outputs, **inner_params)
+
+    def forward(self, X):
+        """Mean site prediction per structure, shape (batch, n_outputs)."""
+        real = ~torch.isnan(X[:, :, 0])
+        flat = self.site_net(X[real])
+        owner = torch.nonzero(real, as_tuple=True)[0]
+        sums = torch.zeros(X.shape[0], flat.shape[1], dtype=flat.dtype, device=flat.device)
+        sums.index_add_(0, owner, flat)
+        return sums / real.sum(dim=1, keepdim=True).clamp(min=1).to(flat.dtype)
+
+
+class _SiteMeanNet(XANESNetRegressor):
+    """XANESNetRegressor over padded (structures, sites, features) input."""
+
+    def _validate_fit_data(self, X, y, reset):
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        y = np.ascontiguousarray(np.asarray(y, dtype=np.float32).reshape(len(y), -1))
+        if reset:
+            self.n_features_in_ = X.shape[2]
+            self.n_outputs_ = y.shape[1]
+            self.y_ndim_ = 2
+        if self.batch_norm and int((~np.isnan(X[:, :, 0])).sum()) < 2:
+            raise ValueError("Batch normalisation needs at least 2 training sites.")
+        return X, y
+
+    def predict(self, X):
+        """Site-averaged predictions of padded input, float64."""
+        self.check_is_fitted(["module_", "n_features_in_"])
+        with self._threads():
+            y = NeuralNetRegressor.predict(self, np.ascontiguousarray(X, dtype=np.float32))
+        return np.asarray(y, dtype=np.float64)
+
+    def predict_flat(self, X):
+        """One prediction per site row of a 2-D feature array, float64."""
+        self.check_is_fitted(["module_", "n_features_in_"])
+        self.module_.eval()
+        with self._threads(), torch.no_grad():
+            out = self.module_.site_net(torch.as_tensor(np.asarray(X, dtype=np.float32),
+                                                        device=self.device))
+        return out.cpu().numpy().astype(np.float64)
+
+
+def _padded(features, sites):
+    """(n_structures_with_sites, max_sites, n_features) with NaN padding, and the structures."""
+    structures, inverse, counts = np.unique(sites[:, 0], return_inverse=True,
+                                            return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    slot = np.arange(len(sites)) - np.repeat(np.cumsum(counts) - counts, counts)
+    out = np.full((structures.size, int(counts.max()), features.shape[1]), np.nan,
+                  dtype=np.float32)
+    out[inverse[order], slot] = features[order]
+    return out, structures
+
+
+class SiteAveragedRegressor(RegressorMixin, BaseEstimator):
+    """Learn site spectra from structure-level spectra: the loss sees the site average.
+
+    A measured (or already averaged) K-edge spectrum of a material is the
+    mean over its absorbing sites.  This estimator featurises every site of
+    the element (``WACSFTransformer(absorber_element=...)``), standardises
+    the site features, and trains a net whose output for a structure is the
+    *mean of its site predictions* (:class:`SiteMeanModule`), so the MSE
+    loss compares that mean with the structure's spectrum.  It learns site
+    spectra without ever seeing one; ``predict`` gives structure spectra and
+    :meth:`predict_sites` the per-site ones.
+
+    ``X`` is a list of structures and ``y`` one spectrum per structure, so
+    ``GridSearchCV`` and ``cross_val_score`` split structures, as they must.
+
+    Parameters
+    ----------
+    wacsf : WACSFTransformer or None, default=None
+        The featuriser; its ``absorber_element`` must be set.  ``None``:
+        ``WACSFTransformer(absorber_element=absorber_element)``.
+    net : XANESNetRegressor or None, default=None
+        The net's parameters (``hidden_sizes``, ``lr``, ``max_epochs``, ...),
+        tunable as ``net__<name>``; its ``module`` is the *site* network.
+        ``None``: ``XANESNetRegressor()``.
+    absorber_element : str or int, default="Fe"
+        Used when ``wacsf`` is None.
+    standardize_targets : bool, default=True
+        Standardise each energy point of ``y`` (the mean over sites commutes
+        with this affine map, so the site net learns in standardised units).
+
+    Attributes
+    ----------
+    wacsf_ : WACSFTransformer
+    scaler_ : StandardScaler
+        Of the site features.
+    target_scaler_ : StandardScaler or None
+    net_ : XANESNetRegressor
+        The fitted net (its ``module_`` a :class:`SiteMeanModule`).
+    n_sites_ : ndarray of int
+        Sites per training structure.
+
+    Examples
+    --------
+    >>> from xanesnet_sk import SiteAveragedRegressor, XANESNetRegressor
+    >>> from wacsf import WACSFTransformer
+    >>> model = SiteAveragedRegressor(
+    ...     wacsf=WACSFTransformer(absorber_element="Fe", n_g2=8, n_g4=16),
+    ...     net=XANESNetRegressor(hidden_sizes=(64,), max_epochs=50, random_state=0))
+    """
+
+    def __init__(self, wacsf=None, net=None, absorber_element="Fe", standardize_targets=True):
+        self.wacsf = wacsf
+        self.net = net
+        self.absorber_element = absorber_element
+        self.standardize_targets = standardize_targets
+
+    def _featuriser(self):
+        from sklearn.base import clone
+
+        from wacsf import WACSFTransformer
+
+        if self.wacsf is None:
+            return WACSFTransformer(absorber_element=self.absorber_element)
+        wacsf = clone(self.wacsf)
+        if wacsf.absorber_element is None:
+            raise ValueError("SiteAveragedRegressor needs a wacsf with absorber_element set "
+                             "(the element whose sites are averaged)")
+        return wacsf
+
+    def fit(self, X, y):
+        """Train on structures ``X`` and their site-averaged spectra ``y``.
+
+        Parameters
+        ----------
+        X : sequence of ase.Atoms or paths
+        y : array-like of shape (n_structures, n_points)
+
+        Returns
+        -------
+        self
+        """
+        from sklearn.preprocessing import StandardScaler
+
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim != 2 or not np.all(np.isfinite(y)):
+            raise ValueError(f"y must be a finite 2-D array of spectra, got shape {y.shape}"
+                             + ("" if y.ndim != 2 else " with NaN or infinite values"))
+        self.wacsf_ = self._featuriser().set_params(on_missing_absorber="raise")
+        features = self.wacsf_.fit_transform(X)
+        sites = self.wacsf_.sites_
+        n_structures = int(sites[-1, 0]) + 1
+        if n_structures != len(y):
+            raise ValueError(f"X holds {n_structures} structures but y {len(y)} spectra")
+        self.scaler_ = StandardScaler().fit(features)
+        self.target_scaler_ = StandardScaler().fit(y) if self.standardize_targets else None
+        target = self.target_scaler_.transform(y) if self.target_scaler_ is not None else y
+        padded, _ = _padded(self.scaler_.transform(features), sites)
+        self.n_sites_ = np.bincount(sites[:, 0])
+        base = self.net if self.net is not None else XANESNetRegressor()
+        params = base.get_params(deep=False)
+        params.update(module=SiteMeanModule, module__inner=params["module"])
+        self.net_ = _SiteMeanNet(**params)
+        self.net_.fit(padded, target)
+        self.n_features_in_ = features.shape[1]
+        return self
+
+    def _site_features(self, X):
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "net_")
+        wacsf = self.wacsf_.set_params(on_missing_absorber="raise")
+        features = wacsf.transform(X)
+        return self.scaler_.transform(features), wacsf.sites_
+
+    def _unscale(self, values):
+        return values if self.target_scaler_ is None else self.target_scaler_.inverse_transform(
+            values)
+
+    def predict(self, X):
+        """The site-averaged spectrum of every structure, shape (n_structures, n_points)."""
+        features, sites = self._site_features(X)
+        padded, _ = _padded(features, sites)
+        return self._unscale(self.net_.predict(padded))
+
+    def predict_sites(self, X):
+        """Per-site and site-averaged spectra of ``X``, as a :class:`SiteSpectra`."""
+        features, sites = self._site_features(X)
+        per_site = self._unscale(self.net_.predict_flat(features))
+        spectra, which, counts = site_average(per_site, sites)
+        return SiteSpectra(spectra, which, per_site, sites, counts)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.target_tags.multi_output = True
+        tags.non_deterministic = True
+        return tags
