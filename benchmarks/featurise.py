@@ -175,7 +175,7 @@ def scan_crystal(n_atoms, rng):
                  pbc=True)
 
 
-def size_scan(repeats, quick=False, budget_s=0.4, seed=0):
+def size_scan(repeats, quick=False, budget_s=1.0, seed=0):
     """Throughput against atoms per structure, molecules and periodic cells, all threads.
 
     For every size: structures/s of ``transform`` on molecules (one absorber

@@ -228,3 +228,21 @@ def test_site_averaged_regressor_in_grid_search_and_errors():
         model.fit(X, y[:-1])
     with pytest.raises(ValueError, match="needs a wacsf with absorber_element set"):
         SiteAveragedRegressor(wacsf=WACSFTransformer()).fit(X, y)
+
+
+def test_cli_featurise_absorber_element(tmp_path):
+    from ase.io import write
+
+    xyz = tmp_path / "s"
+    xyz.mkdir()
+    write(xyz / "wustite.cif", bulk("FeO", "rocksalt", a=4.3).repeat((2, 1, 1)))
+    write(xyz / "pair.xyz", _two_fe_cluster(), format="xyz")
+    out = tmp_path / "f.npz"
+    assert main(["featurise", "--xyz", str(xyz), "--output", str(out), "--absorber-element",
+                 "Fe", "--n-g2", "8", "--n-g4", "16", "-q"]) == 0
+    saved = np.load(out)
+    assert saved["names"].tolist() == ["pair_0", "pair_3", "wustite_0", "wustite_2"]
+    assert saved["sites"].tolist() == [[0, 0], [0, 3], [1, 0], [1, 2]]
+    ref = WACSFTransformer(absorber_element="Fe", **SMALL).fit_transform(
+        [_two_fe_cluster(), bulk("FeO", "rocksalt", a=4.3).repeat((2, 1, 1))])
+    np.testing.assert_allclose(saved["x"], ref, rtol=1e-6)

@@ -4,6 +4,7 @@ import numpy as np
 
 from ._cli_common import CLIError, output_dir
 from ._cli_data import add_data_options, load_data, load_model
+from ._cli_featurise import absorber_element_arg
 
 __all__ = ["add_predict_command", "add_evaluate_command", "predict_spectra", "evaluate"]
 
@@ -73,11 +74,6 @@ def predict_spectra(model, meta, data, report, absorber_element=None):
         rest, X = _features_for(model, meta, data, report)
         return np.asarray(rest.predict(X), dtype=float).reshape(len(X), -1)
     return _predict_sites(model, meta, data, report, absorber_element)
-
-
-def absorber_element_arg(text):
-    """``--absorber-element``: an element symbol, or an atomic number."""
-    return int(text) if text.strip().isdigit() else text.strip()
 
 
 def _predict_sites(model, meta, data, report, absorber_element):

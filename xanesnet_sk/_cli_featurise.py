@@ -6,7 +6,13 @@ import numpy as np
 
 from ._cli_common import CLIError, existing_dir, output_file
 
-__all__ = ["add_featurise_command", "add_wacsf_options", "wacsf_params", "make_wacsf"]
+__all__ = ["add_featurise_command", "add_wacsf_options", "wacsf_params", "make_wacsf",
+           "absorber_element_arg"]
+
+
+def absorber_element_arg(text):
+    """``--absorber-element``: an element symbol, or an atomic number."""
+    return int(text) if text.strip().isdigit() else text.strip()
 
 #: CLI option -> WACSFTransformer parameter.
 _WACSF_OPTIONS = {
@@ -14,6 +20,7 @@ _WACSF_OPTIONS = {
     "n_g2": "n_g2",
     "n_g4": "n_g4",
     "absorber": "absorber",
+    "absorber_element": "absorber_element",
     "backend": "backend",
     "n_jobs": "n_jobs",
 }
@@ -33,6 +40,10 @@ def add_wacsf_options(parser):
     group.add_argument("--absorber", type=int, metavar="INDEX",
                        help="index of the absorbing atom in every structure (default: the "
                             "index the data record, e.g. load_dataset(absorber=...), else 0)")
+    group.add_argument("--absorber-element", type=absorber_element_arg, metavar="ELEMENT",
+                       help="featurise every atom of this element (symbol such as Fe, or "
+                            "atomic number), one row per site named <structure>_<atom>, "
+                            "periodic structures included")
     group.add_argument("--backend", choices=["auto", "numba", "cuda", "numpy"],
                        help="wACSF backend (default auto: CUDA if a GPU is there, else Numba)")
     group.add_argument("--n-jobs", type=int, metavar="N",
@@ -79,14 +90,14 @@ def portable_params(params):
 def add_featurise_command(subparsers, parent):
     """Register ``featurise`` on ``subparsers``."""
     parser = subparsers.add_parser(
-        "featurise", parents=[parent], help="compute wACSF features of xyz structures",
+        "featurise", parents=[parent], help="compute wACSF features of structures (molecules or periodic)",
         description="Compute wACSF feature vectors [G1, G2..., G4...] of the absorbing atom of "
                     "every structure in a directory, with their parameter-carrying names, "
                     "and write them to an .npz (x, feature_names, names, wacsf_params) or a "
                     ".csv (one row per structure).")
     parser.add_argument("--xyz", required=True, metavar="DIR",
-                        help="directory of .xyz structure files (element symbol or atomic "
-                             "number in the first column)")
+                        help="directory of structure files: .xyz (element symbol or atomic "
+                             "number in the first column), extended xyz, CIF, POSCAR")
     parser.add_argument("--output", required=True, metavar="FILE",
                         help="output file, .npz or .csv")
     parser.add_argument("--config", metavar="YAML",
@@ -109,19 +120,27 @@ def run_featurise(args, report):
     wacsf = make_wacsf(params, progress=not report.quiet)
     structures = read_structures(xyz)
     report.say(f"featurise: {len(structures)} structures from {xyz}")
-    x = wacsf.transform(structures)
-    names = np.array([a.info.get("name", str(i)) for i, a in enumerate(structures)], dtype=str)
+    try:
+        x = wacsf.transform(structures)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    names = [a.info.get("name", str(i)) for i, a in enumerate(structures)]
+    sites = wacsf.sites_
+    if wacsf.absorber_element is not None:
+        names = [f"{names[s]}_{atom}" for s, atom in sites]
     feature_names = np.asarray(wacsf.get_feature_names_out(), dtype=str)
-    write_features(out, x, feature_names, names, portable_params(params))
+    write_features(out, x, feature_names, np.array(names, dtype=str), portable_params(params),
+                   sites=sites)
     report.say(f"  {x.shape[0]} x {x.shape[1]} wACSF (backend {wacsf.backend_})")
     report.wrote("features", out)
 
 
-def write_features(path, x, feature_names, names, params):
-    """Write features to ``.npz`` (with names and parameters) or ``.csv``."""
+def write_features(path, x, feature_names, names, params, sites=None):
+    """Write features to ``.npz`` (with names, parameters and sites) or ``.csv``."""
     if path.suffix.lower() == ".npz":
+        extra = {} if sites is None else {"sites": np.asarray(sites, dtype=np.int64)}
         np.savez(path, x=x, feature_names=feature_names, names=names,
-                 wacsf_params=np.array(json.dumps(params)))
+                 wacsf_params=np.array(json.dumps(params)), **extra)
     else:
         import pandas as pd
 
