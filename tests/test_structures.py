@@ -150,3 +150,44 @@ def test_atomic_numbers_outside_the_table_name_the_atom():
     with pytest.raises(ValueError, match=r"structure 0 has an atom with atomic number outside "
                                          r"1..118 \(atom 2: Z=150\)"):
         WACSFTransformer().fit_transform([atoms])
+
+
+# ------------------------------------------------------------ streaming
+
+
+def test_generators_iread_and_db_rows_stream_in_chunks(tmp_path):
+    import ase.io
+    from ase.db import connect
+
+    mols = [molecule(name) for name in ("H2O", "CH4", "NH3", "C2H6", "CO2")] * 3
+    ref = WACSFTransformer(**SMALL).fit_transform(mols)
+    t = WACSFTransformer(chunk_size=4, **SMALL)
+    np.testing.assert_array_equal(t.fit_transform(m for m in mols), ref)
+    assert t.sites_[:, 0].tolist() == list(range(len(mols)))
+    path = tmp_path / "traj.xyz"
+    ase.io.write(path, mols, format="extxyz")
+    np.testing.assert_allclose(t.fit_transform(ase.io.iread(path)), ref, rtol=1e-12)
+    db = connect(tmp_path / "m.db")
+    for m in mols:
+        db.write(m)
+    np.testing.assert_allclose(t.fit_transform(db.select()), ref, rtol=1e-12)
+
+
+def test_errors_in_a_later_chunk_name_the_input_index():
+    mols = [molecule("CH4") for _ in range(10)]
+    mols[7].positions[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"structure 7 has NaN"):
+        WACSFTransformer(chunk_size=3).fit_transform(iter(mols))
+    mols[7].positions[2, 1] = 0.3
+    with pytest.raises(TypeError, match=r"structure 10: expected ase.Atoms"):
+        WACSFTransformer(chunk_size=3).fit_transform(iter([*mols, 3.0]))
+    with pytest.raises(ValueError, match="no structures"):
+        WACSFTransformer().fit_transform(iter([]))
+
+
+def test_streamed_sites_skip_whole_chunks():
+    mols = [molecule("H2O")] * 5 + [molecule("CH4")] + [molecule("H2O")] * 4
+    t = WACSFTransformer(absorber_element="C", on_missing_absorber="skip", chunk_size=2, **SMALL)
+    with pytest.warns(UserWarning):
+        X = t.fit_transform(iter(mols))
+    assert t.sites_.tolist() == [[5, 0]] and X.shape[0] == 1

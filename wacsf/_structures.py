@@ -34,7 +34,7 @@ import numpy as np
 
 from ._readers import read_structures
 
-__all__ = ["pack", "PackedStructures", "MIN_DISTANCE"]
+__all__ = ["pack", "iter_chunks", "Chunk", "PackedStructures", "MIN_DISTANCE"]
 
 #: Atoms closer than this to their absorber (Angstrom) are refused: no physical
 #: structure has them, and the angle at the absorber is undefined at 0.
@@ -99,6 +99,23 @@ class PackedStructures:
         )
 
 
+class Chunk(list):
+    """A list of ``ase.Atoms`` that knows the input index of its first structure.
+
+    Packing a chunk of a longer input names structures by their index in the
+    whole input, in error messages and in ``sites``.
+    """
+
+    def __init__(self, items, base=0):
+        super().__init__(items)
+        self.base = int(base)
+
+
+def _sid(atoms_list, s):
+    """Input index of structure ``s`` of ``atoms_list`` (a :class:`Chunk` or a list)."""
+    return int(s) + getattr(atoms_list, "base", 0)
+
+
 def _where(atoms):
     """`` in 'file'`` or `` ('name')`` for error messages, or ''."""
     info = atoms.info
@@ -109,10 +126,80 @@ def _where(atoms):
     return ""
 
 
+#: A chunk closes at this many atoms even before ``chunk_size`` rows (large cells).
+ATOMS_PER_CHUNK = 2_000_000
+
+
+def _check_input(X):
+    from ase import Atoms
+
+    if isinstance(X, Atoms):
+        raise TypeError(
+            "X must be a sequence of structures, got a single ase.Atoms: wrap it in a list, [atoms]"
+        )
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        raise TypeError(
+            f"X must be a sequence of ase.Atoms or structure files, got a numeric array of "
+            f"shape {X.shape}; wACSF need positions and elements, not a feature matrix"
+        )
+
+
+def iter_chunks(X, max_rows, absorber_element=None):
+    """The structures of any iterable, as :class:`Chunk` lists of bounded size.
+
+    ``X`` may be a list, a generator, ``ase.io.iread`` over a trajectory,
+    rows of an ``ase.db`` (anything with ``toatoms()``), paths, or one path
+    (a file or a directory).  It is consumed lazily: a chunk closes at
+    ``max_rows`` feature rows (one per structure, or one per site of
+    ``absorber_element``) or :data:`ATOMS_PER_CHUNK` atoms, so memory is
+    bounded by the chunk, not by the input.
+    """
+    from ase import Atoms
+
+    _check_input(X)
+    if isinstance(X, (str, os.PathLike)):
+        X = read_structures(X)
+    try:
+        items = iter(X)
+    except TypeError:
+        raise TypeError(
+            f"X must be a sequence of ase.Atoms or paths, got {type(X).__name__}"
+        ) from None
+    z = None if absorber_element is None else _atomic_number(absorber_element,
+                                                             "absorber_element")
+    chunk, rows, atoms_seen, base = [], 0, 0, 0
+    for item in items:
+        if isinstance(item, Atoms):
+            found = (item,)
+        elif isinstance(item, (str, os.PathLike)):
+            found = read_structures([item])
+        elif hasattr(item, "toatoms"):  # an ase.db row
+            found = (item.toatoms(),)
+        else:
+            raise TypeError(
+                f"structure {base + len(chunk)}: expected ase.Atoms or a path to a structure "
+                f"file, got {type(item).__name__}"
+            )
+        for atoms in found:
+            chunk.append(atoms)
+            atoms_seen += len(atoms)
+            rows += 1 if z is None else max(1, int(np.count_nonzero(atoms.numbers == z)))
+            if rows >= max_rows or atoms_seen >= ATOMS_PER_CHUNK:
+                yield Chunk(chunk, base)
+                base += len(chunk)
+                chunk, rows, atoms_seen = [], 0, 0
+    if chunk:
+        yield Chunk(chunk, base)
+    elif base == 0:
+        raise ValueError("X holds no structures: wACSF need at least one")
+
+
 def _as_atoms_list(X):
     """Accept Atoms, a path, or an iterable of Atoms/paths; return a list of Atoms."""
     from ase import Atoms
 
+    if isinstance(X, Chunk):
+        return X
     if isinstance(X, Atoms):
         raise TypeError(
             "X must be a sequence of structures, got a single ase.Atoms: wrap it in a list, [atoms]"
@@ -208,17 +295,18 @@ def _absorber_indices(atoms_list, absorber):
         for i, atoms in enumerate(atoms_list):
             value = atoms.info.get("absorber")
             if value is not None:
-                idx[i] = _info_index(value, i, atoms)
+                idx[i] = _info_index(value, _sid(atoms_list, i), atoms)
         return idx
     if isinstance(absorber, str):
         idx = np.empty(n, dtype=np.int64)
         for i, atoms in enumerate(atoms_list):
             if absorber not in atoms.info:
                 raise ValueError(
-                    f"structure {i}{_where(atoms)}: absorber={absorber!r} names an atoms.info "
+                    f"structure {_sid(atoms_list, i)}{_where(atoms)}: absorber={absorber!r} "
+                    f"names an atoms.info "
                     f"key, but this structure's info has keys {sorted(atoms.info)}"
                 )
-            idx[i] = _info_index(atoms.info[absorber], i, atoms, absorber)
+            idx[i] = _info_index(atoms.info[absorber], _sid(atoms_list, i), atoms, absorber)
         return idx
     idx = np.asarray(absorber)
     if idx.ndim != 1 or idx.size != n or not np.issubdtype(idx.dtype, np.integer):
@@ -240,7 +328,7 @@ def _atom_weights(numbers, offsets, weights, atoms_list):
         atom = int(missing[0])
         s = int(np.searchsorted(offsets, atom, side="right") - 1)
         raise ValueError(
-            f"structure {s}{_where(atoms_list[s])}: no finite weight for element "
+            f"structure {_sid(atoms_list, s)}{_where(atoms_list[s])}: no finite weight for element "
             f"Z={int(numbers[atom])}; add it to the weights mapping"
         )
     return w
@@ -257,7 +345,8 @@ def _site_list(atoms_list, numbers, offsets, counts, absorber, absorber_element,
         if out_of_range.size:
             s = int(out_of_range[0])
             raise ValueError(
-                f"structure {s}{_where(atoms_list[s])}: absorber index {int(local[s])} is out "
+                f"structure {_sid(atoms_list, s)}{_where(atoms_list[s])}: absorber index "
+                f"{int(local[s])} is out "
                 f"of range for {int(counts[s])} atoms"
             )
         return np.stack([np.arange(n, dtype=np.int64), local], axis=1)
@@ -272,7 +361,7 @@ def _site_list(atoms_list, numbers, offsets, counts, absorber, absorber_element,
 
         s = int(missing[0])
         formula = atoms_list[s].get_chemical_formula()
-        what = (f"structure {s}{_where(atoms_list[s])} ({formula}) has no "
+        what = (f"structure {_sid(atoms_list, s)}{_where(atoms_list[s])} ({formula}) has no "
                 f"{chemical_symbols[z]} atom")
         more = f" (nor do {missing.size - 1} more)" if missing.size > 1 else ""
         if on_missing_absorber == "raise":
@@ -285,8 +374,6 @@ def _site_list(atoms_list, numbers, offsets, counts, absorber, absorber_element,
             f"no {chemical_symbols[z]} atom, e.g. {what}",
             UserWarning, stacklevel=4,
         )
-        if missing.size == n:
-            raise ValueError(f"no structure has a {chemical_symbols[z]} atom: nothing to featurise")
     return np.stack([struct, hits - offsets[struct]], axis=1).astype(np.int64)
 
 
@@ -314,7 +401,7 @@ def _pack_rows(atoms_list, positions, offsets, counts, periodic, sites, r_cut):
 
     def label(k):
         s = int(per_index[k])
-        return f"structure {s}{_where(atoms_list[s])}"
+        return f"structure {_sid(atoms_list, s)}{_where(atoms_list[s])}"
 
     inverse, reach = check_cells(cells, pbc, r_cut, label)
     # the periodic structures' atoms, renumbered 0.. in their own packed block
@@ -385,7 +472,7 @@ def pack(X, weights="Z", absorber="auto", absorber_element=None, r_cut=None,
     empty = np.flatnonzero(counts == 0)
     if empty.size:
         s = int(empty[0])
-        raise ValueError(f"structure {s}{_where(atoms_list[s])} has no atoms")
+        raise ValueError(f"structure {_sid(atoms_list, s)}{_where(atoms_list[s])} has no atoms")
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     positions = np.ascontiguousarray(
@@ -398,7 +485,8 @@ def pack(X, weights="Z", absorber="auto", absorber_element=None, r_cut=None,
         s = int(np.searchsorted(offsets, bad_coords, side="right") - 1)
         axes = "".join("xyz"[c] for c in range(3) if not np.isfinite(positions[bad_coords, c]))
         raise ValueError(
-            f"structure {s} has NaN or infinite coordinates (atom {bad_coords - int(offsets[s])}, "
+            f"structure {_sid(atoms_list, s)} has NaN or infinite coordinates "
+            f"(atom {bad_coords - int(offsets[s])}, "
             f"{axes}){_where(atoms_list[s])}"
         )
     badz = (numbers < 1) | (numbers > 118)
@@ -406,13 +494,17 @@ def pack(X, weights="Z", absorber="auto", absorber_element=None, r_cut=None,
         atom = int(np.flatnonzero(badz)[0])
         s = int(np.searchsorted(offsets, atom, side="right") - 1)
         raise ValueError(
-            f"structure {s} has an atom with atomic number outside 1..118 (atom "
+            f"structure {_sid(atoms_list, s)} has an atom with atomic number outside 1..118 (atom "
             f"{atom - int(offsets[s])}: Z={int(numbers[atom])}){_where(atoms_list[s])}"
         )
     w = _atom_weights(numbers, offsets, weights, atoms_list)
     sites = _site_list(atoms_list, numbers, offsets, counts, absorber, absorber_element,
                        on_missing_absorber)
     periodic = np.array([a.pbc for a in atoms_list], dtype=bool).reshape(n, 3).any(axis=1)
+    if not len(sites):  # every structure skipped (on_missing_absorber="skip")
+        none = np.zeros(0, dtype=np.int64)
+        return PackedStructures(np.zeros((0, 3)), np.zeros(0), np.zeros(1, dtype=np.int64),
+                                none, np.zeros((0, 2), dtype=np.int64))
 
     if periodic.any():
         if r_cut is None:
@@ -437,7 +529,9 @@ def pack(X, weights="Z", absorber="auto", absorber_element=None, r_cut=None,
         how = "sits exactly on" if d == 0.0 else f"is only {d:.3g} A from"
         image = " (a periodic image of it)" if periodic[s] else ""
         raise ValueError(
-            f"structure {s}: atom {other}{image} {how} the absorber (atom {i})"
+            f"structure {_sid(atoms_list, s)}: atom {other}{image} {how} the absorber (atom {i})"
             f"{_where(atoms_list[s])}; distances below {MIN_DISTANCE:g} A are not allowed"
         )
+    if getattr(atoms_list, "base", 0):
+        sites = sites + np.array([atoms_list.base, 0])
     return PackedStructures(positions, np.ascontiguousarray(w), row_offsets, absorbers, sites)

@@ -1,8 +1,8 @@
 """WACSFTransformer: the scikit-learn estimator around the wACSF kernels."""
 
-import contextlib
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sized
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _backends
 from ._params import feature_names, resolve_grids
-from ._structures import pack
+from ._structures import iter_chunks, pack
 
 __all__ = ["WACSFTransformer"]
 
@@ -290,44 +290,46 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         self._validate_params()
         grids = self._grids()
         self._check_absorber()
-        packed = pack(
-            X, weights=self.weights, absorber=self.absorber,
-            absorber_element=self.absorber_element, r_cut=float(self.r_cut),
-            on_missing_absorber=self.on_missing_absorber,
-        )
-        self.sites_ = packed.sites
-        n_struct = packed.n_structures
         n_features = 1 + grids["g2_eta"].size + grids["g4_eta"].size * (
             grids["lambdas"].size * grids["zetas"].size
         )
-        backend = _backends.resolve(self.backend, n_struct)
+        n_hint = len(X) if isinstance(X, Sized) and not isinstance(X, (str, os.PathLike)) else None
+        backend = _backends.resolve(self.backend, n_hint if n_hint is not None else self.chunk_size)
         self.backend_ = backend
-        logger.info("wacsf: %d structures on backend %r", n_struct, backend)
+        logger.info("wacsf: %s structures on backend %r",
+                    n_hint if n_hint is not None else "a stream of", backend)
         kernel = _backends.get_kernel(backend, dtype=self.dtype)
-        out = np.empty((n_struct, n_features), dtype=np.float64)
         pair_scale = 2.0 if self.g4_pairs == "ordered" else 1.0
-        starts = range(0, n_struct, self.chunk_size)
-        show = self.progress if self.progress is not None else len(starts) > 1
-        with _backends.num_threads(backend, self.n_jobs), _progress(show, n_struct) as bar:
-            for start in starts:
-                stop = min(start + self.chunk_size, n_struct)
-                part = packed.slice(start, stop)
-                kernel(
-                    part.positions, part.weights, part.offsets, part.absorbers,
-                    float(self.r_cut), grids["g2_eta"], grids["g2_mu"], grids["g4_eta"],
-                    grids["g4_mu"], grids["lambdas"], grids["zetas"], pair_scale,
-                    out[start:stop],
+        outs, sites = [], []
+        chunks = iter_chunks(X, self.chunk_size, self.absorber_element)
+        with _backends.num_threads(backend, self.n_jobs), _Progress(
+            self.progress, n_hint, self.chunk_size
+        ) as bar:
+            for chunk in chunks:
+                packed = pack(
+                    chunk, weights=self.weights, absorber=self.absorber,
+                    absorber_element=self.absorber_element, r_cut=float(self.r_cut),
+                    on_missing_absorber=self.on_missing_absorber,
                 )
-                if bar is not None:
-                    bar.update(stop - start)
-        if not np.all(np.isfinite(out)):
-            row = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
-            s, i = (int(v) for v in packed.sites[row])
-            raise FloatingPointError(
-                f"structure {s} (absorber atom {i}): wACSF are not finite; check the weights "
-                f"and parameters"
-            )
-        return out.astype(self.dtype, copy=False)
+                out = np.empty((packed.n_structures, n_features), dtype=np.float64)
+                if packed.n_structures:
+                    kernel(
+                        packed.positions, packed.weights, packed.offsets, packed.absorbers,
+                        float(self.r_cut), grids["g2_eta"], grids["g2_mu"], grids["g4_eta"],
+                        grids["g4_mu"], grids["lambdas"], grids["zetas"], pair_scale, out,
+                    )
+                _check_finite(out, packed.sites)
+                outs.append(out.astype(self.dtype, copy=False))
+                sites.append(packed.sites)
+                bar.update(len(chunk))
+        self.sites_ = sites[0] if len(sites) == 1 else np.concatenate(sites)
+        if not len(self.sites_):
+            from ase.data import chemical_symbols
+
+            element = self.absorber_element
+            symbol = chemical_symbols[element] if isinstance(element, Integral) else element
+            raise ValueError(f"no structure has a {symbol} atom: nothing to featurise")
+        return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
     def get_feature_names_out(self, input_features=None):
         """Feature names carrying their parameters.
@@ -354,12 +356,41 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         return tags
 
 
-@contextlib.contextmanager
-def _progress(show, total):
-    if not show:
-        yield None
-        return
-    from tqdm.auto import tqdm
+def _check_finite(out, sites):
+    if not np.all(np.isfinite(out)):
+        row = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
+        s, i = (int(v) for v in sites[row])
+        raise FloatingPointError(
+            f"structure {s} (absorber atom {i}): wACSF are not finite; check the weights "
+            f"and parameters"
+        )
 
-    with tqdm(total=total, unit="structure", desc="wACSF") as bar:
-        yield bar
+
+class _Progress:
+    """A tqdm bar in structures/s: always (True), never (False), or (None) once a
+    second chunk starts, i.e. only on inputs longer than one chunk."""
+
+    def __init__(self, show, total, chunk_size):
+        self.show, self.total, self.chunk_size = show, total, chunk_size
+        self.bar, self.done = None, 0
+
+    def __enter__(self):
+        if self.show:
+            self._open()
+        return self
+
+    def _open(self):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.total, initial=self.done, unit="structure", desc="wACSF")
+
+    def update(self, n):
+        if self.bar is None and self.show is None and self.done:
+            self._open()
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
