@@ -173,5 +173,56 @@ def validate_config(raw, source="config"):
             if key not in allowed and not routed:
                 raise ConfigError(f"{source}: unknown key {section}.{key}; "
                                   f"accepted keys: {', '.join(allowed)}")
+        if values:
+            _check_numeric_strings(section, values, source)
         config[section] = dict(values)
     return config
+
+
+def _defaults(section):
+    """Default values of a section's keys (for telling numbers from text)."""
+    if section == "wacsf":
+        from wacsf import WACSFTransformer
+
+        return WACSFTransformer().get_params()
+    if section == "model":
+        from .model import XANESNetRegressor
+
+        return XANESNetRegressor().get_params(deep=False)
+    from .pipeline import make_xanesnet_pipeline
+
+    return {name: p.default for name, p in
+            inspect.signature(make_xanesnet_pipeline).parameters.items()}
+
+
+def _is_number_text(value):
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_numeric_strings(section, values, source):
+    """ConfigError for a number that YAML read as text (PyYAML reads ``1e-3`` as a string).
+
+    YAML 1.1, which PyYAML follows, takes a float only with a dot in the
+    mantissa (``1.0e-3``); ``1e-3`` is the string ``"1e-3"``, which the
+    estimator would reject later with a puzzling message.
+    """
+    defaults = _defaults(section)
+    for key, value in values.items():
+        if isinstance(defaults.get(key), str):
+            continue  # a text parameter: any text is the estimator's to judge
+        items = value if isinstance(value, (list, tuple)) else [value]
+        text = next((v for v in items if _is_number_text(v)), None)
+        if text is not None:
+            hint = ""
+            if "e" in text.lower() and "." not in text.lower().split("e")[0]:
+                mantissa, exponent = text.lower().split("e", 1)
+                hint = (f"; YAML (PyYAML) reads {text} as text: write it with a dot, "
+                        f"{mantissa}.0e{exponent}, or as {float(text):g}")
+            raise ConfigError(f"{source}: {section}.{key} is the string {text!r}, not a "
+                              f"number{hint}")

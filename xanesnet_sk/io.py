@@ -233,7 +233,7 @@ def _check_energies(path, energies, line_numbers):
         where = f"data point {k + 1}" if line_numbers is None else f"line {line_numbers[k]}"
         raise ValueError(
             f"{path}: {where}: energies must increase strictly, "
-            f"but {energies[k]!r} follows {energies[k - 1]!r}"
+            f"but {float(energies[k])!r} follows {float(energies[k - 1])!r}"
         )
 
 
