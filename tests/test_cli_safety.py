@@ -527,3 +527,84 @@ def test_spectra_on_different_grids_hint_names_a_real_option(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(TINY + "wacsf:\n  n_g2: 4\n  n_g4: 8\n")
     assert main([*argv, "--resample-to-first", "--config", str(cfg)]) == 0
+
+
+# ------------------------------------------------------------------ tables and histogram
+
+
+@pytest.mark.parametrize("dmu", [
+    np.array([1.0, 2.0, np.nan, 3.0, np.inf]),
+    np.array([1.0, 2.0, 1e5, 3.0, 7e4]),      # diverged: used to ask for 1e5 bins
+    np.array([1.0, 2.0, 1e300, 3.0, 4.0]),    # used to ask for a 59 TiB array
+    np.array([np.nan, np.nan]),
+    np.array([-5.0, 2.0, 3.0]),
+])
+def test_dmu_histogram_is_bounded_and_counts_non_finite(dmu, tmp_path):
+    import time
+
+    from xanesnet_sk.plots import MAX_BINS, plot_dmu_histogram
+
+    start = time.perf_counter()
+    fig = plot_dmu_histogram(dmu, path=tmp_path / "h.png")
+    assert time.perf_counter() - start < 20
+    ax = fig.axes[0]
+    assert len(ax.patches) <= MAX_BINS
+    n_bad = int(np.sum(~np.isfinite(dmu)))
+    title = ax.get_title()
+    assert (f"({n_bad} non-finite, not shown)" in title) == (n_bad > 0), title
+    assert f"over {dmu.size - n_bad} spectra" in title
+    drawn = sum(p.get_height() for p in ax.patches)
+    assert drawn == dmu.size - n_bad
+    assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_tables_count_non_finite_delta_mu():
+    from xanesnet_sk._cli_report import fold_summary, summary_table
+
+    folds = [
+        {"repeat": 1, "fold": 1, "dmu": np.array([1.0, 2.0, np.nan]),
+         "dmu_baseline": np.array([5.0, 5.0, 5.0])},
+        {"repeat": 1, "fold": 2, "dmu": np.array([3.0, 4.0, 5.0]),
+         "dmu_baseline": np.array([6.0, 6.0, 6.0])},
+    ]
+    table = fold_summary(folds).set_index("fold")
+    assert table.loc["r1/f1", "n_nonfinite"] == 1 and table.loc["r1/f2", "n_nonfinite"] == 0
+    assert table.loc["r1/f1", "median"] == pytest.approx(1.5)
+    assert table.loc["overall", "n_nonfinite"] == 1
+    assert table.loc["overall", "median"] == pytest.approx(3.0)
+    assert np.isfinite(table.loc["fold medians", "median"])
+    stats = {"n_target_peaks": 0, "n_matched": 0, "hit_rate": np.nan, "mean": np.nan,
+             "max": np.nan, "std": np.nan, "bias": np.nan, "r2": np.nan}
+    summary = summary_table(np.array([1.0, np.nan, np.inf, 3.0]), np.ones(4), stats)
+    values = summary.set_index("metric")["value"]
+    assert values["spectra with non-finite delta_mu"] == 2
+    assert values["delta_mu median (%)"] == pytest.approx(2.0)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt:RuntimeWarning")
+def test_evaluate_a_model_that_predicts_nan_counts_it(tmp_path, data, capsys):
+    import joblib
+    import pandas as pd
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import LinearRegression
+
+    with np.load(data) as npz:
+        x, y = npz["x"], npz["y"]
+    # predictions below zero become NaN through the inverse (sqrt) of the target transform
+    model = TransformedTargetRegressor(LinearRegression(), func=np.square, inverse_func=np.sqrt,
+                                       check_inverse=False).fit(x, y - 1.0)
+    path = tmp_path / "odd.joblib"
+    joblib.dump(model, path)
+    path.with_suffix(".json").write_text(json.dumps({"energies": ENERGIES.tolist()}))
+    out = tmp_path / "e"
+    assert main(["evaluate", "--model", str(path), "--data", str(data), "--output",
+                 str(out)]) == 0
+    printed = capsys.readouterr().out
+    per = pd.read_csv(out / "spectra.csv")
+    n_bad = int(per["delta_mu"].isna().sum())
+    assert n_bad > 0
+    assert f"note: {n_bad} of {N} predicted spectra contain NaN" in printed
+    summary = pd.read_csv(out / "summary.csv").set_index("metric")["value"]
+    assert summary["spectra with non-finite delta_mu"] == n_bad
+    assert np.isfinite(summary["delta_mu median (%)"])
+    assert (out / "dmu_histogram.png").stat().st_size > 0

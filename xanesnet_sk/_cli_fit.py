@@ -97,7 +97,10 @@ def split_featuriser(pipeline):
     """(featuriser or None, the rest of the pipeline)."""
     from wacsf import WACSFTransformer
 
-    first = pipeline.steps[0][1]
+    steps = getattr(pipeline, "steps", None)
+    if not steps:  # a bare estimator (a model saved by other means)
+        return None, pipeline
+    first = steps[0][1]
     if isinstance(first, WACSFTransformer):
         return first, pipeline[1:]
     return None, pipeline
