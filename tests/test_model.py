@@ -277,16 +277,28 @@ def test_grid_search_smoke(data):
     assert len(search.cv_results_["params"]) == 8
 
 
-@pytest.mark.slow
-def test_real_data_beats_paper_target(data_root):
-    """Median Delta mu of the default net (targets standardised) on the V set."""
-    from xanesnet_sk.metrics import delta_mu
+#: The README's figure: make_xanesnet_pipeline(featurise=False, random_state=0) on the V
+#: set's 250-spectrum held-out split reaches a median delta mu of 2.64 % (q1 1.61, q3 5.07).
+README_MEDIAN_DMU = 2.64
+
+
+@pytest.mark.data
+def test_real_data_accuracy_matches_readme(data_root):
+    """The README's V-set accuracy, one net with the defaults (about 20 s; default run)."""
+    from xanesnet_sk.metrics import delta_mu_summary
     from xanesnet_sk.pipeline import make_xanesnet_pipeline
 
-    d = np.load(data_root / "tmqm_k_edge_v.npz")
-    x_tr, x_te, y_tr, y_te = train_test_split(d["x"], d["y"], test_size=250, random_state=0)
-    pipe = make_xanesnet_pipeline(featurise=False, random_state=0).fit(x_tr, y_tr)
-    assert np.median(delta_mu(y_te, pipe.predict(x_te))) <= 3.2
+    with np.load(data_root / "tmqm_k_edge_v.npz") as d:
+        x, y = d["x"], d["y"]
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=250, random_state=0)
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=0)
+    pipe.set_params(model__regressor__n_threads=2)
+    summary = delta_mu_summary(y_te, pipe.fit(x_tr, y_tr).predict(x_te))
+    assert summary["n_spectra"] == 250 and summary["n_nan"] == 0
+    # margin for other machines and torch builds: +15 % of the README's figure; the paper's
+    # recipe as written gives 3.97 %, the mean spectrum about 10 %
+    assert summary["median"] <= 1.15 * README_MEDIAN_DMU, summary
+    assert summary["upper_quartile"] <= 6.0, summary
 
 
 def test_training_batches_are_shuffled(fitted, data):
