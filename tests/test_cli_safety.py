@@ -608,3 +608,17 @@ def test_evaluate_a_model_that_predicts_nan_counts_it(tmp_path, data, capsys):
     assert summary["spectra with non-finite delta_mu"] == n_bad
     assert np.isfinite(summary["delta_mu median (%)"])
     assert (out / "dmu_histogram.png").stat().st_size > 0
+
+
+def test_safe_format_without_skops_is_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "skops", None)  # import skops now fails
+    monkeypatch.setitem(sys.modules, "skops.io", None)
+    assert main(["learn", "--data", str(tmp_path / "missing.npz"), "--output",
+                 str(tmp_path / "m.skops")]) == 1
+    assert "needs skops: pip install 'xanesnet-sk[safe]'" in _error_line(capsys)
+    (tmp_path / "m.skops").write_bytes(b"PK")
+    assert main(["predict", "--model", str(tmp_path / "m.skops"), "--data",
+                 str(tmp_path / "missing.npz"), "--output", str(tmp_path / "p")]) == 1
+    assert "needs skops" in _error_line(capsys)

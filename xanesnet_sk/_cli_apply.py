@@ -14,7 +14,8 @@ from ._cli_data import add_data_options, load_data, load_model
 
 #: What the help of every verb that loads a model says about pickles.
 TRUST_NOTE = ("Model files are joblib pickles, and loading one runs code from it: load only "
-              "models you made or trust, never ones downloaded or sent to you.")
+              "models you made or trust, never ones downloaded or sent to you.  A .skops model "
+              "(learn --output model.skops, needs skops) loads without running code.")
 
 __all__ = ["add_predict_command", "add_evaluate_command", "predict_spectra", "evaluate"]
 

@@ -313,15 +313,29 @@ def _versions():
     }
 
 
+#: Model files in the safe format (xanesnet_sk.serialization); any other name is joblib.
+SAFE_SUFFIX = ".skops"
+
+
 def model_output(path, overwrite=False):
     """Check a model's output name before any work: its suffix, and that neither it nor its
     sidecar exists (unless ``overwrite``).  Returns the path."""
     path = output_file(path, "--output")
     if path.suffix.lower() == ".json":
         raise CLIError(f"--output {str(path)!r}: .json is the sidecar's suffix; "
-                       "name the model e.g. model.joblib")
+                       "name the model e.g. model.joblib (or model.skops, the safe format)")
+    if path.suffix.lower() == SAFE_SUFFIX:
+        _need_skops("--output")
     refuse_existing([path, sidecar_path(path)], overwrite)
     return path
+
+
+def _need_skops(option):
+    try:
+        import skops.io  # noqa: F401
+    except ImportError:
+        raise CLIError(f"{option}: the safe {SAFE_SUFFIX} format needs skops: "
+                       "pip install 'xanesnet-sk[safe]'") from None
 
 
 def save_model(path, model, metadata, report, overwrite=False):
@@ -348,8 +362,18 @@ def save_model(path, model, metadata, report, overwrite=False):
     path = model_output(path, overwrite)
     created = datetime.datetime.now().isoformat(timespec="seconds")
     meta = {"format": MODEL_FORMAT, "created": created, "versions": _versions(), **metadata}
+    safe = path.suffix.lower() == SAFE_SUFFIX
+    meta["model_format"] = "skops (safe)" if safe else "joblib (pickle)"
     with StagedOutputs(overwrite) as staged:
-        joblib.dump(model, staged.path(path))
+        if safe:
+            from .serialization import save_safe
+
+            try:
+                save_safe(model, staged.path(path))
+            except ValueError as exc:
+                raise CLIError(f"--output {str(path)!r}: {exc}") from None
+        else:
+            joblib.dump(model, staged.path(path))
         write_json(staged.path(sidecar_path(path)), meta)
     report.wrote("model", path)
     report.wrote("model metadata", sidecar_path(path))
@@ -367,15 +391,26 @@ def load_model(path):
     Notes
     -----
     Loading a pickle runs code from it: load only models you made or trust.
+    A ``.skops`` model (:mod:`xanesnet_sk.serialization`) loads without
+    running code from the file.
     """
     import joblib
 
     path = existing_file(path, "--model")
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # pickle raises many types; say what it was
-        raise CLIError(f"--model {str(path)!r}: cannot load this file as a joblib model "
-                       f"({type(exc).__name__}: {exc})") from exc
+    if path.suffix.lower() == SAFE_SUFFIX:
+        from .serialization import load_safe
+
+        _need_skops("--model")
+        try:
+            model = load_safe(path)
+        except ValueError as exc:
+            raise CLIError(f"--model {exc}") from None
+    else:
+        try:
+            model = joblib.load(path)
+        except Exception as exc:  # pickle raises many types; say what it was
+            raise CLIError(f"--model {str(path)!r}: cannot load this file as a joblib model "
+                           f"({type(exc).__name__}: {exc})") from exc
     if not hasattr(model, "predict"):
         raise CLIError(f"--model {str(path)!r}: holds a {type(model).__name__}, not a model "
                        "saved by 'xanesnet-sk learn'")

@@ -152,11 +152,14 @@ def add_learn_command(subparsers, parent):
                     "grid, versions and the training-set size.  An interrupted run (Ctrl-C) "
                     "exits with status 130 and saves nothing unless --save-on-interrupt.  "
                     "Model files are joblib pickles, and loading one runs code from it: load "
-                    "only models you made or trust.")
+                    "only models you made or trust; a .skops --output is the safe format, "
+                    "which loads without running code.")
     add_data_options(parser)
     parser.add_argument("--output", required=True, metavar="MODEL",
-                        help="model file to write, e.g. model.joblib (not .json: that is the "
-                             "sidecar's name); an existing one is kept unless --overwrite")
+                        help="model file to write: model.joblib (a pickle) or model.skops "
+                             "(the safe format: loading it runs no code; needs skops); not "
+                             ".json, the sidecar's name; an existing one is kept unless "
+                             "--overwrite")
     add_overwrite_option(parser)
     parser.add_argument("--save-on-interrupt", action="store_true",
                         help="on Ctrl-C, save the part-trained model anyway, marked "
