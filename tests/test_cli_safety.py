@@ -574,10 +574,11 @@ def test_tables_count_non_finite_delta_mu():
     assert table.loc["overall", "median"] == pytest.approx(3.0)
     assert np.isfinite(table.loc["fold medians", "median"])
     stats = {"n_target_peaks": 0, "n_matched": 0, "hit_rate": np.nan, "mean": np.nan,
-             "max": np.nan, "std": np.nan, "bias": np.nan, "r2": np.nan}
+             "max": np.nan, "std": np.nan, "bias": np.nan, "r2": np.nan, "n_nonfinite": 2}
     summary = summary_table(np.array([1.0, np.nan, np.inf, 3.0]), np.ones(4), stats)
     values = summary.set_index("metric")["value"]
     assert values["spectra with non-finite delta_mu"] == 2
+    assert values["spectra without peak matching (NaN or inf)"] == 2
     assert values["delta_mu median (%)"] == pytest.approx(2.0)
 
 
@@ -606,6 +607,7 @@ def test_evaluate_a_model_that_predicts_nan_counts_it(tmp_path, data, capsys):
     assert f"note: {n_bad} of {N} predicted spectra contain NaN" in printed
     summary = pd.read_csv(out / "summary.csv").set_index("metric")["value"]
     assert summary["spectra with non-finite delta_mu"] == n_bad
+    assert summary["spectra without peak matching (NaN or inf)"] == n_bad
     assert np.isfinite(summary["delta_mu median (%)"])
     assert (out / "dmu_histogram.png").stat().st_size > 0
 
@@ -622,3 +624,13 @@ def test_safe_format_without_skops_is_one_line_before_any_work(tmp_path, monkeyp
     assert main(["predict", "--model", str(tmp_path / "m.skops"), "--data",
                  str(tmp_path / "missing.npz"), "--output", str(tmp_path / "p")]) == 1
     assert "needs skops" in _error_line(capsys)
+
+
+def test_predict_does_not_judge_spectra_it_does_not_use(tmp_path, model):
+    y = 1.0 + np.random.default_rng(1).random((N, P))
+    y[4] = 0.0  # a zero spectrum would be refused by learn/evaluate, not by predict
+    path = _features(tmp_path / "z.npz", y=y)
+    assert main(["predict", "--model", str(model), "--data", str(path), "--output",
+                 str(tmp_path / "p"), "-q"]) == 0
+    assert main(["evaluate", "--model", str(model), "--data", str(path), "--output",
+                 str(tmp_path / "e"), "-q"]) == 1

@@ -208,3 +208,14 @@ def test_scorers_propagate_nan(statistic):
     y_nan[4, 7] = np.nan
     scorer = make_spectral_error_scorer(ENERGIES, statistic=statistic)
     assert np.isnan(scorer(est, X, y_nan))
+
+
+def test_delta_e_counts_spectra_with_nan_instead_of_dropping_them():
+    target = np.vstack([gaussian(10.0), gaussian(20.0), gaussian(30.0)])
+    pred = target.copy()
+    pred[1, 50] = np.nan
+    target[2, 3] = np.inf
+    out = delta_e(target, pred, ENERGIES)
+    assert out["n_nonfinite"] == 2
+    assert out["n_target_peaks"] == 1 and out["n_matched"] == 1  # only the clean pair
+    assert delta_e(target[:1], pred[:1], ENERGIES)["n_nonfinite"] == 0

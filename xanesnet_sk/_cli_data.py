@@ -133,7 +133,7 @@ def load_data(args, report, need_spectra=True):
         loaded = _load_structures(existing_dir(xyz, "--xyz"))
     if need_spectra and loaded.y is None:
         raise CLIError(f"{loaded.source}: no spectra ('y') in this data set")
-    if loaded.y is not None:
+    if need_spectra:  # spectra a verb learns from or scores against
         _check_spectra(loaded)
     return loaded
 

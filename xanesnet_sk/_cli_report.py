@@ -117,6 +117,7 @@ def summary_table(dmu, dmu_baseline, stats):
         ("delta_mu median (%)", med), ("delta_mu q1 (%)", q1), ("delta_mu q3 (%)", q3),
         ("baseline delta_mu median (%)", bmed),
         ("baseline delta_mu q1 (%)", bq1), ("baseline delta_mu q3 (%)", bq3),
+        ("spectra without peak matching (NaN or inf)", stats.get("n_nonfinite", 0)),
         ("target peaks", stats["n_target_peaks"]), ("matched peaks", stats["n_matched"]),
         ("peak hit rate (%)", 100.0 * stats["hit_rate"]),
         ("delta_E mean |dE| (eV)", stats["mean"]), ("delta_E max |dE| (eV)", stats["max"]),

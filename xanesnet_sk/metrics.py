@@ -246,7 +246,9 @@ def delta_e(y_true, y_pred, energies, *, prominence=0.05, tolerance=5.0):
         (``sklearn.metrics.r2_score`` of matched E_pred against E_target,
         the parity plot's R^2); ``hit_rate`` (matched target peaks / target
         peaks, ``nan`` when no target has a peak); ``n_target_peaks``,
-        ``n_matched``; and the arrays ``e_target``, ``e_pred`` and
+        ``n_matched``; ``n_nonfinite``, the spectrum pairs left out because the
+        target or the prediction holds NaN or inf (counted, not dropped
+        silently); and the arrays ``e_target``, ``e_pred`` and
         ``sample`` (spectrum index) of the matched pairs, for parity plots.
 
     Examples
@@ -267,7 +269,10 @@ def delta_e(y_true, y_pred, energies, *, prominence=0.05, tolerance=5.0):
         raise ValueError(f"tolerance must be > 0, got {tolerance!r}")
     e_target, e_pred, sample = [], [], []
     n_target = 0
+    finite = np.isfinite(y_true).all(axis=1) & np.isfinite(y_pred).all(axis=1)
     for i, (t, p) in enumerate(zip(y_true, y_pred)):
+        if not finite[i]:
+            continue  # no peak positions in a spectrum with NaN or inf: counted below
         threshold = prominence * np.ptp(t)
         peaks_t = _peak_positions(t, energies, threshold)
         peaks_p = _peak_positions(p, energies, threshold)
@@ -293,6 +298,7 @@ def delta_e(y_true, y_pred, energies, *, prominence=0.05, tolerance=5.0):
         "hit_rate": err.size / n_target if n_target else float("nan"),
         "n_target_peaks": int(n_target),
         "n_matched": int(err.size),
+        "n_nonfinite": int((~finite).sum()),
         "e_target": e_target,
         "e_pred": e_pred,
         "sample": np.asarray(sample, dtype=np.intp),
