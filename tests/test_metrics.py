@@ -71,7 +71,9 @@ def test_relative_spectral_error_formula():
 def test_delta_e_known_shift(shift_steps):
     shift = shift_steps * STEP
     target = np.stack([gaussian(5.0) + 0.6 * gaussian(25.0, 4.0), gaussian(30.0)])
-    pred = np.stack([gaussian(5.0 + shift) + 0.6 * gaussian(25.0 + shift, 4.0), gaussian(30 + shift)])
+    pred = np.stack(
+        [gaussian(5.0 + shift) + 0.6 * gaussian(25.0 + shift, 4.0), gaussian(30 + shift)]
+    )
     res = delta_e(target, pred, ENERGIES)
     assert res["n_target_peaks"] == 3
     assert res["hit_rate"] == 1.0

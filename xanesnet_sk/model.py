@@ -99,7 +99,7 @@ class XANESNetModule(nn.Module):
                     nn.init.zeros_(layer.bias)
 
     def forward(self, X):
-        """Predict spectra of shape (n_samples, n_outputs) from X of shape (n_samples, n_features)."""
+        """Spectra (n_samples, n_outputs) predicted from X of shape (n_samples, n_features)."""
         return self.layers(X)
 
 
