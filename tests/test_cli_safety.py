@@ -634,3 +634,23 @@ def test_predict_does_not_judge_spectra_it_does_not_use(tmp_path, model):
                  str(tmp_path / "p"), "-q"]) == 0
     assert main(["evaluate", "--model", str(model), "--data", str(path), "--output",
                  str(tmp_path / "e"), "-q"]) == 1
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("energies", "abc", "'energies' must be a list of finite numbers"),
+    ("energies", [1.0, None], "'energies' must be a list of finite numbers"),
+    ("mean_spectrum", [1.0, 2.0], "'energies' and 'mean_spectrum' differ in length"),
+    ("feature_names", "f0", "'feature_names' must be a list of strings"),
+    ("n_features", "10", "'n_features' must be a positive integer"),
+    ("wacsf_params", [1], "'wacsf_params' must be a JSON object or null"),
+])
+def test_sidecar_values_of_the_wrong_type_are_one_line(tmp_path, model, data, key, value,
+                                                       needle, capsys):
+    side = model.with_suffix(".json")
+    meta = json.loads(side.read_text())
+    meta[key] = value
+    side.write_text(json.dumps(meta))
+    assert main(["evaluate", "--model", str(model), "--data", str(data), "--output",
+                 str(tmp_path / "e")]) == 1
+    line = _error_line(capsys)
+    assert needle in line and "model.json" in line

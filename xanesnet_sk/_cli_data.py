@@ -424,7 +424,40 @@ def load_model(path):
         if not isinstance(meta, dict):
             raise CLIError(f"{side}: the model's metadata must be a JSON object (a mapping of "
                            f"keys to values), got a JSON {_json_kind(meta)}")
+        _check_sidecar(meta, side)
     return model, meta
+
+
+def _check_sidecar(meta, side):
+    """CLIError naming the sidecar and key when a value the verbs use has the wrong type."""
+    def numbers(key):
+        value = meta.get(key)
+        if value is None:
+            return
+        try:
+            array = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            array = None
+        if array is None or array.ndim != 1 or not np.all(np.isfinite(array)):
+            raise CLIError(f"{side}: {key!r} must be a list of finite numbers")
+
+    numbers("energies")
+    numbers("mean_spectrum")
+    if meta.get("energies") is not None and meta.get("mean_spectrum") is not None \
+            and len(meta["energies"]) != len(meta["mean_spectrum"]):
+        raise CLIError(f"{side}: 'energies' and 'mean_spectrum' differ in length")
+    names = meta.get("feature_names")
+    if names is not None and not (isinstance(names, list)
+                                  and all(isinstance(n, str) for n in names)):
+        raise CLIError(f"{side}: 'feature_names' must be a list of strings")
+    for key in ("n_features", "n_points"):
+        value = meta.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise CLIError(f"{side}: {key!r} must be a positive integer, got {value!r}")
+    params = meta.get("wacsf_params")
+    if params is not None and not isinstance(params, dict):
+        raise CLIError(f"{side}: 'wacsf_params' must be a JSON object or null")
 
 
 def _json_kind(value):
