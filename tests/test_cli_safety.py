@@ -654,3 +654,17 @@ def test_sidecar_values_of_the_wrong_type_are_one_line(tmp_path, model, data, ke
                  str(tmp_path / "e")]) == 1
     line = _error_line(capsys)
     assert needle in line and "model.json" in line
+
+
+def test_config_file_encoding(tmp_path, capsys):
+    from xanesnet_sk._config import ConfigError, load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(b"\xef\xbb\xbfmodel:\n  lr: 0.01\n")
+    assert load_config(cfg)["model"] == {"lr": 0.01}
+    cfg.write_bytes(b"model:\n  lr: \xff\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: not a UTF-8 text file"):
+        load_config(cfg)
+    assert main(["learn", "--data", str(tmp_path / "x.npz"), "--config", str(cfg),
+                 "--output", str(tmp_path / "m.joblib")]) == 1
+    assert "c.yaml: not a UTF-8 text file" in _error_line(capsys)

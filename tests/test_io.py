@@ -139,3 +139,17 @@ def test_non_increasing_energies_message_has_plain_numbers(tmp_path):
         read_spectrum(_write(tmp_path, "FDMNES\nenergy <xanes>\n1 2\n3.25 3\n3 4\n"))
     assert "line 5: energies must increase strictly, but 3.0 follows 3.25" in str(info.value)
     assert "np.float64" not in str(info.value)
+
+
+def test_utf8_bom_is_accepted_and_binary_files_are_named(tmp_path):
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes(b"\xef\xbb\xbf" + FDMNES_PLAIN.encode())
+    s = read_spectrum(bom)
+    assert s.fmt == "fdmnes" and s.energies[0] == 7097.0
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(ValueError, match=r"bin\.txt: a binary file"):
+        read_spectrum(binary)
+    latin = tmp_path / "latin.txt"  # a Latin-1 comment in the header does not fail the file
+    latin.write_bytes(b"FDMNES \xc5ngstr\xf6m\nenergy <xanes>\n1 2\n2 3\n")
+    assert read_spectrum(latin).mu.tolist() == [2.0, 3.0]

@@ -122,7 +122,13 @@ def load_config(path):
     if not path.is_file():
         raise FileNotFoundError(f"--config {str(path)!r} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")  # a UTF-8 byte-order mark is dropped
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start} is "
+                          f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") \
+            from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
