@@ -668,3 +668,20 @@ def test_config_file_encoding(tmp_path, capsys):
     assert main(["learn", "--data", str(tmp_path / "x.npz"), "--config", str(cfg),
                  "--output", str(tmp_path / "m.joblib")]) == 1
     assert "c.yaml: not a UTF-8 text file" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("names", np.array(["a", "b"]), "'names' has 2 entries but 'x' has 40 samples"),
+    ("feature_names", np.array(["f0"]), "'feature_names' has 1 entries but 'x' has 10"),
+])
+def test_npz_arrays_that_do_not_fit_together_are_refused(tmp_path, model, key, value, needle,
+                                                         capsys):
+    path = _features(tmp_path / "f.npz")
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    arrays[key] = value
+    np.savez(path, **arrays)
+    assert main(["predict", "--model", str(model), "--data", str(path), "--output",
+                 str(tmp_path / "p")]) == 1
+    assert needle in _error_line(capsys)
+    assert not (tmp_path / "p").exists() or list((tmp_path / "p").iterdir()) == []

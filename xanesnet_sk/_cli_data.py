@@ -240,11 +240,17 @@ def _load_npz(path):
         if len(y) != len(x):
             raise CLIError(f"--data {str(path)!r}: 'x' has {len(x)} samples but 'y' has "
                            f"{len(y)}")
-    names = [str(n) for n in arrays["names"]] if "names" in arrays else [
+    names = [str(n) for n in np.ravel(arrays["names"])] if "names" in arrays else [
         f"sample_{i}" for i in range(len(x))]
     params = _npz_params(path, arrays)
-    feature_names = ([str(n) for n in arrays["feature_names"]]
+    feature_names = ([str(n) for n in np.ravel(arrays["feature_names"])]
                      if "feature_names" in arrays else None)
+    if len(names) != len(x):
+        raise CLIError(f"--data {str(path)!r}: 'names' has {len(names)} entries but 'x' has "
+                       f"{len(x)} samples")
+    if feature_names is not None and len(feature_names) != x.shape[1]:
+        raise CLIError(f"--data {str(path)!r}: 'feature_names' has {len(feature_names)} "
+                       f"entries but 'x' has {x.shape[1]} features")
     energies = _npz_energies(arrays, y)
     extra = {"e0": np.asarray(arrays["e0"], dtype=float)} if "e0" in arrays else {}
     return CLIData(x, y, energies, names, "features", str(path), params, feature_names, extra)
