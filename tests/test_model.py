@@ -407,3 +407,5 @@ def test_zero_epochs_and_missing_gpu_are_parameter_errors(data):
             XANESNetRegressor(device="cuda:1")._check_params()
     with pytest.raises(ValueError, match="not a torch device"):
         XANESNetRegressor(device="gpu0")._check_params()
+    XANESNetRegressor(device=None)._check_params()  # skorch's "leave it where it is"
+    XANESNetRegressor(device="cpu")._check_params()

@@ -526,6 +526,8 @@ class XANESNetRegressor(NeuralNetRegressor):
             sizes = [0]
         if any(h < 1 for h in sizes):
             raise ValueError(f"hidden_sizes must be positive integers, got {self.hidden_sizes!r}")
+        if self.device is None:  # skorch: leave tensors and module where they are
+            return
         try:
             device = torch.device(self.device)
         except (RuntimeError, TypeError) as exc:
