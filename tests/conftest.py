@@ -4,7 +4,9 @@
 first imported, so it is set here, before any test module imports the CUDA
 backend.  ``XANESNET_SK_DATA`` points at the real data (``../shared/data``);
 when it is unset, tests that need it skip with a reason; when it is set but
-wrong, they fail.
+wrong, they fail.  Tests that need it are marked ``data`` automatically.
+Hypothesis runs with the derandomised ``ci`` profile unless
+``HYPOTHESIS_PROFILE`` names another.
 """
 
 import os
@@ -22,6 +24,32 @@ if "numba" in sys.modules:
 import pytest  # noqa: E402
 
 DATA_ENV = "XANESNET_SK_DATA"
+
+# Hypothesis: the "ci" profile (the default) draws the same examples on every run
+# (derandomize=True), so a red CI run is reproducible and a green one is not luck;
+# HYPOTHESIS_PROFILE=dev explores new random examples on each run.
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    _hypothesis_settings = None
+else:
+    _hypothesis_settings.register_profile("ci", derandomize=True, deadline=None,
+                                          print_blob=True)
+    _hypothesis_settings.register_profile("dev", deadline=None)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that reads the real data (through ``data_root``) carries the ``data``
+    marker, so ``-m 'not data'`` runs exactly the tests that need no data set."""
+    import importlib.util
+
+    no_skops = importlib.util.find_spec("skops") is None
+    for item in items:
+        if "data_root" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)
+        if no_skops and item.name.startswith("xanesnet_sk.serialization"):
+            item.add_marker(pytest.mark.skip(reason="skops is not installed (extra 'safe')"))
 
 
 def _data_root():

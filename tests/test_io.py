@@ -114,10 +114,42 @@ def test_write_errors(tmp_path):
 def test_real_spectra(data_root, edge, fmt, n_points):
     paths = sorted((data_root / edge / "xanes").glob("*.txt"))
     assert len(paths) == 110
+    first = None
     for path in paths:
         s = read_spectrum(path)
         assert s.fmt == fmt and s.e0 is None and not s.relative
-        assert s.mu.shape == (n_points,)
+        assert s.mu.shape == s.energies.shape == (n_points,)
         assert np.all(np.isfinite(s.mu))
-    if edge == "fe_k_edge":  # E0 + linspace(-15, 60, 226), rounded to 0.01 eV
-        np.testing.assert_allclose(s.energies, 7112.0 + np.linspace(-15, 60, 226), atol=6e-3)
+        assert np.all(np.diff(s.energies) > 0)
+        if edge == "fe_k_edge":  # every file: E0 + linspace(-15, 60, 226), rounded to 0.01 eV
+            np.testing.assert_allclose(s.energies, 7112.0 + np.linspace(-15, 60, 226),
+                                       atol=6e-3, err_msg=str(path))
+        first = s.energies if first is None else first
+        # the spectra of one data set share one grid (what load_dataset relies on)
+        np.testing.assert_allclose(s.energies, first, atol=1e-6 * np.ptp(first),
+                                   err_msg=str(path))
+
+
+def test_non_increasing_energies_message_has_plain_numbers(tmp_path):
+    with pytest.raises(ValueError) as info:
+        write_spectrum(tmp_path / "a.txt", np.array([1.0, 2.5, 2.0]), np.ones(3))
+    message = str(info.value)
+    assert "but 2.0 follows 2.5" in message and "np.float64" not in message
+    with pytest.raises(ValueError) as info:
+        read_spectrum(_write(tmp_path, "FDMNES\nenergy <xanes>\n1 2\n3.25 3\n3 4\n"))
+    assert "line 5: energies must increase strictly, but 3.0 follows 3.25" in str(info.value)
+    assert "np.float64" not in str(info.value)
+
+
+def test_utf8_bom_is_accepted_and_binary_files_are_named(tmp_path):
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes(b"\xef\xbb\xbf" + FDMNES_PLAIN.encode())
+    s = read_spectrum(bom)
+    assert s.fmt == "fdmnes" and s.energies[0] == 7097.0
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(ValueError, match=r"bin\.txt: a binary file"):
+        read_spectrum(binary)
+    latin = tmp_path / "latin.txt"  # a Latin-1 comment in the header does not fail the file
+    latin.write_bytes(b"FDMNES \xc5ngstr\xf6m\nenergy <xanes>\n1 2\n2 3\n")
+    assert read_spectrum(latin).mu.tolist() == [2.0, 3.0]

@@ -71,7 +71,9 @@ def test_relative_spectral_error_formula():
 def test_delta_e_known_shift(shift_steps):
     shift = shift_steps * STEP
     target = np.stack([gaussian(5.0) + 0.6 * gaussian(25.0, 4.0), gaussian(30.0)])
-    pred = np.stack([gaussian(5.0 + shift) + 0.6 * gaussian(25.0 + shift, 4.0), gaussian(30 + shift)])
+    pred = np.stack(
+        [gaussian(5.0 + shift) + 0.6 * gaussian(25.0 + shift, 4.0), gaussian(30 + shift)]
+    )
     res = delta_e(target, pred, ENERGIES)
     assert res["n_target_peaks"] == 3
     assert res["hit_rate"] == 1.0
@@ -165,3 +167,57 @@ def test_scorers_in_grid_search_and_permutation_importance():
     imp = permutation_importance(model, X, y, scoring=scorer, n_repeats=3, random_state=0)
     assert imp.importances_mean[0] > 1.0  # permuting the informative feature hurts
     assert abs(imp.importances_mean[1]) < 0.5
+
+
+# ---------------------------------------------------------------- NaN is never dropped quietly
+
+
+@pytest.mark.parametrize("where", ["zero target", "nan prediction", "inf prediction",
+                                   "nan target"])
+def test_summary_refuses_nan_by_default_and_counts_it_when_omitted(where):
+    y = np.ones((5, 4))
+    pred = y * (1 + np.array([0.01, 0.02, 0.03, 0.04, 0.05]))[:, None]
+    if where == "zero target":
+        y[3] = 0.0
+    elif where == "nan target":
+        y[3, 1] = np.nan
+    else:
+        pred[3, 2] = np.nan if where == "nan prediction" else np.inf
+    with pytest.raises(ValueError, match=r"not finite for 1 of 5 spectra \(first: spectrum 3\)"):
+        delta_mu_summary(y, pred)
+    s = delta_mu_summary(y, pred, nan_policy="omit")
+    assert s["n_nan"] == 1 and s["n_spectra"] == 4
+    assert s["median"] == pytest.approx(np.median([1.0, 2.0, 3.0, 5.0]))
+    with pytest.raises(ValueError, match="nan_policy"):
+        delta_mu_summary(y, pred, nan_policy="ignore")
+
+
+def test_summary_counts_no_nan_on_clean_data():
+    y = np.ones((3, 4))
+    assert delta_mu_summary(y, y * np.array([[1.1], [1.2], [1.4]]))["n_nan"] == 0
+
+
+@pytest.mark.parametrize("statistic", ["median", "mean"])
+def test_scorers_propagate_nan(statistic):
+    y = np.tile(1.0 + gaussian(0.0), (6, 1))
+    X = np.zeros((6, 1))
+    est = _Shifted(offset=0.5).fit(X, y)
+    y_bad = y.copy()
+    y_bad[2] = 0.0  # one all-zero target: its delta mu is undefined
+    assert np.isnan(make_delta_mu_scorer(statistic=statistic)(est, X, y_bad))
+    assert np.isfinite(make_delta_mu_scorer(statistic=statistic)(est, X, y))
+    y_nan = y.copy()
+    y_nan[4, 7] = np.nan
+    scorer = make_spectral_error_scorer(ENERGIES, statistic=statistic)
+    assert np.isnan(scorer(est, X, y_nan))
+
+
+def test_delta_e_counts_spectra_with_nan_instead_of_dropping_them():
+    target = np.vstack([gaussian(10.0), gaussian(20.0), gaussian(30.0)])
+    pred = target.copy()
+    pred[1, 50] = np.nan
+    target[2, 3] = np.inf
+    out = delta_e(target, pred, ENERGIES)
+    assert out["n_nonfinite"] == 2
+    assert out["n_target_peaks"] == 1 and out["n_matched"] == 1  # only the clean pair
+    assert delta_e(target[:1], pred[:1], ENERGIES)["n_nonfinite"] == 0

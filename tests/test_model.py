@@ -1,5 +1,6 @@
 """Tests of XANESNetRegressor, XANESNetModule and TensorBatchIterator."""
 
+import copy
 import pickle
 
 import joblib
@@ -248,14 +249,21 @@ def test_n_threads_restored(data):
     assert torch.get_num_threads() == before
 
 
-def test_dataloader_iterator_matches_fast_iterator_shapes(data):
+def test_dataloader_iterator_matches_fast_iterator(data):
+    """Same batches in the same order (no shuffling, no dropout): the same fitted net."""
     X, y = data
-    net = XANESNetRegressor(
-        **{**SMALL, "max_epochs": 2},
+    params = {**SMALL, "max_epochs": 3, "dropout": 0.0, "iterator_train__shuffle": False,
+              "random_state": 0}
+    fast = XANESNetRegressor(**params).fit(X, y)
+    stock = XANESNetRegressor(
+        **params,
         iterator_train=torch.utils.data.DataLoader,
         iterator_valid=torch.utils.data.DataLoader,
     ).fit(X, y)
-    assert net.predict(X).shape == y.shape
+    assert stock.predict(X).shape == y.shape
+    np.testing.assert_allclose(stock.predict(X), fast.predict(X), rtol=1e-5, atol=1e-6)
+    losses = [h["train_loss"] for h in fast.history_]
+    np.testing.assert_allclose([h["train_loss"] for h in stock.history_], losses, rtol=1e-5)
 
 
 def test_grid_search_smoke(data):
@@ -269,16 +277,28 @@ def test_grid_search_smoke(data):
     assert len(search.cv_results_["params"]) == 8
 
 
-@pytest.mark.slow
-def test_real_data_beats_paper_target(data_root):
-    """Median Delta mu of the default net (targets standardised) on the V set."""
-    from xanesnet_sk.metrics import delta_mu
+#: The README's figure: make_xanesnet_pipeline(featurise=False, random_state=0) on the V
+#: set's 250-spectrum held-out split reaches a median delta mu of 2.64 % (q1 1.61, q3 5.07).
+README_MEDIAN_DMU = 2.64
+
+
+@pytest.mark.data
+def test_real_data_accuracy_matches_readme(data_root):
+    """The README's V-set accuracy, one net with the defaults (about 20 s; default run)."""
+    from xanesnet_sk.metrics import delta_mu_summary
     from xanesnet_sk.pipeline import make_xanesnet_pipeline
 
-    d = np.load(data_root / "tmqm_k_edge_v.npz")
-    x_tr, x_te, y_tr, y_te = train_test_split(d["x"], d["y"], test_size=250, random_state=0)
-    pipe = make_xanesnet_pipeline(featurise=False, random_state=0).fit(x_tr, y_tr)
-    assert np.median(delta_mu(y_te, pipe.predict(x_te))) <= 3.2
+    with np.load(data_root / "tmqm_k_edge_v.npz") as d:
+        x, y = d["x"], d["y"]
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=250, random_state=0)
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=0)
+    pipe.set_params(model__regressor__n_threads=2)
+    summary = delta_mu_summary(y_te, pipe.fit(x_tr, y_tr).predict(x_te))
+    assert summary["n_spectra"] == 250 and summary["n_nan"] == 0
+    # margin for other machines and torch builds: +15 % of the README's figure; the paper's
+    # recipe as written gives 3.97 %, the mean spectrum about 10 %
+    assert summary["median"] <= 1.15 * README_MEDIAN_DMU, summary
+    assert summary["upper_quartile"] <= 6.0, summary
 
 
 def test_training_batches_are_shuffled(fitted, data):
@@ -293,9 +313,99 @@ def test_training_batches_are_shuffled(fitted, data):
 
 def test_train_and_eval_modes(fitted, data):
     X, y = data
-    np.testing.assert_array_equal(fitted.predict(X), fitted.predict(X))  # no dropout at predict
+    assert fitted.dropout > 0
+    inputs = torch.as_tensor(X, dtype=torch.float32)
+    pred = fitted.predict(X)
     assert not any(m.training for m in fitted.module_.modules())
+    with torch.no_grad():
+        # predict is the module in eval mode (running batch-norm statistics, no dropout) ...
+        np.testing.assert_allclose(pred, fitted.module_(inputs).numpy(), rtol=1e-6)
+        # ... which differs from training mode, where dropout and batch statistics act
+        # (on a copy: a training-mode pass updates the batch-norm running statistics)
+        module = copy.deepcopy(fitted.module_).train()
+        torch.manual_seed(0)
+        train_out = module(inputs).numpy()
+    assert not np.allclose(pred, train_out, rtol=1e-3)
+    np.testing.assert_array_equal(fitted.predict(X), pred)
     net = XANESNetRegressor(**{**SMALL, "max_epochs": 1}).fit(X, y)
     net.predict(X)
     net.partial_fit(X, y)  # back to training mode, dropout on again
     assert len(net.history) == 2
+
+
+# ---------------------------------------------------------------- interrupts and divergence
+
+
+class _Interrupt:
+    """Make the module's forward pass raise KeyboardInterrupt at its ``n``-th call."""
+
+    def __init__(self, monkeypatch, n):
+        self.calls, original = 0, XANESNetModule.forward
+
+        def forward(module, X):
+            self.calls += 1
+            if self.calls == n:
+                raise KeyboardInterrupt
+            return original(module, X)
+
+        monkeypatch.setattr(XANESNetModule, "forward", forward)
+
+
+def test_keyboard_interrupt_is_raised_again_not_swallowed(data, monkeypatch):
+    X, y = data
+    _Interrupt(monkeypatch, 13)  # 6 batches per epoch: in the third epoch
+    net = XANESNetRegressor(**SMALL, random_state=0)
+    with pytest.raises(KeyboardInterrupt, match="after 2 of 20 epochs"):
+        net.fit(X, y)
+    assert net.interrupted_ is True  # the part-trained net is kept, and says so
+    assert net.predict(X).shape == y.shape
+    monkeypatch.undo()
+    assert XANESNetRegressor(**{**SMALL, "max_epochs": 1}).fit(X, y).interrupted_ is False
+
+
+def test_keyboard_interrupt_stops_pipelines_and_cross_validation(data, monkeypatch):
+    from sklearn.model_selection import cross_val_score
+
+    from xanesnet_sk.pipeline import make_xanesnet_pipeline
+
+    X, y = data
+    probe = _Interrupt(monkeypatch, 10)
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=0, **SMALL)
+    with pytest.raises(KeyboardInterrupt):
+        pipe.fit(X, y)
+    probe.calls = 0
+    with pytest.raises(KeyboardInterrupt):
+        cross_val_score(XANESNetRegressor(**SMALL), X, y, cv=3, error_score="raise")
+    probe.calls = 0
+    with pytest.raises(KeyboardInterrupt):  # GridSearchCV does not score a cut-short net
+        GridSearchCV(XANESNetRegressor(**SMALL), {"dropout": [0.0, 0.1]}, cv=2).fit(X, y)
+
+
+def test_partial_fit_interrupt(data, monkeypatch):
+    X, y = data
+    net = XANESNetRegressor(**{**SMALL, "max_epochs": 1}).fit(X, y)
+    _Interrupt(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        net.partial_fit(X, y)
+    assert net.interrupted_
+
+
+def test_diverged_training_raises(data):
+    X, y = data
+    with pytest.raises(ValueError, match="non-finite weights"):
+        XANESNetRegressor(**{**SMALL, "max_epochs": 3}, lr=1e30, random_state=0).fit(X, y)
+
+
+def test_zero_epochs_and_missing_gpu_are_parameter_errors(data):
+    X, y = data
+    with pytest.raises(ValueError, match="max_epochs"):
+        XANESNetRegressor(**{**SMALL, "max_epochs": 0}).fit(X, y)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            XANESNetRegressor(**SMALL, device="cuda").fit(X, y)
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            XANESNetRegressor(device="cuda:1")._check_params()
+    with pytest.raises(ValueError, match="not a torch device"):
+        XANESNetRegressor(device="gpu0")._check_params()
+    XANESNetRegressor(device=None)._check_params()  # skorch's "leave it where it is"
+    XANESNetRegressor(device="cpu")._check_params()

@@ -9,7 +9,7 @@ from sklearn.model_selection import GridSearchCV, KFold, RepeatedKFold, cross_va
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from xanesnet_sk.metrics import make_delta_mu_scorer
+from xanesnet_sk.metrics import delta_mu, make_delta_mu_scorer
 from xanesnet_sk.model import XANESNetRegressor
 from xanesnet_sk.pipeline import make_xanesnet_pipeline
 from xanesnet_sk.selection import CorrelationFilter, feature_variance
@@ -140,6 +140,19 @@ def test_cross_val_score_repeated_kfold_paper_scheme():
     pipe = make_xanesnet_pipeline(featurise=False, random_state=0, **{**TINY, "max_epochs": 1})
     scores = cross_val_score(pipe, X, y, cv=cv, scoring=make_delta_mu_scorer())
     assert scores.shape == (25,)
+    assert np.all(np.isfinite(scores)) and np.all(scores < 0)  # minus a median delta mu
+    # 5 x 5: every sample is tested once per repeat, and the repeats reshuffle the folds
+    splits = list(cv.split(X))
+    for r in range(5):
+        tested = np.concatenate([test for _, test in splits[5 * r: 5 * r + 5]])
+        np.testing.assert_array_equal(np.sort(tested), np.arange(len(X)))
+    assert not np.array_equal(splits[0][1], splits[5][1])
+    # each score is the fold's fitted pipeline's minus median delta mu on its test part
+    for k in (0, 7, 24):
+        train, test = splits[k]
+        model = clone(pipe).fit(X[train], y[train])
+        expected = -np.median(delta_mu(y[test], model.predict(X[test])))
+        assert scores[k] == pytest.approx(expected, rel=1e-6)
 
 
 # ---------------------------------------------------------------- featurise=True (wACSF)
@@ -194,6 +207,19 @@ def test_grid_search_over_wacsf_and_model_together():
         scoring=make_delta_mu_scorer(np.linspace(-15, 60, 30), window=(-3, 3)),
         n_jobs=2,
     ).fit(structures, spectra)
-    assert len(search.cv_results_["params"]) == 4
-    assert search.best_params_["wacsf__n_g2"] in (2, 4)
-    assert search.predict(structures[:2]).shape == (2, spectra.shape[1])
+    results = search.cv_results_
+    assert len(results["params"]) == 4
+    # the best candidate is the one with the highest mean score, and it is what was refitted
+    best = int(np.argmax(results["mean_test_score"]))
+    assert search.best_index_ == best and results["rank_test_score"][best] == 1
+    assert search.best_params_ == results["params"][best]
+    refit = search.best_estimator_
+    n_g2 = search.best_params_["wacsf__n_g2"]
+    assert refit.named_steps["wacsf"].n_g2 == n_g2
+    assert refit.get_params()["model__regressor__hidden_sizes"] == \
+        search.best_params_["model__regressor__hidden_sizes"]
+    # the wACSF parameter reached the features: 1 + n_g2 + n_g4 columns into the net
+    assert refit.named_steps["model"].regressor_.n_features_in_ == 1 + n_g2 + WACSF_SMALL["n_g4"]
+    # and the candidates differ: the grid was searched, not one setting scored four times
+    assert len(set(np.round(results["mean_test_score"], 10))) > 1
+    np.testing.assert_allclose(search.predict(structures[:2]), refit.predict(structures[:2]))

@@ -134,3 +134,13 @@ def test_neighbour_exactly_at_cutoff_contributes_zero(backend):
     edge = near + Atoms("Cl", positions=[[0, 4.0, 0]])
     t = WACSFTransformer(r_cut=4.0, n_g2=4, n_g4=8, backend=backend)
     np.testing.assert_allclose(t.transform([edge])[0], t.transform([near])[0], atol=1e-14)
+
+
+def test_hypothesis_profile_is_derandomised():
+    """CI's profile (the default, tests/conftest.py) draws the same examples every run."""
+    import os
+
+    if os.environ.get("HYPOTHESIS_PROFILE", "ci") != "ci":
+        pytest.skip("another Hypothesis profile was asked for")
+    assert settings().derandomize is True
+    assert settings.get_profile("ci").derandomize is True

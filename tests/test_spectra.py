@@ -49,6 +49,37 @@ def test_arctan_width_limits():
     assert np.all(np.diff(w) > 0)
 
 
+@pytest.mark.parametrize(
+    "energy, params, expected",
+    [
+        # SPEC.md: G(E) = G_hole + G_max [1/2 + (1/pi) arctan((pi/3)(G_max/E_l)(x - 1/x^2))],
+        # x = (E - E_F)/E_c; XANESNET defaults G_hole 1, G_max 15, E_F -1, E_c 30, E_l 30 eV.
+        # E = 29: x = 1, x - 1/x^2 = 0, arctan 0 = 0 -> 1 + 15/2
+        (29.0, {}, 8.5),
+        # E = 59: x = 2, 2 - 1/4 = 1.75, arg = (pi/3)(1/2)(1.75) = 0.916298,
+        # arctan = 0.741652, /pi = 0.236075 -> 1 + 15 (0.736075)
+        (59.0, {}, 12.041580195243593),
+        # E = 14: x = 1/2, 1/2 - 4 = -3.5, arg = -1.832596, arctan = -1.071405,
+        # /pi = -0.341040 -> 1 + 15 (0.158960)
+        (14.0, {}, 3.385012785204363),
+        # E = 119: x = 4, 4 - 1/16 = 3.9375, arg = 2.061670, arctan = 1.118859
+        (119.0, {}, 13.843715896087046),
+        # E = -31: x = -1, -1 - 1 = -2, arg = -1.047198 (= -pi/3), arctan = -0.808449
+        (-31.0, {}, 4.639941352487721),
+        # other parameters: G_hole 0.5, G_max 10, E_F 0, E_c 20, E_l 40
+        # E = 20: x = 1 -> 0.5 + 10/2
+        (20.0, dict(gamma_hole=0.5, gamma_max=10.0, e_fermi=0.0, e_c=20.0, e_l=40.0), 5.5),
+        # E = 40: x = 2, arg = (pi/3)(1/4)(1.75) = 0.458149, arctan = 0.429749
+        (40.0, dict(gamma_hole=0.5, gamma_max=10.0, e_fermi=0.0, e_c=20.0, e_l=40.0),
+         6.867490709345609),
+    ],
+)
+def test_arctan_width_hand_values(energy, params, expected):
+    assert arctan_width(energy, **params) == pytest.approx(expected, rel=1e-12)
+    assert arctan_width(np.array([energy, energy]), **params) == pytest.approx(
+        [expected, expected], rel=1e-12)
+
+
 @pytest.mark.parametrize("width", [2.0, 1.0])
 def test_lorentzian_delta_gives_kernel(width):
     e = np.linspace(-30, 30, 601)  # step 0.1 eV

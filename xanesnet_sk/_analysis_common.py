@@ -41,10 +41,11 @@ def parse_feature_names(names):
 
     Examples
     --------
-    >>> parse_feature_names(["g1", "g2_eta=19.2_mu=0.5"])[["kind", "eta", "mu"]]
-      kind   eta  mu
-    0   g1   NaN NaN
-    1   g2  19.2 0.5
+    >>> table = parse_feature_names(["g1", "g2_eta=19.2_mu=0.5"])
+    >>> table["kind"].tolist(), table.loc[1, ["eta", "mu"]].tolist()
+    (['g1', 'g2'], [19.2, 0.5])
+    >>> bool(table.loc[0, ["eta", "mu"]].isna().all())
+    True
     """
     rows = []
     for name in np.asarray(names, dtype=object).ravel():

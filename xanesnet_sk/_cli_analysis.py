@@ -20,16 +20,31 @@ regression, for a quick first look.
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ._cli_common import CLIError, common_parent, output_dir
+from ._cli_common import (
+    CLIError,
+    StagedOutputs,
+    add_overwrite_option,
+    common_parent,
+    output_dir,
+    refuse_existing,
+)
 from ._cli_data import add_data_options, load_data
 
 __all__ = ["add_analysis_commands"]
 
 _SCORE_LABEL = "-median delta mu (%)"
+
+#: Appended to every analysis verb's description.
+_NOTES = ("  Existing output files are kept unless --overwrite; the finished tables and plots "
+          "appear only when the verb succeeds (rows of a running study go to NAME.partial.csv "
+          "meanwhile).  --model names an estimator, not a file: these verbs load no model "
+          "file (model files written by 'learn' are joblib pickles, and loading one runs "
+          "code).")
 
 
 # ------------------------------------------------------------------ options
@@ -48,6 +63,7 @@ def _add_common(parser, folds=5, repeats=5, variance_drop=True):
     add_data_options(parser)
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="directory for the CSV tables and PNG plots (created if needed)")
+    add_overwrite_option(parser)
     group = add_fit_options(parser)
     group.add_argument("--model", choices=["xanesnet", "ridge"], default="xanesnet",
                        help="the XANESNET net (default) or a ridge regression (fast, linear)")
@@ -83,7 +99,7 @@ def add_analysis_commands(subparsers, parent=None):
         help="permutation feature importance, whole spectrum and energy windows",
         description="Fit on all but --test-size of the data, then shuffle each feature of the "
                     "held-out part and record the rise of the median delta mu, over the whole "
-                    "spectrum and in energy windows (XANESNET paper Figs. 8-9).")
+                    "spectrum and in energy windows (XANESNET paper Figs. 8-9)." + _NOTES)
     _add_common(p)
     p.add_argument("--test-size", type=float, default=0.2, metavar="F",
                    help="share of the data held out for the permutations (default 0.2)")
@@ -98,7 +114,7 @@ def add_analysis_commands(subparsers, parent=None):
         "variance-sweep", parents=[parent],
         help="performance vs share of features removed by the variance filter",
         description="Repeated k-fold CV of the pipeline with its variance filter set to remove "
-                    "0, 25, 50, 75 %% of the features (XANESNET paper Fig. 6).")
+                    "0, 25, 50, 75 %% of the features (XANESNET paper Fig. 6)." + _NOTES)
     _add_common(p, variance_drop=False)
     p.add_argument("--fractions", default="0,0.25,0.5,0.75", metavar="LIST",
                    help="shares of features to remove (default 0,0.25,0.5,0.75)")
@@ -109,7 +125,7 @@ def add_analysis_commands(subparsers, parent=None):
         help="performance vs number of most important features kept",
         description="Rank the features by permutation importance (from --importance CSV, or "
                     "computed here on a held-out split) and cross-validate the pipeline on "
-                    "the top k for k over a range (XANESNET paper Fig. 10).")
+                    "the top k for k over a range (XANESNET paper Fig. 10)." + _NOTES)
     _add_common(p)
     p.add_argument("--importance", metavar="CSV",
                    help="importance.csv written by 'xanesnet-sk importance' (default: compute)")
@@ -126,7 +142,7 @@ def add_analysis_commands(subparsers, parent=None):
         help="sequential feature selection (forward/backward) with its score path",
         description="sklearn's SequentialFeatureSelector around the pipeline; the score of "
                     "every step is recorded (XANESNET paper section III.C).  Expensive: one CV "
-                    "per candidate feature per step; use few epochs and folds.")
+                    "per candidate feature per step; use few epochs and folds." + _NOTES)
     _add_common(p, folds=3, repeats=1)
     p.add_argument("--direction", choices=["forward", "backward", "both"], default="forward")
     p.add_argument("--n-features", default="auto", metavar="N",
@@ -142,7 +158,7 @@ def add_analysis_commands(subparsers, parent=None):
         help="GridSearchCV over wACSF parameters (needs structures)",
         description="Cross-validate the pipeline over wACSF parameterisations with GridSearchCV "
                     "(XANESNET paper Figs. 3-5): g2_scheme, g4_scheme (shifted vs centred), "
-                    "g2_g4_split (G2:G4 at 96 functions), zeta_max.")
+                    "g2_g4_split (G2:G4 at 96 functions), zeta_max." + _NOTES)
     _add_common(p, variance_drop=False)
     p.add_argument("--study", action="append", metavar="NAME",
                    help="g2_scheme, g4_scheme, g2_g4_split, zeta_max or all (repeatable; "
@@ -257,9 +273,79 @@ def _carry_forward(X, names, drop, report):
     return X[:, keep], names[keep]
 
 
-def _finish_csv(frame, path, report, label):
-    frame.to_csv(path, index=False)
-    report.wrote(label, path)
+class _Outputs:
+    """A verb's tables and plots, written under temporary names and renamed together at the end.
+
+    Used as ``with _Outputs(args, out, report) as files:``; ``files.csv`` and
+    ``files.plot`` write, ``files.log`` is the path a running study appends
+    its rows to (``NAME.partial.csv``, kept if the run stops, removed when it
+    finishes).  Nothing is announced as written before it is in place.
+    """
+
+    def __init__(self, args, out, report):
+        self.staged = StagedOutputs(args.overwrite)
+        self.out, self.report = out, report
+        self.labels, self.logs = [], []
+
+    def csv(self, frame, name, label):
+        frame.to_csv(self.staged.path(self.out / name), index=False)
+        self.labels.append((label, self.out / name))
+
+    def plot(self, function, name, label, *args, **kwargs):
+        function(*args, path=self.staged.path(self.out / name), **kwargs)
+        self.labels.append((label, self.out / name))
+
+    def log(self, name):
+        path = self.out / f"{Path(name).stem}.partial.csv"
+        self.logs.append(path)
+        return path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.staged.__exit__(exc_type, exc, tb)
+        if exc_type is None:
+            for path in self.logs:
+                path.unlink(missing_ok=True)
+            for label, path in self.labels:
+                self.report.wrote(label, path)
+        return False
+
+
+def _start(args, report, names, featurise=None):
+    """Check the options, the configuration and the outputs, then load the data.
+
+    Everything that can be known before the data is checked first, so a typo
+    fails in a second, not after featurising; existing outputs are refused
+    unless ``--overwrite``.
+
+    Returns
+    -------
+    data : CLIData
+    out : Path
+    """
+    from ._cli_featurise import make_wacsf
+    from ._cli_fit import check_fit_options
+
+    if args.epochs is not None and args.epochs < 1:
+        raise CLIError(f"--epochs must be at least 1, got {args.epochs}")
+    config = _config(args)
+    if args.model == "xanesnet":
+        check_fit_options(args, config)
+    else:
+        make_wacsf(config["wacsf"])
+    _cv(args)
+    drop = getattr(args, "variance_drop", None)
+    if drop is not None and not 0 <= drop < 1:
+        raise CLIError(f"--variance-drop must be in [0, 1), got {drop}")
+    test_size = getattr(args, "test_size", None)
+    if test_size is not None and not 0 < test_size < 1:
+        raise CLIError(f"--test-size must be in (0, 1), got {test_size}")
+    out = output_dir(args.output, "--output")
+    refuse_existing([out / name for name in names], args.overwrite)
+    data = load_data(args, report)
+    return data, out
 
 
 def _summary(frame, columns):
@@ -322,14 +408,16 @@ def run_importance(args, report):
     from .analysis import radial_distances, window_difference
     from .analysis_plots import plot_g2_importance, plot_g4_importance, plot_window_difference
 
-    data = load_data(args, report)
-    out = output_dir(args.output, "--output")
+    windows = _windows(args.windows)
+    others = [w for w in windows if w != "whole"]
+    names = ["importance.csv", "importance_g2.png", "importance_g4.png"]
+    if len(others) >= 2:
+        names += ["importance_window_difference.csv", "importance_window_difference.png"]
+    data, out = _start(args, report, names)
     X, names, structures = _features(args, data, report)
     X, names = _carry_forward(X, names, args.variance_drop, report)
-    windows = _windows(args.windows)
     table = _importance(args, X, data.y, _relative_energies(data, report), names, report,
                         windows)
-    _finish_csv(table, out / "importance.csv", report, "importance table")
     distances = None
     if structures is not None:
         r_cut = _config(args)["wacsf"].get("r_cut", 6.0)
@@ -337,17 +425,16 @@ def run_importance(args, report):
     else:
         report.say("features only (no structures): the G2 plot shows importance without the "
                    "radial distribution")
-    plot_g2_importance(table, distances=distances, path=out / "importance_g2.png")
-    report.wrote("G2 importance plot", out / "importance_g2.png")
-    plot_g4_importance(table, path=out / "importance_g4.png")
-    report.wrote("G4 importance plot", out / "importance_g4.png")
-    others = [w for w in windows if w != "whole"]
-    if len(others) >= 2:
-        diff = window_difference(table, high=others[-1], low=others[0])
-        _finish_csv(diff, out / "importance_window_difference.csv", report,
-                    "window difference table")
-        plot_window_difference(diff, path=out / "importance_window_difference.png")
-        report.wrote("window difference plot", out / "importance_window_difference.png")
+    with _Outputs(args, out, report) as files:
+        files.csv(table, "importance.csv", "importance table")
+        files.plot(plot_g2_importance, "importance_g2.png", "G2 importance plot", table,
+                   distances=distances)
+        files.plot(plot_g4_importance, "importance_g4.png", "G4 importance plot", table)
+        if len(others) >= 2:
+            diff = window_difference(table, high=others[-1], low=others[0])
+            files.csv(diff, "importance_window_difference.csv", "window difference table")
+            files.plot(plot_window_difference, "importance_window_difference.png",
+                       "window difference plot", diff)
     whole = table[table["window"] == "whole"].sort_values("importance", ascending=False)
     report.table(_summary(whole.head(10), ["feature", "importance", "relative_importance"]),
                  title="most important features (whole spectrum; median delta mu rise, %-points)")
@@ -359,17 +446,17 @@ def run_variance_sweep(args, report):
     from .analysis import variance_sweep
     from .analysis_plots import plot_variance_sweep
 
-    data = load_data(args, report)
-    out = output_dir(args.output, "--output")
+    fractions = _floats(args.fractions)
+    data, out = _start(args, report, ["variance_sweep.csv", "variance_sweep.png"])
     X, names, _ = _features(args, data, report)
     model = _build(args, featurise=False, variance_drop=0.0)
-    path = out / "variance_sweep.csv"
-    sweep = variance_sweep(model, X, data.y, _floats(args.fractions), feature_names=names,
-                           cv=_cv(args), n_jobs=_n_jobs(args), csv_path=path,
-                           progress=not report.quiet)
-    _finish_csv(sweep, path, report, "variance sweep table")
-    plot_variance_sweep(sweep, path=out / "variance_sweep.png")
-    report.wrote("variance sweep plot", out / "variance_sweep.png")
+    with _Outputs(args, out, report) as files:
+        sweep = variance_sweep(model, X, data.y, fractions, feature_names=names,
+                               cv=_cv(args), n_jobs=_n_jobs(args),
+                               csv_path=files.log("variance_sweep.csv"),
+                               progress=not report.quiet)
+        files.csv(sweep, "variance_sweep.csv", "variance sweep table")
+        files.plot(plot_variance_sweep, "variance_sweep.png", "variance sweep plot", sweep)
     report.table(_summary(sweep, ["fraction_removed", "n_kept", "n_g2", "n_g4", "score_mean",
                                   "score_std", "relative_performance"]),
                  title=f"variance sweep (score: {_SCORE_LABEL})")
@@ -381,35 +468,54 @@ def run_select_from_model(args, report):
     from .analysis import select_from_model_curve
     from .analysis_plots import plot_select_from_model
 
-    data = load_data(args, report)
-    out = output_dir(args.output, "--output")
-    X, names, _ = _features(args, data, report)
-    X, names = _carry_forward(X, names, args.variance_drop, report)
+    fractions = _floats(args.fractions)
+    outputs = ["select_from_model.csv", "select_from_model.png"]
     if args.importance:
         from ._cli_common import existing_file
 
-        table = pd.read_csv(existing_file(args.importance, "--importance", (".csv",)))
-        missing = set(names) - set(table["feature"])
-        if missing:
-            raise CLIError(f"--importance {args.importance!r} has no row for {len(missing)} "
-                           f"feature(s) of these data, e.g. {sorted(missing)[0]!r}")
+        existing_file(args.importance, "--importance", (".csv",))
     else:
-        table = _importance(args, X, data.y, data.energies, names, report,
-                            windows={"whole": None})
-        _finish_csv(table, out / "importance.csv", report, "importance table")
-    n = len(names)
-    ks = sorted({min(n, max(1, int(round(f * n)))) for f in _floats(args.fractions)})
-    path = out / "select_from_model.csv"
-    curve = select_from_model_curve(
-        _build(args, featurise=False, variance_drop=0.0), X, data.y, table, ks,
-        feature_names=names, cv=_cv(args), n_jobs=_n_jobs(args), csv_path=path,
-        progress=not report.quiet)
-    _finish_csv(curve, path, report, "select-from-model table")
-    plot_select_from_model(curve, path=out / "select_from_model.png")
-    report.wrote("select-from-model plot", out / "select_from_model.png")
+        outputs.append("importance.csv")
+    data, out = _start(args, report, outputs)
+    X, names, _ = _features(args, data, report)
+    X, names = _carry_forward(X, names, args.variance_drop, report)
+    with _Outputs(args, out, report) as files:
+        if args.importance:
+            table = _read_importance(args.importance)
+            missing = set(names) - set(table["feature"])
+            if missing:
+                raise CLIError(f"--importance {args.importance!r} has no row for "
+                               f"{len(missing)} feature(s) of these data, e.g. "
+                               f"{sorted(missing)[0]!r}")
+        else:
+            table = _importance(args, X, data.y, data.energies, names, report,
+                                windows={"whole": None})
+            files.csv(table, "importance.csv", "importance table")
+        n = len(names)
+        ks = sorted({min(n, max(1, int(round(f * n)))) for f in fractions})
+        curve = select_from_model_curve(
+            _build(args, featurise=False, variance_drop=0.0), X, data.y, table, ks,
+            feature_names=names, cv=_cv(args), n_jobs=_n_jobs(args),
+            csv_path=files.log("select_from_model.csv"), progress=not report.quiet)
+        files.csv(curve, "select_from_model.csv", "select-from-model table")
+        files.plot(plot_select_from_model, "select_from_model.png", "select-from-model plot",
+                   curve)
     report.table(_summary(curve, ["k", "n_g2", "n_g4", "score_mean", "relative_performance"]),
                  title=f"select from model (score: {_SCORE_LABEL})")
     return 0
+
+
+def _read_importance(path):
+    """An importance.csv written by ``importance``; CLIError naming the file otherwise."""
+    try:
+        table = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise CLIError(f"--importance {str(path)!r}: not a readable CSV ({exc})") from None
+    for column in ("feature", "importance"):
+        if column not in table.columns:
+            raise CLIError(f"--importance {str(path)!r}: no {column!r} column (write it with "
+                           "'xanesnet-sk importance')")
+    return table
 
 
 def _n_features(text):
@@ -431,37 +537,37 @@ def run_sfs(args, report):
     from .analysis_plots import plot_sequential_selection
     from .metrics import make_delta_mu_scorer
 
-    data = load_data(args, report)
-    out = output_dir(args.output, "--output")
+    n_features = _n_features(args.n_features)
+    directions = ["forward", "backward"] if args.direction == "both" else [args.direction]
+    names_out = [f"sfs_{d}{tail}" for d in directions for tail in (".csv", "_selected.csv")]
+    data, out = _start(args, report, names_out + ["sfs.png"])
     X, names, _ = _features(args, data, report)
     X, names = _carry_forward(X, names, args.variance_drop, report)
     model = _build(args, featurise=False, variance_drop=0.0)
     cv = _cv(args)
-    directions = ["forward", "backward"] if args.direction == "both" else [args.direction]
     paths = {}
-    for direction in directions:
-        path = out / f"sfs_{direction}.csv"
-        result = sequential_selection(
-            model, X, data.y, direction=direction,
-            n_features_to_select=_n_features(args.n_features), tol=args.tol,
-            feature_names=names, cv=cv, n_jobs=_n_jobs(args), csv_path=path,
-            progress=not report.quiet)
-        _finish_csv(result["path"], path, report, f"SFS {direction} path")
-        _finish_csv(result["selected"], out / f"sfs_{direction}_selected.csv", report,
-                    f"SFS {direction} selected features")
-        paths[direction] = result["path"]
-        kinds = result["selected"]["kind"].value_counts().to_dict()
-        best = result["path"]["score_mean"].iloc[-1] if len(result["path"]) else float("nan")
-        report.say(f"SFS {direction}: {int(result['support'].sum())} features selected "
-                   f"({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}); "
-                   f"CV score {best:.3f} ({_SCORE_LABEL})")
-    baseline = float(np.mean(cross_val_score(model, X, data.y, cv=cv,
-                                             scoring=make_delta_mu_scorer(),
-                                             n_jobs=_n_jobs(args))))
-    report.say(f"all {len(names)} features: CV score {baseline:.3f}")
-    plot_sequential_selection(paths, baseline=baseline, score_label=_SCORE_LABEL,
-                              path=out / "sfs.png")
-    report.wrote("SFS plot", out / "sfs.png")
+    with _Outputs(args, out, report) as files:
+        for direction in directions:
+            result = sequential_selection(
+                model, X, data.y, direction=direction, n_features_to_select=n_features,
+                tol=args.tol, feature_names=names, cv=cv, n_jobs=_n_jobs(args),
+                csv_path=files.log(f"sfs_{direction}.csv"), progress=not report.quiet)
+            files.csv(result["path"], f"sfs_{direction}.csv", f"SFS {direction} path")
+            files.csv(result["selected"], f"sfs_{direction}_selected.csv",
+                      f"SFS {direction} selected features")
+            paths[direction] = result["path"]
+            kinds = result["selected"]["kind"].value_counts().to_dict()
+            best = result["path"]["score_mean"].iloc[-1] if len(result["path"]) \
+                else float("nan")
+            report.say(f"SFS {direction}: {int(result['support'].sum())} features selected "
+                       f"({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}); "
+                       f"CV score {best:.3f} ({_SCORE_LABEL})")
+        baseline = float(np.mean(cross_val_score(model, X, data.y, cv=cv,
+                                                 scoring=make_delta_mu_scorer(),
+                                                 n_jobs=_n_jobs(args))))
+        report.say(f"all {len(names)} features: CV score {baseline:.3f}")
+        files.plot(plot_sequential_selection, "sfs.png", "SFS plot", paths, baseline=baseline,
+                   score_label=_SCORE_LABEL)
     return 0
 
 
@@ -470,30 +576,31 @@ def run_wacsf_search(args, report):
     from .analysis import WACSF_STUDIES, wacsf_search
     from .analysis_plots import plot_wacsf_search
 
-    data = load_data(args, report)
-    if data.kind != "structures":
-        raise CLIError("wacsf-search needs structures (--xyz DIR --xanes DIR, or an .npz of "
-                       f"structures); {data.source} holds precomputed features")
-    out = output_dir(args.output, "--output")
     studies = args.study or ["g2_g4_split"]
     if "all" in studies:
         studies = list(WACSF_STUDIES)
     for study in studies:
         if study not in WACSF_STUDIES:
             raise CLIError(f"--study {study!r}: choose from {', '.join(WACSF_STUDIES)} or all")
+    names = [f"wacsf_{study}{suffix}" for study in studies for suffix in (".csv", ".png")]
+    data, out = _start(args, report, names)
+    if data.kind != "structures":
+        raise CLIError("wacsf-search needs structures (--xyz DIR --xanes DIR, or an .npz of "
+                       f"structures); {data.source} holds precomputed features")
     if len(data) < 300:
         report.say(f"note: {len(data)} samples is small for telling wACSF settings apart; "
                    "compare the differences with score_std")
     model = _build(args, featurise=True, variance_drop=0.0)
-    for study in studies:
-        path = out / f"wacsf_{study}.csv"
-        results = wacsf_search(model, data.X, data.y, study, cv=_cv(args), n_jobs=_n_jobs(args),
-                               csv_path=path, progress=not report.quiet)
-        results.insert(0, "study", study)
-        _finish_csv(results, path, report, f"wACSF {study} table")
-        plot_wacsf_search(results, title=study, path=out / f"wacsf_{study}.png")
-        report.wrote(f"wACSF {study} plot", out / f"wacsf_{study}.png")
-        report.table(_summary(results, ["label", "score_mean", "score_std",
-                                        "relative_performance"]),
-                     title=f"wACSF {study} (score: {_SCORE_LABEL})")
+    with _Outputs(args, out, report) as files:
+        for study in studies:
+            results = wacsf_search(model, data.X, data.y, study, cv=_cv(args),
+                                   n_jobs=_n_jobs(args), csv_path=files.log(f"wacsf_{study}"),
+                                   progress=not report.quiet)
+            results.insert(0, "study", study)
+            files.csv(results, f"wacsf_{study}.csv", f"wACSF {study} table")
+            files.plot(plot_wacsf_search, f"wacsf_{study}.png", f"wACSF {study} plot", results,
+                       title=study)
+            report.table(_summary(results, ["label", "score_mean", "score_std",
+                                            "relative_performance"]),
+                         title=f"wACSF {study} (score: {_SCORE_LABEL})")
     return 0

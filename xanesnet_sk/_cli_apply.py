@@ -2,9 +2,21 @@
 
 import numpy as np
 
-from ._cli_common import CLIError, output_dir
+from ._cli_common import (
+    CLIError,
+    StagedOutputs,
+    add_overwrite_option,
+    check_names,
+    output_dir,
+    refuse_existing,
+)
 from ._cli_data import add_data_options, load_data, load_model
 from ._cli_featurise import absorber_element_arg
+
+#: What the help of every verb that loads a model says about pickles.
+TRUST_NOTE = ("Model files are joblib pickles, and loading one runs code from it: load only "
+              "models you made or trust, never ones downloaded or sent to you.  A .skops model "
+              "(learn --output model.skops, needs skops) loads without running code.")
 
 __all__ = ["add_predict_command", "add_evaluate_command", "predict_spectra", "evaluate"]
 
@@ -58,9 +70,78 @@ def _check_features(rest, meta, X, data):
             f"(see its .json sidecar)")
     names, trained = data.feature_names, meta.get("feature_names")
     if names is not None and trained is not None and list(names) != list(trained):
-        k = next(i for i, (a, b) in enumerate(zip(names, trained)) if a != b)
+        k = next((i for i, (a, b) in enumerate(zip(names, trained)) if a != b),
+                 min(len(names), len(trained)))
+        if k >= min(len(names), len(trained)):
+            raise CLIError(f"{data.source}: {len(names)} feature names but the model was "
+                           f"trained on {len(trained)}")
         raise CLIError(f"{data.source}: feature {k} is {names[k]!r} but the model was trained "
                        f"on {trained[k]!r}: the features were made with other wACSF parameters")
+    _check_wacsf_params(meta, data)
+
+
+#: wACSF parameters that change how features are computed, not what they are.
+_NOT_FEATURE_PARAMS = {"chunk_size", "backend", "n_jobs", "progress"}
+
+
+def _check_wacsf_params(meta, data):
+    """CLIError when the wACSF parameters recorded with features differ from the model's.
+
+    Feature names carry eta, mu, lambda and zeta but not, e.g., the weights,
+    the absorber, the G4 pair convention or the cutoff; the parameters the
+    features file records (``featurise`` writes them) are compared with the
+    model's, each side completed with WACSFTransformer's defaults.
+    """
+    import json
+
+    from wacsf import WACSFTransformer
+
+    from ._cli_featurise import portable_params
+
+    trained, given = meta.get("wacsf_params"), data.wacsf_params
+    if not isinstance(trained, dict) or not isinstance(given, dict):
+        return
+    defaults = portable_params(WACSFTransformer().get_params())
+
+    def complete(params):
+        return json.loads(json.dumps({**defaults, **params}, default=str))
+
+    trained, given = complete(trained), complete(given)
+    for key in sorted((set(trained) | set(given)) - _NOT_FEATURE_PARAMS):
+        if trained.get(key) != given.get(key):
+            raise CLIError(f"{data.source}: the features were made with the wACSF parameter "
+                           f"{key}={given.get(key)!r}, but the model was trained on features "
+                           f"with {key}={trained.get(key)!r}; featurise again with the "
+                           "model's parameters (see its .json sidecar)")
+
+
+def _check_energy_grid(model, meta, data):
+    """CLIError when the data's energy grid is not the model's (length, or values)."""
+    if data.energies is None:
+        return
+    ours = np.asarray(data.energies, dtype=float).reshape(-1)
+    theirs = _model_energies(model, meta)
+    if ours.size != theirs.size:
+        raise CLIError(f"{data.source}: the spectra have {ours.size} energy points but the model "
+                       f"predicts {theirs.size}")
+    step = float(np.median(np.abs(np.diff(theirs)))) if theirs.size > 1 else 1.0
+    tolerance = 0.1 * step
+    gap = np.abs(ours - theirs)
+    if np.any(gap > tolerance):
+        k = int(np.argmax(gap))
+        raise CLIError(
+            f"{data.source}: the data's energy grid ({ours[0]:g} to {ours[-1]:g} eV) is not the "
+            f"model's ({theirs[0]:g} to {theirs[-1]:g} eV; point {k}: {ours[k]:g} vs "
+            f"{theirs[k]:g} eV){_relative_hint(ours, theirs)}: resample the spectra onto the "
+            "model's grid (its .json sidecar has it)")
+
+
+def _relative_hint(ours, theirs):
+    rel_ours, rel_theirs = ours.min() < 0, theirs.min() < 0
+    if rel_ours == rel_theirs:
+        return ""
+    which = ("the data's", "the model's") if rel_ours else ("the model's", "the data's")
+    return f"; {which[0]} energies are relative to the edge, {which[1]} absolute"
 
 
 def predict_spectra(model, meta, data, report, absorber_element=None):
@@ -114,12 +195,16 @@ def add_predict_command(subparsers, parent):
         description="Predict the spectrum of every structure with a model saved by 'learn' "
                     "and write one spectrum file per structure (FDMNES layout: energy and mu "
                     "columns, read back by xanesnet_sk.io.read_spectrum), optionally with a "
-                    "PNG plot each.")
+                    "PNG plot each.  Sample names become file names: names with a path "
+                    "separator, and duplicates, are refused.  " + TRUST_NOTE)
     parser.add_argument("--model", required=True, metavar="MODEL",
-                        help="model file written by 'xanesnet-sk learn'")
+                        help="model file written by 'xanesnet-sk learn' (a joblib pickle: "
+                             "load only models you made or trust)")
     add_data_options(parser, need_spectra=False)
     parser.add_argument("--output", required=True, metavar="DIR",
-                        help="directory for the spectra (<name>.txt) and plots (<name>.png)")
+                        help="directory for the spectra (<name>.txt) and plots (<name>.png); "
+                             "existing files are kept unless --overwrite")
+    add_overwrite_option(parser)
     parser.add_argument("--plot", action="store_true", help="also write one PNG per spectrum")
     parser.add_argument("--absorber-element", type=absorber_element_arg, metavar="ELEMENT",
                         help="predict every atom of this element (symbol such as Fe, or atomic "
@@ -138,31 +223,53 @@ def run_predict(args, report):
     from .plots import plot_spectrum
 
     model, meta = load_model(args.model)
+    _note_interrupted(meta, report)
     data = load_data(args, report, need_spectra=False)
+    names = check_names(data.names, data.source)
     out = output_dir(args.output, "--output")
+    suffixes = (".txt", ".png") if args.plot else (".txt",)
+    finals = [out / f"{name}{suffix}" for name in names for suffix in suffixes]
+    refuse_existing(finals, args.overwrite)
     sites = None
     if args.absorber_element is not None:
         y_pred, sites = predict_spectra(model, meta, data, report, args.absorber_element)
+        names = [names[i] for i in sites.structures]
+        site_files = [out / "sites" / f"{data.names[s]}_{atom}.txt" for s, atom in sites.sites]
+        refuse_existing(site_files, args.overwrite)
     else:
         y_pred = predict_spectra(model, meta, data, report)
     energies = _model_energies(model, meta)
     if energies.size != y_pred.shape[1]:
         raise CLIError(f"--model: the sidecar's energy grid has {energies.size} points but the "
                        f"model predicts {y_pred.shape[1]}")
-    names = list(data.names) if sites is None else [data.names[i] for i in sites.structures]
+    bad = ~np.isfinite(y_pred).all(axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise CLIError(f"the model predicts NaN or inf for {int(bad.sum())} of {len(bad)} "
+                       f"structures (first: {names[i]!r}); nothing written")
     report.say(f"predict: {len(names)} spectra ({y_pred.shape[1]} points) from {data.source}")
-    for name, spectrum in report.progress(list(zip(names, y_pred)), desc="writing",
-                                          unit="spectrum"):
-        write_spectrum(out / f"{name}.txt", energies, spectrum)
-        if args.plot:
-            plot_spectrum(energies, spectrum, title=name, path=out / f"{name}.png")
+    with StagedOutputs(args.overwrite) as staged:
+        for name, spectrum in report.progress(list(zip(names, y_pred)), desc="writing",
+                                              unit="spectrum"):
+            write_spectrum(staged.path(out / f"{name}.txt"), energies, spectrum)
+            if args.plot:
+                plot_spectrum(energies, spectrum, title=name,
+                              path=staged.path(out / f"{name}.png"))
+        if sites is not None:
+            (out / "sites").mkdir(exist_ok=True)
+            for path, spectrum in zip(site_files, sites.site_spectra):
+                write_spectrum(staged.path(path), energies, spectrum)
     report.wrote(f"{len(names)} spectra" + (" and plots" if args.plot else ""), out)
     if sites is not None:
-        site_dir = out / "sites"
-        site_dir.mkdir(exist_ok=True)
-        for (s, atom), spectrum in zip(sites.sites, sites.site_spectra):
-            write_spectrum(site_dir / f"{data.names[s]}_{atom}.txt", energies, spectrum)
-        report.wrote(f"{len(sites.sites)} site spectra", site_dir)
+        report.wrote(f"{len(sites.sites)} site spectra", out / "sites")
+
+
+def _note_interrupted(meta, report):
+    """Say so when the model's training was cut short (saved with --save-on-interrupt)."""
+    if meta.get("interrupted"):
+        report.say(f"note: this model's training was interrupted after "
+                   f"{meta.get('epochs_completed', '?')} of {meta.get('epochs_requested', '?')} "
+                   "epochs (saved with --save-on-interrupt)")
 
 
 # ------------------------------------------------------------------ evaluate
@@ -175,16 +282,20 @@ def add_evaluate_command(subparsers, parent):
         description="Evaluate a saved model on structures with known spectra: per-spectrum "
                     "delta mu (%%) against a mean-spectrum baseline, peak-position errors "
                     "delta E with the hit rate, tables (CSV and printed), a delta mu histogram "
-                    "and a peak parity plot as in the XANESNET paper's Figs. 11 and 12.")
+                    "and a peak parity plot as in the XANESNET paper's Figs. 11 and 12.  The "
+                    "data must be on the model's energy grid.  " + TRUST_NOTE)
     parser.add_argument("--model", required=True, metavar="MODEL",
-                        help="model file written by 'xanesnet-sk learn'")
+                        help="model file written by 'xanesnet-sk learn' (a joblib pickle: "
+                             "load only models you made or trust)")
     add_data_options(parser)
     parser.add_argument("--output", required=True, metavar="DIR",
-                        help="directory for the tables and plots")
+                        help="directory for the tables and plots; existing files are kept "
+                             "unless --overwrite")
     parser.add_argument("--absorber-element", type=absorber_element_arg, metavar="ELEMENT",
                         help="compare each structure's spectrum with the mean of the predicted "
                              "spectra of every atom of this element (symbol or atomic number) "
                              "in it, as a measured K-edge spectrum is")
+    add_overwrite_option(parser)
     parser.set_defaults(func=run_evaluate)
     return parser
 
@@ -192,23 +303,36 @@ def add_evaluate_command(subparsers, parent):
 def run_evaluate(args, report):
     """Evaluate and write tables and plots."""
     model, meta = load_model(args.model)
+    _note_interrupted(meta, report)
     data = load_data(args, report)
     out = output_dir(args.output, "--output")
+    refuse_existing(_evaluate_files(out).values(), args.overwrite)
     report.say(f"evaluate: {len(data)} spectra from {data.source}")
-    summary = evaluate(model, meta, data, out, report,
+    summary = evaluate(model, meta, data, out, report, overwrite=args.overwrite,
                        absorber_element=args.absorber_element)
     report.table(summary.set_index("metric"), title="evaluation:", floatfmt="{:.4g}")
     return summary
 
 
-def evaluate(model, meta, data, out, report, absorber_element=None):
+def _evaluate_files(out):
+    return {
+        "per-spectrum table": out / "spectra.csv", "summary": out / "summary.csv",
+        "matched peaks": out / "peaks.csv", "delta mu histogram": out / "dmu_histogram.png",
+        "peak parity plot": out / "peak_parity.png", "example spectra": out / "examples.png",
+    }
+
+
+def evaluate(model, meta, data, out, report, overwrite=False, absorber_element=None):
     """Predict ``data``, write the tables and plots to ``out``; return the summary table.
 
-    With ``absorber_element``, a structure's prediction is the mean over its sites.
+    Every file is written under a temporary name and renamed into place when
+    all are done; an existing file is replaced only with ``overwrite``.  With
+    ``absorber_element``, a structure's prediction is the mean over its sites.
     """
     from ._cli_report import delta_mu, peak_pairs, spectrum_table, summary_table
     from .plots import plot_dmu_histogram, plot_peak_parity, plot_spectra_examples
 
+    _check_energy_grid(model, meta, data)
     if absorber_element is None:
         y_pred = predict_spectra(model, meta, data, report)
     else:
@@ -222,22 +346,24 @@ def evaluate(model, meta, data, out, report, absorber_element=None):
     baseline = np.broadcast_to(np.asarray(mean_spectrum if mean_spectrum is not None
                                           else data.y.mean(axis=0)), data.y.shape)
     dmu_base = delta_mu(data.y, baseline)
+    n_bad = int(np.sum(~np.isfinite(dmu)))
+    if n_bad:
+        report.say(f"note: {n_bad} of {dmu.size} predicted spectra contain NaN or inf: their "
+                   "delta mu is NaN, counted in the summary and left out of its quartiles")
     pairs, per_peaks, stats = peak_pairs(data.y, y_pred, energies)
-    files = {
-        "per-spectrum table": out / "spectra.csv", "summary": out / "summary.csv",
-        "matched peaks": out / "peaks.csv", "delta mu histogram": out / "dmu_histogram.png",
-        "peak parity plot": out / "peak_parity.png", "example spectra": out / "examples.png",
-    }
-    spectrum_table(data.names, dmu, dmu_base, per_peaks).to_csv(
-        files["per-spectrum table"], index=False, float_format="%.5g")
-    summary = summary_table(dmu, dmu_base, stats)
-    summary.to_csv(files["summary"], index=False, float_format="%.5g")
-    pairs.assign(name=[data.names[i] for i in pairs["spectrum"]]).to_csv(
-        files["matched peaks"], index=False, float_format="%.5g")
-    plot_dmu_histogram(dmu, path=files["delta mu histogram"])
-    plot_peak_parity(pairs["e_target"], pairs["e_predict"], path=files["peak parity plot"])
-    plot_spectra_examples(energies, data.y, y_pred, dmu, names=data.names,
-                          path=files["example spectra"])
+    files = _evaluate_files(out)
+    with StagedOutputs(overwrite) as staged:
+        temp = {label: staged.path(path) for label, path in files.items()}
+        spectrum_table(data.names, dmu, dmu_base, per_peaks).to_csv(
+            temp["per-spectrum table"], index=False, float_format="%.5g")
+        summary = summary_table(dmu, dmu_base, stats)
+        summary.to_csv(temp["summary"], index=False, float_format="%.5g")
+        pairs.assign(name=[data.names[i] for i in pairs["spectrum"]]).to_csv(
+            temp["matched peaks"], index=False, float_format="%.5g")
+        plot_dmu_histogram(dmu, path=temp["delta mu histogram"])
+        plot_peak_parity(pairs["e_target"], pairs["e_predict"], path=temp["peak parity plot"])
+        plot_spectra_examples(energies, data.y, y_pred, dmu, names=data.names,
+                              path=temp["example spectra"])
     for label, path in files.items():
         report.wrote(label, path)
     return summary

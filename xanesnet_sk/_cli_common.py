@@ -6,8 +6,10 @@ one-line error message; library modules never print.
 """
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,11 @@ __all__ = [
     "existing_file",
     "output_dir",
     "output_file",
+    "refuse_existing",
+    "safe_name",
+    "check_names",
+    "StagedOutputs",
+    "add_overwrite_option",
 ]
 
 
@@ -142,3 +149,146 @@ def write_json(path, payload):
 
     Path(path).write_text(json.dumps(payload, indent=2, default=default) + "\n",
                           encoding="utf-8")
+
+
+# ------------------------------------------------------------------ safe outputs
+#
+# A run that did not do what was asked must leave nothing that looks finished:
+# every output is written under a temporary name beside its final one and
+# renamed into place only when the whole verb has succeeded; an existing file
+# is replaced only with --overwrite; names taken from data are plain file names.
+
+#: Longest file name (without suffix) made from a sample name.
+MAX_NAME = 200
+
+
+def add_overwrite_option(parser):
+    """Add ``--overwrite`` (replace existing output files) to ``parser``."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace output files that already exist (default: refuse, "
+                             "naming the first one)")
+
+
+def refuse_existing(paths, overwrite, option="--output"):
+    """CLIError naming the first of ``paths`` that exists, unless ``overwrite``.
+
+    A path that exists as a directory is refused even with ``overwrite``.
+    """
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            raise CLIError(f"{option}: {str(path)!r} is a directory; it would be replaced by a "
+                           "file")
+        if path.exists() and not overwrite:
+            raise CLIError(f"{option}: {str(path)!r} already exists; give --overwrite to "
+                           "replace it (or choose another output)")
+
+
+def safe_name(name, what="sample name"):
+    """``name`` if it is a plain file name (no directories, no control characters), else CLIError.
+
+    Names taken from data (file stems, an npz's ``names``) become output file
+    names; one like ``../../x`` or ``a/b`` would write outside the output
+    directory, so it is refused rather than rewritten (a rewritten name could
+    collide with another sample's).
+    """
+    text = str(name)
+    bad = None
+    if text.strip() in ("", ".", ".."):
+        bad = "is empty or a directory name"
+    elif any(sep in text for sep in ("/", "\\")):
+        bad = "contains a path separator"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in text):
+        bad = "contains a control character"
+    elif text != text.strip():
+        bad = "starts or ends with white space"
+    elif text.startswith("."):
+        bad = "starts with '.' (a hidden file)"
+    elif len(text.encode("utf-8")) > MAX_NAME:
+        bad = f"is longer than {MAX_NAME} bytes"
+    if bad:
+        raise CLIError(f"{what} {text!r} {bad}: it cannot be used as an output file name")
+    return text
+
+
+def check_names(names, source):
+    """Every name safe and no two equal (ignoring case, as some file systems do)."""
+    seen = {}
+    for i, name in enumerate(names):
+        safe_name(name, what=f"{source}: sample {i} name")
+        key = str(name).casefold()
+        if key in seen:
+            raise CLIError(f"{source}: samples {seen[key]} and {i} have the same name "
+                           f"{str(name)!r} (ignoring case): their output files would overwrite "
+                           "each other")
+        seen[key] = i
+    return [str(n) for n in names]
+
+
+class StagedOutputs:
+    """Output files written under temporary names and renamed into place together.
+
+    ``path(final)`` returns the temporary name to write ``final`` to (hidden,
+    beside it, with the same suffix so that writers that go by the suffix
+    behave); :meth:`commit` renames every temporary file to its final name;
+    :meth:`discard` (also on any exception inside ``with``) removes them.
+    Existing final files are refused unless ``overwrite``.
+
+    Parameters
+    ----------
+    overwrite : bool, default=False
+    option : str, default="--output"
+        Named in error messages.
+    """
+
+    def __init__(self, overwrite=False, option="--output"):
+        self.overwrite = overwrite
+        self.option = option
+        self._pending = {}  # final -> temporary
+
+    def path(self, final):
+        """The temporary name to write ``final`` to (its existence is checked first)."""
+        final = Path(final)
+        if final in self._pending:
+            raise CLIError(f"{self.option}: {str(final)!r} would be written twice")
+        refuse_existing([final], self.overwrite, self.option)
+        temp = final.with_name(f".{final.stem}.partial-{os.getpid()}{final.suffix}")
+        self._pending[final] = temp
+        return temp
+
+    def commit(self):
+        """Rename every temporary file to its final name; return the final names."""
+        refuse_existing(list(self._pending), self.overwrite, self.option)
+        missing = [t for t in self._pending.values() if not t.exists()]
+        if missing:
+            raise CLIError(f"internal: output {str(missing[0])!r} was not written")
+        done = []
+        for final, temp in self._pending.items():
+            os.replace(temp, final)
+            done.append(final)
+        self._pending = {}
+        return done
+
+    def discard(self):
+        """Remove the temporary files written so far."""
+        for temp in self._pending.values():
+            with contextlib.suppress(OSError):
+                if temp.is_dir():
+                    shutil.rmtree(temp)
+                else:
+                    temp.unlink()
+        self._pending = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            try:
+                self.commit()
+            except BaseException:
+                self.discard()
+                raise
+        else:
+            self.discard()
+        return False

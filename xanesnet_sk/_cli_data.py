@@ -20,7 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli_common import CLIError, existing_dir, existing_file, output_file, write_json
+from ._cli_common import (
+    CLIError,
+    StagedOutputs,
+    existing_dir,
+    existing_file,
+    output_file,
+    refuse_existing,
+    write_json,
+)
 
 __all__ = ["CLIData", "add_data_options", "load_data", "save_model", "load_model"]
 
@@ -67,13 +75,19 @@ class CLIData:
 def add_data_options(parser, need_spectra=True):
     """Add ``--xyz``/``--xanes`` and ``--data`` (mutually exclusive ways in) to ``parser``."""
     group = parser.add_argument_group(
-        "data (either --xyz with --xanes, or --data)")
+        "data (either --xyz with --xanes, or --data)" if need_spectra
+        else "data (either --xyz or --data)")
     group.add_argument("--xyz", metavar="DIR",
-                       help="directory of .xyz structures (absorber = atom 0 unless --absorber)")
+                       help="directory of .xyz structures (the absorbing atom is the wACSF "
+                            "'absorber' of the config or the model: atom 0 by default)")
     if need_spectra:
         group.add_argument("--xanes", metavar="DIR",
                            help="directory of spectra (FDMNES/ORCA text), one per structure, "
                                 "matched to the .xyz files by file stem")
+        group.add_argument("--resample-to-first", action="store_true",
+                           help="spectra on different energy grids: resample each linearly "
+                                "onto the grid of the first (in file-name order) instead of "
+                                "failing")
         group.add_argument("--unmatched", choices=["raise", "drop"], default="raise",
                            help="structures without a spectrum and spectra without a "
                                 "structure: fail, naming them (default), or drop them with a "
@@ -102,7 +116,8 @@ def load_data(args, report, need_spectra=True):
     """
     xyz, xanes, data = args.xyz, getattr(args, "xanes", None), args.data
     if data is not None and (xyz is not None or xanes is not None):
-        raise CLIError("give either --data or --xyz/--xanes, not both")
+        raise CLIError("give either --data or --xyz" + ("/--xanes" if need_spectra else "")
+                       + ", not both")
     if data is not None:
         loaded = _load_npz(existing_file(data, "--data", suffixes=(".npz",)))
     elif xyz is None:
@@ -112,12 +127,51 @@ def load_data(args, report, need_spectra=True):
         if xanes is None:
             raise CLIError("--xyz needs --xanes DIR (the spectra to learn from or compare with)")
         loaded = _load_dirs(existing_dir(xyz, "--xyz"), existing_dir(xanes, "--xanes"),
-                            args.unmatched, report)
+                            args.unmatched, report,
+                            grid="first" if getattr(args, "resample_to_first", False) else None)
     else:
         loaded = _load_structures(existing_dir(xyz, "--xyz"))
     if need_spectra and loaded.y is None:
         raise CLIError(f"{loaded.source}: no spectra ('y') in this data set")
+    if need_spectra:  # spectra a verb learns from or scores against
+        _check_spectra(loaded)
     return loaded
+
+
+def _check_spectra(data):
+    """CLIError for spectra no model can learn from or be scored on, naming the sample.
+
+    The energy grid must have one value per spectrum point and increase
+    strictly; spectra must be finite and not zero everywhere (delta mu divides
+    by the spectrum's mean magnitude).
+    """
+    y = np.asarray(data.y, dtype=float)
+    if y.ndim != 2 or len(y) != len(data.names):
+        raise CLIError(f"{data.source}: spectra must be (samples x points), one per sample; "
+                       f"got shape {y.shape} for {len(data.names)} samples")
+    if data.energies is not None:
+        energies = np.asarray(data.energies, dtype=float).reshape(-1)
+        if energies.size != y.shape[1]:
+            raise CLIError(f"{data.source}: the energy grid has {energies.size} points but the "
+                           f"spectra have {y.shape[1]}")
+        if not np.all(np.isfinite(energies)):
+            raise CLIError(f"{data.source}: the energy grid contains NaN or inf")
+        steps = np.diff(energies)
+        if np.any(steps <= 0):
+            k = int(np.argmax(steps <= 0)) + 1
+            raise CLIError(f"{data.source}: energies must increase strictly, but point {k} "
+                           f"({float(energies[k]):g} eV) follows {float(energies[k - 1]):g} eV")
+    finite = np.isfinite(y).all(axis=1)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise CLIError(f"{data.source}: the spectrum of sample {i} ({data.names[i]!r}) contains "
+                       f"NaN or inf ({int((~finite).sum())} such spectra)")
+    zero = ~np.any(y != 0, axis=1)
+    if zero.any():
+        i = int(np.argmax(zero))
+        raise CLIError(f"{data.source}: the spectrum of sample {i} ({data.names[i]!r}) is zero "
+                       f"at every energy ({int(zero.sum())} such spectra): delta mu is "
+                       "undefined for it; remove it from the data")
 
 
 def _load_structures(xyz):
@@ -128,16 +182,20 @@ def _load_structures(xyz):
     return CLIData(structures, None, None, names, "structures", str(xyz))
 
 
-def _load_dirs(xyz, xanes, unmatched, report):
+def _load_dirs(xyz, xanes, unmatched, report, grid=None):
     """Structures and spectra from two directories, through ``datasets.load_dataset``."""
     import warnings
 
-    from .datasets import load_dataset
+    from .datasets import GridMismatchError, load_dataset
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        dataset = load_dataset(xyz, xanes, on_unmatched=unmatched,
-                               progress=None if not report.quiet else False)
+        try:
+            dataset = load_dataset(xyz, xanes, on_unmatched=unmatched, grid=grid,
+                                   progress=None if not report.quiet else False)
+        except GridMismatchError as exc:
+            raise CLIError(f"{exc.detail}: give --resample-to-first to resample them onto the "
+                           "first spectrum's grid") from None
     for warning in caught:
         report.say(f"note: {warning.message}")
     return _from_dataset(dataset, f"{xyz} + {xanes}")
@@ -157,31 +215,60 @@ def _from_dataset(dataset, source):
 
 def _load_npz(path):
     """Features (``x``) or structures from an ``.npz`` file."""
+    from .datasets import read_npz_arrays
+
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as exc:
-        raise CLIError(f"--data {str(path)!r}: not a readable .npz file ({exc})") from exc
+        arrays = read_npz_arrays(path)
+    except ValueError as exc:
+        raise CLIError(f"--data {exc}") from None
     if "x" not in arrays:
         return _npz_structures(path, arrays)
-    x = np.asarray(arrays["x"], dtype=float)
+    try:
+        x = np.asarray(arrays["x"], dtype=float)
+    except (TypeError, ValueError):
+        raise CLIError(f"--data {str(path)!r}: 'x' is not numeric (dtype "
+                       f"{arrays['x'].dtype})") from None
     if x.ndim != 2:
         raise CLIError(f"--data {str(path)!r}: 'x' must be 2-D (samples x features), "
                        f"got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        i = int(np.argmin(np.isfinite(x).all(axis=1)))
+        raise CLIError(f"--data {str(path)!r}: 'x' contains NaN or inf (first in sample {i})")
     y = arrays.get("y")
     if y is not None:
         y = np.asarray(y, dtype=float).reshape(len(y), -1)
         if len(y) != len(x):
             raise CLIError(f"--data {str(path)!r}: 'x' has {len(x)} samples but 'y' has "
                            f"{len(y)}")
-    names = [str(n) for n in arrays["names"]] if "names" in arrays else [
+    names = [str(n) for n in np.ravel(arrays["names"])] if "names" in arrays else [
         f"sample_{i}" for i in range(len(x))]
-    params = json.loads(str(arrays["wacsf_params"])) if "wacsf_params" in arrays else None
-    feature_names = ([str(n) for n in arrays["feature_names"]]
+    params = _npz_params(path, arrays)
+    feature_names = ([str(n) for n in np.ravel(arrays["feature_names"])]
                      if "feature_names" in arrays else None)
+    if len(names) != len(x):
+        raise CLIError(f"--data {str(path)!r}: 'names' has {len(names)} entries but 'x' has "
+                       f"{len(x)} samples")
+    if feature_names is not None and len(feature_names) != x.shape[1]:
+        raise CLIError(f"--data {str(path)!r}: 'feature_names' has {len(feature_names)} "
+                       f"entries but 'x' has {x.shape[1]} features")
     energies = _npz_energies(arrays, y)
     extra = {"e0": np.asarray(arrays["e0"], dtype=float)} if "e0" in arrays else {}
     return CLIData(x, y, energies, names, "features", str(path), params, feature_names, extra)
+
+
+def _npz_params(path, arrays):
+    """The npz's ``wacsf_params`` (a JSON object), or None."""
+    if "wacsf_params" not in arrays:
+        return None
+    try:
+        params = json.loads(str(arrays["wacsf_params"]))
+    except ValueError as exc:
+        raise CLIError(f"--data {str(path)!r}: 'wacsf_params' is not valid JSON ({exc})") \
+            from None
+    if not isinstance(params, dict):
+        raise CLIError(f"--data {str(path)!r}: 'wacsf_params' must be a JSON object, got a "
+                       f"JSON {_json_kind(params)}")
+    return params
 
 
 def _npz_energies(arrays, y):
@@ -232,8 +319,36 @@ def _versions():
     }
 
 
-def save_model(path, model, metadata, report):
+#: Model files in the safe format (xanesnet_sk.serialization); any other name is joblib.
+SAFE_SUFFIX = ".skops"
+
+
+def model_output(path, overwrite=False):
+    """Check a model's output name before any work: its suffix, and that neither it nor its
+    sidecar exists (unless ``overwrite``).  Returns the path."""
+    path = output_file(path, "--output")
+    if path.suffix.lower() == ".json":
+        raise CLIError(f"--output {str(path)!r}: .json is the sidecar's suffix; "
+                       "name the model e.g. model.joblib (or model.skops, the safe format)")
+    if path.suffix.lower() == SAFE_SUFFIX:
+        _need_skops("--output")
+    refuse_existing([path, sidecar_path(path)], overwrite)
+    return path
+
+
+def _need_skops(option):
+    try:
+        import skops.io  # noqa: F401
+    except ImportError:
+        raise CLIError(f"{option}: the safe {SAFE_SUFFIX} format needs skops: "
+                       "pip install 'xanesnet-sk[safe]'") from None
+
+
+def save_model(path, model, metadata, report, overwrite=False):
     """Pickle ``model`` with joblib and write its JSON sidecar.
+
+    Both are written under temporary names and renamed into place together,
+    so an interrupted or failed save leaves neither.
 
     Parameters
     ----------
@@ -245,17 +360,27 @@ def save_model(path, model, metadata, report):
     metadata : dict
         What the sidecar records besides the format and versions.
     report : Reporter
+    overwrite : bool, default=False
+        Replace an existing model (and sidecar); else CLIError.
     """
     import joblib
 
-    path = output_file(path, "--output")
-    if path.suffix.lower() == ".json":
-        raise CLIError(f"--output {str(path)!r}: .json is the sidecar's suffix; "
-                       "name the model e.g. model.joblib")
-    joblib.dump(model, path)
+    path = model_output(path, overwrite)
     created = datetime.datetime.now().isoformat(timespec="seconds")
     meta = {"format": MODEL_FORMAT, "created": created, "versions": _versions(), **metadata}
-    write_json(sidecar_path(path), meta)
+    safe = path.suffix.lower() == SAFE_SUFFIX
+    meta["model_format"] = "skops (safe)" if safe else "joblib (pickle)"
+    with StagedOutputs(overwrite) as staged:
+        if safe:
+            from .serialization import save_safe
+
+            try:
+                save_safe(model, staged.path(path))
+            except ValueError as exc:
+                raise CLIError(f"--output {str(path)!r}: {exc}") from None
+        else:
+            joblib.dump(model, staged.path(path))
+        write_json(staged.path(sidecar_path(path)), meta)
     report.wrote("model", path)
     report.wrote("model metadata", sidecar_path(path))
 
@@ -272,15 +397,26 @@ def load_model(path):
     Notes
     -----
     Loading a pickle runs code from it: load only models you made or trust.
+    A ``.skops`` model (:mod:`xanesnet_sk.serialization`) loads without
+    running code from the file.
     """
     import joblib
 
     path = existing_file(path, "--model")
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # pickle raises many types; say what it was
-        raise CLIError(f"--model {str(path)!r}: cannot load this file as a joblib model "
-                       f"({type(exc).__name__}: {exc})") from exc
+    if path.suffix.lower() == SAFE_SUFFIX:
+        from .serialization import load_safe
+
+        _need_skops("--model")
+        try:
+            model = load_safe(path)
+        except ValueError as exc:
+            raise CLIError(f"--model {exc}") from None
+    else:
+        try:
+            model = joblib.load(path)
+        except Exception as exc:  # pickle raises many types; say what it was
+            raise CLIError(f"--model {str(path)!r}: cannot load this file as a joblib model "
+                           f"({type(exc).__name__}: {exc})") from exc
     if not hasattr(model, "predict"):
         raise CLIError(f"--model {str(path)!r}: holds a {type(model).__name__}, not a model "
                        "saved by 'xanesnet-sk learn'")
@@ -289,6 +425,47 @@ def load_model(path):
     if side.is_file():
         try:
             meta = json.loads(side.read_text(encoding="utf-8"))
-        except ValueError as exc:
+        except (ValueError, UnicodeDecodeError) as exc:
             raise CLIError(f"{side}: the model's metadata is not valid JSON ({exc})") from exc
+        if not isinstance(meta, dict):
+            raise CLIError(f"{side}: the model's metadata must be a JSON object (a mapping of "
+                           f"keys to values), got a JSON {_json_kind(meta)}")
+        _check_sidecar(meta, side)
     return model, meta
+
+
+def _check_sidecar(meta, side):
+    """CLIError naming the sidecar and key when a value the verbs use has the wrong type."""
+    def numbers(key):
+        value = meta.get(key)
+        if value is None:
+            return
+        try:
+            array = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            array = None
+        if array is None or array.ndim != 1 or not np.all(np.isfinite(array)):
+            raise CLIError(f"{side}: {key!r} must be a list of finite numbers")
+
+    numbers("energies")
+    numbers("mean_spectrum")
+    if meta.get("energies") is not None and meta.get("mean_spectrum") is not None \
+            and len(meta["energies"]) != len(meta["mean_spectrum"]):
+        raise CLIError(f"{side}: 'energies' and 'mean_spectrum' differ in length")
+    names = meta.get("feature_names")
+    if names is not None and not (isinstance(names, list)
+                                  and all(isinstance(n, str) for n in names)):
+        raise CLIError(f"{side}: 'feature_names' must be a list of strings")
+    for key in ("n_features", "n_points"):
+        value = meta.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise CLIError(f"{side}: {key!r} must be a positive integer, got {value!r}")
+    params = meta.get("wacsf_params")
+    if params is not None and not isinstance(params, dict):
+        raise CLIError(f"{side}: 'wacsf_params' must be a JSON object or null")
+
+
+def _json_kind(value):
+    kinds = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ._cli_common import CLIError, Reporter, output_dir
+from ._cli_common import CLIError, Reporter, add_overwrite_option, output_dir
 
 __all__ = ["add_demo_command", "run_demo"]
 
@@ -37,6 +37,7 @@ def add_demo_command(subparsers, parent):
                         help="repeats of the cross-validation (default 2)")
     parser.add_argument("--seed", type=int, default=0, metavar="N",
                         help="seed of the data, the split and the nets (default 0)")
+    add_overwrite_option(parser)
     parser.set_defaults(func=run_demo)
     return parser
 
@@ -46,7 +47,12 @@ def run_demo(args, report):
     if args.n_samples < 20:
         raise CLIError(f"--n-samples must be at least 20, got {args.n_samples}")
     start = time.perf_counter()
+    if args.epochs < 1:
+        raise CLIError(f"--epochs must be at least 1, got {args.epochs}")
     out = output_dir(args.output, "--output")
+    if any(out.iterdir()) and not getattr(args, "overwrite", False):
+        raise CLIError(f"--output {str(out)!r} is not empty; give --overwrite to replace a "
+                       "previous demo's files there (or choose another directory)")
     report.say(f"xanesnet-sk demo: synthetic data (NOT real physics) -> {out}")
     paths = _write_data(out, args.n_samples, args.seed, report)
     results = _run_verbs(out, paths, args, report)
@@ -94,19 +100,22 @@ def _run_verbs(out, paths, args, report):
     held = ["--xyz", str(paths["heldout", "xyz"]), "--xanes", str(paths["heldout", "xanes"])]
     model = str(out / "model.joblib")
     fit = ["--epochs", str(args.epochs), "--seed", str(args.seed)]
+    again = ["--overwrite"] if getattr(args, "overwrite", False) else []
     steps = [
         ("featurise", "wACSF of the training structures (a fresh install compiles the "
                       "Numba kernels first: ~20 s)",
-         ["featurise", "--xyz", str(paths["train", "xyz"]), "--output", str(out / "features.npz")]),
+         ["featurise", "--xyz", str(paths["train", "xyz"]), "--output", str(out / "features.npz"),
+          *again]),
         ("validate", f"{args.repeats} x {args.splits}-fold cross-validation",
          ["validate", *train, "--splits", str(args.splits), "--repeats", str(args.repeats),
-          "--output", str(out / "validation.csv"), *fit]),
-        ("learn", "fit on all training data", ["learn", *train, "--output", model, *fit]),
+          "--output", str(out / "validation.csv"), *fit, *again]),
+        ("learn", "fit on all training data",
+         ["learn", *train, "--output", model, *fit, *again]),
         ("predict", "spectra of the held-out structures",
          ["predict", "--model", model, "--xyz", str(paths["heldout", "xyz"]),
-          "--output", str(out / "predictions")]),
+          "--output", str(out / "predictions"), *again]),
         ("evaluate", "the model on the held-out set",
-         ["evaluate", "--model", model, *held, "--output", str(out / "evaluation")]),
+         ["evaluate", "--model", model, *held, "--output", str(out / "evaluation"), *again]),
     ]
     results = {}
     for k, (verb, what, argv) in enumerate(steps, start=2):

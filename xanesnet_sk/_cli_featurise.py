@@ -1,10 +1,18 @@
 """``xanesnet-sk featurise``: wACSF of a directory of structures, to .npz or .csv."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 
-from ._cli_common import CLIError, existing_dir, output_file
+from ._cli_common import (
+    CLIError,
+    StagedOutputs,
+    add_overwrite_option,
+    existing_dir,
+    output_file,
+    refuse_existing,
+)
 
 __all__ = ["add_featurise_command", "add_wacsf_options", "wacsf_params", "make_wacsf",
            "absorber_element_arg"]
@@ -99,7 +107,9 @@ def add_featurise_command(subparsers, parent):
                         help="directory of structure files: .xyz (element symbol or atomic "
                              "number in the first column), extended xyz, CIF, POSCAR")
     parser.add_argument("--output", required=True, metavar="FILE",
-                        help="output file, .npz or .csv")
+                        help="output file, .npz or .csv; an existing one is kept unless "
+                             "--overwrite")
+    add_overwrite_option(parser)
     parser.add_argument("--config", metavar="YAML",
                         help="YAML file whose 'wacsf' section sets the wACSF parameters")
     add_wacsf_options(parser)
@@ -114,6 +124,7 @@ def run_featurise(args, report):
     from ._config import load_config
 
     out = output_file(args.output, "--output", suffixes=(".npz", ".csv"))
+    refuse_existing([out], args.overwrite)
     xyz = existing_dir(args.xyz, "--xyz")
     config = load_config(args.config) if args.config else {}
     params = wacsf_params(args, config.get("wacsf"))
@@ -129,14 +140,16 @@ def run_featurise(args, report):
     if wacsf.absorber_element is not None:
         names = [f"{names[s]}_{atom}" for s, atom in sites]
     feature_names = np.asarray(wacsf.get_feature_names_out(), dtype=str)
-    write_features(out, x, feature_names, np.array(names, dtype=str), portable_params(params),
-                   sites=sites)
+    with StagedOutputs(args.overwrite) as staged:
+        write_features(staged.path(out), x, feature_names, np.array(names, dtype=str),
+                       portable_params(wacsf.get_params()), sites=sites)
     report.say(f"  {x.shape[0]} x {x.shape[1]} wACSF (backend {wacsf.backend_})")
     report.wrote("features", out)
 
 
 def write_features(path, x, feature_names, names, params, sites=None):
     """Write features to ``.npz`` (with names, parameters and sites) or ``.csv``."""
+    path = Path(path)
     if path.suffix.lower() == ".npz":
         extra = {} if sites is None else {"sites": np.asarray(sites, dtype=np.int64)}
         np.savez(path, x=x, feature_names=feature_names, names=names,

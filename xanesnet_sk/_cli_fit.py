@@ -4,11 +4,11 @@ import os
 
 import numpy as np
 
-from ._cli_common import CLIError, output_file
-from ._cli_data import add_data_options, load_data, save_model
+from ._cli_common import CLIError, StagedOutputs, add_overwrite_option, output_file
+from ._cli_data import add_data_options, load_data, model_output, save_model
 
 __all__ = ["add_learn_command", "add_validate_command", "build_pipeline", "fit_pipeline",
-           "cross_validate_dmu", "featurise_once"]
+           "cross_validate_dmu", "featurise_once", "check_fit_options", "check_trained"]
 
 
 # ------------------------------------------------------------------ shared pieces
@@ -87,6 +87,7 @@ def build_pipeline(config, featurise, seed=None, epochs=None, wacsf_params=None)
         pipeline.set_params(**params)
         if featurise:
             pipeline.get_params()[step[:-2]].fit()  # validates the wACSF parameters
+        pipeline.get_params()[net[:-2]]._check_params()  # and the net's, device included
     except (TypeError, ValueError) as exc:
         raise CLIError(f"configuration: {exc}") from exc
     return pipeline
@@ -96,7 +97,10 @@ def split_featuriser(pipeline):
     """(featuriser or None, the rest of the pipeline)."""
     from wacsf import WACSFTransformer
 
-    first = pipeline.steps[0][1]
+    steps = getattr(pipeline, "steps", None)
+    if not steps:  # a bare estimator (a model saved by other means)
+        return None, pipeline
+    first = steps[0][1]
     if isinstance(first, WACSFTransformer):
         return first, pipeline[1:]
     return None, pipeline
@@ -145,27 +149,111 @@ def add_learn_command(subparsers, parent):
         description="Fit the XANESNET pipeline (wACSF -> feature filters -> scaling -> MLP) "
                     "on structures and spectra, or on precomputed features, and save it with "
                     "joblib, plus a JSON sidecar (MODEL.json) with feature names, the energy "
-                    "grid, versions and the training-set size.  Only load model files you "
-                    "made or trust: unpickling runs code.")
+                    "grid, versions and the training-set size.  An interrupted run (Ctrl-C) "
+                    "exits with status 130 and saves nothing unless --save-on-interrupt.  "
+                    "Model files are joblib pickles, and loading one runs code from it: load "
+                    "only models you made or trust; a .skops --output is the safe format, "
+                    "which loads without running code.")
     add_data_options(parser)
     parser.add_argument("--output", required=True, metavar="MODEL",
-                        help="model file to write, e.g. model.joblib")
+                        help="model file to write: model.joblib (a pickle) or model.skops "
+                             "(the safe format: loading it runs no code; needs skops); not "
+                             ".json, the sidecar's name; an existing one is kept unless "
+                             "--overwrite")
+    add_overwrite_option(parser)
+    parser.add_argument("--save-on-interrupt", action="store_true",
+                        help="on Ctrl-C, save the part-trained model anyway, marked "
+                             "\"interrupted\": true in its sidecar (the exit status is still "
+                             "130); by default an interrupted run saves nothing")
     add_fit_options(parser)
     parser.set_defaults(func=run_learn)
     return parser
 
 
+def check_fit_options(args, config):
+    """Check the training options and the configuration before any data is loaded.
+
+    Builds the pipeline once (which validates the wACSF, preprocessing and
+    model parameters) so that a bad value fails in seconds, not after
+    featurising.
+    """
+    if args.epochs is not None and args.epochs < 1:
+        raise CLIError(f"--epochs must be at least 1, got {args.epochs}")
+    build_pipeline(config, True, seed=args.seed, epochs=args.epochs)
+
+
 def run_learn(args, report):
     """Fit on the data and save the model."""
+    out = model_output(args.output, args.overwrite)
     config = _read_config(args)
-    output_file(args.output, "--output")
+    check_fit_options(args, config)
     data = load_data(args, report)
     featurise = data.kind == "structures"
     pipeline = build_pipeline(config, featurise, seed=args.seed, epochs=args.epochs)
     report.say(f"learn: {len(data)} samples ({data.kind}) from {data.source}, "
                f"{data.y.shape[1]} energy points")
-    fit_pipeline(pipeline, data.X, data.y, report)
-    save_model(args.output, pipeline, _metadata(pipeline, data, config, args), report)
+    try:
+        fit_pipeline(pipeline, data.X, data.y, report)
+    except KeyboardInterrupt:
+        if args.save_on_interrupt:
+            _save_interrupted(out, pipeline, data, config, args, report)
+        raise
+    check_trained(pipeline, data.X, data.y)
+    save_model(out, pipeline, _metadata(pipeline, data, config, args), report,
+               overwrite=args.overwrite)
+
+
+def _save_interrupted(out, pipeline, data, config, args, report):
+    """``--save-on-interrupt``: save the part-trained pipeline, marked as such, if usable."""
+    from .model import XANESNetRegressor, completed_epochs
+
+    nets = _fitted_nets(pipeline, XANESNetRegressor)
+    done = completed_epochs(nets[0]) if nets else 0
+    if done < 1:
+        report.say("interrupted before the first epoch finished: no model saved")
+        return
+    try:
+        check_trained(pipeline, data.X, data.y, interrupted=True)
+    except CLIError as exc:
+        report.say(f"interrupted, and the part-trained model is unusable ({exc}): not saved")
+        return
+    meta = _metadata(pipeline, data, config, args)
+    meta.update(interrupted=True, epochs_completed=done,
+                epochs_requested=int(nets[0].max_epochs))
+    save_model(out, pipeline, meta, report, overwrite=args.overwrite)
+    report.say(f"interrupted after {done} of {nets[0].max_epochs} epochs: the part-trained "
+               f"model was saved (--save-on-interrupt), marked \"interrupted\": true in "
+               "its sidecar")
+
+
+def check_trained(pipeline, X, y, interrupted=False):
+    """CLIError unless the fitted net has finite weights and training loss and predicts
+    finite spectra of the right length."""
+    import torch
+
+    from .model import XANESNetRegressor, completed_epochs
+
+    for net in _fitted_nets(pipeline, XANESNetRegressor):
+        bad = [name for name, p in net.module_.named_parameters()
+               if not torch.isfinite(p).all()]
+        if bad:
+            raise CLIError(f"training diverged: the net's weights ({bad[0]}) are not finite; "
+                           "no model saved (lower the learning rate, model.lr)")
+        losses = [row["train_loss"] for row in net.history_ if "train_loss" in row]
+        if not interrupted and completed_epochs(net) < 1:
+            raise CLIError("the net trained for no epoch; no model saved")
+        if losses and not np.isfinite(losses[-1]):
+            raise CLIError(f"training diverged: the last training loss is {losses[-1]}; no "
+                           "model saved (lower the learning rate, model.lr)")
+    head = X[:8] if isinstance(X, list) else np.asarray(X)[:8]
+    with np.errstate(all="ignore"):
+        pred = np.asarray(pipeline.predict(head), dtype=float).reshape(len(head), -1)
+    if pred.shape[1] != np.shape(y)[1]:
+        raise CLIError(f"the model predicts {pred.shape[1]} energy points but the spectra have "
+                       f"{np.shape(y)[1]}; no model saved")
+    if not np.all(np.isfinite(pred)):
+        raise CLIError("the trained model predicts NaN or inf; no model saved (lower the "
+                       "learning rate, model.lr)")
 
 
 def _metadata(pipeline, data, config, args):
@@ -231,7 +319,9 @@ def add_validate_command(subparsers, parent):
                     "written to CSV.")
     add_data_options(parser)
     parser.add_argument("--output", metavar="FILE.csv", default="validation.csv",
-                        help="CSV of the per-fold table (default validation.csv)")
+                        help="CSV of the per-fold table (default validation.csv); an existing "
+                             "one is kept unless --overwrite")
+    add_overwrite_option(parser)
     parser.add_argument("--splits", type=int, default=5, metavar="K",
                         help="folds per repeat (default 5)")
     parser.add_argument("--repeats", type=int, default=5, metavar="R",
@@ -251,7 +341,10 @@ def run_validate(args, report):
         raise CLIError(f"--splits must be >= 2 and --repeats >= 1, got {args.splits} and "
                        f"{args.repeats}")
     out = output_file(args.output, "--output", suffixes=(".csv",))
+    staged = StagedOutputs(args.overwrite)
+    temp = staged.path(out)
     config = _read_config(args)
+    check_fit_options(args, config)
     data = load_data(args, report)
     if len(data) < args.splits:
         raise CLIError(f"{len(data)} samples cannot be split into {args.splits} folds")
@@ -262,8 +355,13 @@ def run_validate(args, report):
     folds = cross_validate_dmu(pipeline, data.X, data.y, report, args.splits, args.repeats,
                                args.seed, args.n_jobs)
     table = fold_summary(folds)
-    table.to_csv(out, index=False, float_format="%.4f")
+    with staged:
+        table.to_csv(temp, index=False, float_format="%.4f")
     report.table(table.set_index("fold"), title="delta mu (%) per test fold:")
+    n_bad = int(table.loc[table["fold"] == "overall", "n_nonfinite"].item())
+    if n_bad:
+        report.say(f"note: {n_bad} predicted test spectra have a NaN or inf delta mu (a fold's "
+                   "net diverged?): counted in n_nonfinite, left out of the quartiles")
     report.wrote("fold table", out)
     return table
 
@@ -315,7 +413,7 @@ def _fit_fold(estimator, X, y, train, test, k, n_splits):
 
     from ._cli_report import delta_mu
 
-    model = clone(estimator).fit(X[train], y[train])
+    model = clone(estimator).fit(X[train], y[train])  # a Ctrl-C inside is raised again
     y_pred = model.predict(X[test])
     baseline = np.broadcast_to(y[train].mean(axis=0), y[test].shape)
     return {

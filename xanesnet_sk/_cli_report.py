@@ -18,8 +18,22 @@ def delta_mu(y_true, y_pred):
 
 
 def _quartiles(values):
-    q1, med, q3 = np.percentile(np.asarray(values, dtype=float), [25, 50, 75])
-    return med, q1, q3
+    """(median, q1, q3) over the finite values; NaN when there are none.
+
+    Non-finite values (a diverged prediction) are not dropped silently: the
+    tables count them in their own column or row (:func:`n_nonfinite`).
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    q1, med, q3 = np.percentile(values, [25, 50, 75])
+    return float(med), float(q1), float(q3)
+
+
+def n_nonfinite(values):
+    """How many of ``values`` are NaN or inf."""
+    return int(np.sum(~np.isfinite(np.asarray(values, dtype=float))))
 
 
 def fold_summary(folds):
@@ -34,7 +48,9 @@ def fold_summary(folds):
     -------
     pandas.DataFrame
         Columns ``fold``, ``n_test``, ``median``, ``q1``, ``q3``, ``iqr``,
-        ``baseline_median`` (delta mu in %).
+        ``baseline_median`` (delta mu in %) over the finite delta mu of each
+        fold, and ``n_nonfinite``, the test spectra whose delta mu is NaN or
+        inf (a prediction that diverged), counted rather than dropped.
     """
     rows = []
     for f in folds:
@@ -43,19 +59,19 @@ def fold_summary(folds):
     pooled_base = np.concatenate([f["dmu_baseline"] for f in folds])
     rows.append(_fold_row("overall", pooled, pooled_base))
     medians = [r["median"] for r in rows[:-1]]
-    rows.append({"fold": "fold medians", "n_test": len(medians),
-                 "median": float(np.median(medians)),
-                 "q1": float(np.percentile(medians, 25)),
-                 "q3": float(np.percentile(medians, 75)),
-                 "iqr": float(np.subtract(*np.percentile(medians, [75, 25]))),
-                 "baseline_median": float(np.median([r["baseline_median"] for r in rows[:-1]]))})
+    med, q1, q3 = _quartiles(medians)
+    rows.append({"fold": "fold medians", "n_test": len(medians), "median": med, "q1": q1,
+                 "q3": q3, "iqr": q3 - q1,
+                 "baseline_median": _quartiles([r["baseline_median"] for r in rows[:-1]])[0],
+                 "n_nonfinite": n_nonfinite(medians)})
     return pd.DataFrame(rows)
 
 
 def _fold_row(label, dmu, dmu_baseline):
     med, q1, q3 = _quartiles(dmu)
     return {"fold": label, "n_test": int(np.size(dmu)), "median": med, "q1": q1, "q3": q3,
-            "iqr": q3 - q1, "baseline_median": float(np.median(dmu_baseline))}
+            "iqr": q3 - q1, "baseline_median": _quartiles(dmu_baseline)[0],
+            "n_nonfinite": n_nonfinite(dmu)}
 
 
 def peak_pairs(y_true, y_pred, energies):
@@ -97,9 +113,11 @@ def summary_table(dmu, dmu_baseline, stats):
     bmed, bq1, bq3 = _quartiles(dmu_baseline)
     rows = [
         ("spectra", len(dmu)),
+        ("spectra with non-finite delta_mu", n_nonfinite(dmu)),
         ("delta_mu median (%)", med), ("delta_mu q1 (%)", q1), ("delta_mu q3 (%)", q3),
         ("baseline delta_mu median (%)", bmed),
         ("baseline delta_mu q1 (%)", bq1), ("baseline delta_mu q3 (%)", bq3),
+        ("spectra without peak matching (NaN or inf)", stats.get("n_nonfinite", 0)),
         ("target peaks", stats["n_target_peaks"]), ("matched peaks", stats["n_matched"]),
         ("peak hit rate (%)", 100.0 * stats["hit_rate"]),
         ("delta_E mean |dE| (eV)", stats["mean"]), ("delta_E max |dE| (eV)", stats["max"]),

@@ -123,7 +123,13 @@ def load_config(path):
     if not path.is_file():
         raise FileNotFoundError(f"--config {str(path)!r} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")  # a UTF-8 byte-order mark is dropped
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start} is "
+                          f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") \
+            from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -174,5 +180,56 @@ def validate_config(raw, source="config"):
             if key not in allowed and not routed:
                 raise ConfigError(f"{source}: unknown key {section}.{key}; "
                                   f"accepted keys: {', '.join(allowed)}")
+        if values:
+            _check_numeric_strings(section, values, source)
         config[section] = dict(values)
     return config
+
+
+def _defaults(section):
+    """Default values of a section's keys (for telling numbers from text)."""
+    if section == "wacsf":
+        from wacsf import WACSFTransformer
+
+        return WACSFTransformer().get_params()
+    if section == "model":
+        from .model import XANESNetRegressor
+
+        return XANESNetRegressor().get_params(deep=False)
+    from .pipeline import make_xanesnet_pipeline
+
+    return {name: p.default for name, p in
+            inspect.signature(make_xanesnet_pipeline).parameters.items()}
+
+
+def _is_number_text(value):
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_numeric_strings(section, values, source):
+    """ConfigError for a number that YAML read as text (PyYAML reads ``1e-3`` as a string).
+
+    YAML 1.1, which PyYAML follows, takes a float only with a dot in the
+    mantissa (``1.0e-3``); ``1e-3`` is the string ``"1e-3"``, which the
+    estimator would reject later with a puzzling message.
+    """
+    defaults = _defaults(section)
+    for key, value in values.items():
+        if isinstance(defaults.get(key), str):
+            continue  # a text parameter: any text is the estimator's to judge
+        items = value if isinstance(value, (list, tuple)) else [value]
+        text = next((v for v in items if _is_number_text(v)), None)
+        if text is not None:
+            hint = ""
+            if "e" in text.lower() and "." not in text.lower().split("e")[0]:
+                mantissa, exponent = text.lower().split("e", 1)
+                hint = (f"; YAML (PyYAML) reads {text} as text: write it with a dot, "
+                        f"{mantissa}.0e{exponent}, or as {float(text):g}")
+            raise ConfigError(f"{source}: {section}.{key} is the string {text!r}, not a "
+                              f"number{hint}")

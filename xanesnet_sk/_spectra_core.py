@@ -96,8 +96,8 @@ def _as_grid(values, name, owner="detect_edge"):
     if np.any(steps <= 0):
         k = int(np.argmax(steps <= 0)) + 1
         raise ValueError(
-            f"{owner}: {name} must increase strictly, but {name}[{k}]={grid[k]!r} "
-            f"follows {name}[{k - 1}]={grid[k - 1]!r}"
+            f"{owner}: {name} must increase strictly, but {name}[{k}]={float(grid[k])!r} "
+            f"follows {name}[{k - 1}]={float(grid[k - 1])!r}"
         )
     return grid
 

@@ -12,7 +12,11 @@ Verbs::
 ``xanesnet-sk VERB --help`` documents each verb's options.  Every verb takes
 ``--quiet``.  A failure exits with a non-zero status and one line on stderr
 (``--traceback`` shows the full traceback instead).  Exit statuses: 0 success,
-1 failure, 2 bad command line, 130 interrupted.
+1 failure, 2 bad command line, 130 interrupted (Ctrl-C: no model or table is
+saved; ``learn --save-on-interrupt`` saves one marked as interrupted).  Outputs
+are written under temporary names and renamed into place on success; existing
+files are replaced only with ``--overwrite``.  Model files are joblib pickles
+(loading one runs code) unless written as ``.skops`` (the safe format).
 """
 
 import argparse

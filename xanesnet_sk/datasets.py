@@ -26,6 +26,7 @@ from .io import read_spectrum
 from .spectra import xanesnet_grid
 
 __all__ = [
+    "GridMismatchError",
     "XanesDataset",
     "load_dataset",
     "load_npz",
@@ -258,6 +259,19 @@ def _read_structure(path, absorber):
     return atoms
 
 
+class GridMismatchError(ValueError):
+    """Spectra of one data set on different energy grids (from :func:`load_dataset`).
+
+    ``detail`` says which files differ; ``hint`` how to resample them with
+    the function's arguments (callers with other options give their own).
+    """
+
+    def __init__(self, detail, hint):
+        super().__init__(f"{detail}: {hint}")
+        self.detail = detail
+        self.hint = hint
+
+
 def _common_grid(spectra, paths, grid):
     """(energies, spectra array) on one grid: checked (None) or resampled."""
     if grid is None:
@@ -265,11 +279,11 @@ def _common_grid(spectra, paths, grid):
         tol = 1e-6 * (ref[-1] - ref[0])
         for s, path in zip(spectra, paths, strict=True):
             if s.energies.shape != ref.shape or np.max(np.abs(s.energies - ref)) > tol:
-                raise ValueError(
+                raise GridMismatchError(
                     f"{path}: energy grid ({s.energies.size} points, {s.energies[0]:g} to "
                     f"{s.energies[-1]:g} eV) differs from {paths[0]} ({ref.size} points, "
-                    f"{ref[0]:g} to {ref[-1]:g} eV); spectra of one data set share a grid: "
-                    "pass grid='first' (or an array) to resample them"
+                    f"{ref[0]:g} to {ref[-1]:g} eV); spectra of one data set share a grid",
+                    "pass grid='first' (or an array) to resample them",
                 )
         return ref.copy(), np.vstack([s.mu for s in spectra])
     if isinstance(grid, str):
@@ -393,6 +407,37 @@ def _unpack_structures(path, arrays, names):
     return structures
 
 
+def read_npz_arrays(path):
+    """Every array of an ``.npz`` file, as a dict; errors name the file.
+
+    A truncated or corrupt file makes ``numpy.load`` raise ``BadZipFile``,
+    ``EOFError`` or ``zlib.error`` without the file's name (and pickled
+    object arrays are refused); here each becomes a ValueError naming it.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    dict of str to ndarray
+    """
+    import zipfile
+    import zlib
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not hasattr(npz, "files"):
+                raise ValueError("a .npy array, not an .npz archive")
+            return {key: npz[key] for key in npz.files}
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError, KeyError) as exc:
+        what = str(exc) or type(exc).__name__
+        raise ValueError(f"{path}: not a readable .npz file (truncated or corrupt?): "
+                         f"{what}") from None
+
+
 def load_npz(path, energies=None):
     """Read a data set from an ``.npz`` file (keys: module docstring).
 
@@ -410,8 +455,7 @@ def load_npz(path, energies=None):
         With ``features`` when the file has ``x``, ``structures`` when it has
         ``positions``/``numbers``/``offsets``.
     """
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
+    arrays = read_npz_arrays(path)
     if "y" not in arrays:
         raise ValueError(f"{path}: no spectra ('y') in this file (keys: {sorted(arrays)})")
     if "energies" in arrays:

@@ -95,8 +95,12 @@ def read_spectrum(path):
     ('fdmnes', 7112.0, True, [0.1, 0.5, 1.0])
     """
     path = Path(path)
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        lines = fh.read().splitlines()
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise ValueError(f"{path}: a binary file (it holds NUL bytes), not a spectrum text file")
+    # a UTF-8 byte-order mark is dropped; undecodable bytes (e.g. Latin-1 comments in a
+    # header) become U+FFFD rather than failing the whole file
+    lines = raw.decode("utf-8-sig", errors="replace").splitlines()
     if not any(line.strip() for line in lines):
         raise ValueError(f"{path}: empty spectrum file")
     first_data = _first_data_line(lines)
@@ -233,7 +237,7 @@ def _check_energies(path, energies, line_numbers):
         where = f"data point {k + 1}" if line_numbers is None else f"line {line_numbers[k]}"
         raise ValueError(
             f"{path}: {where}: energies must increase strictly, "
-            f"but {energies[k]!r} follows {energies[k - 1]!r}"
+            f"but {float(energies[k])!r} follows {float(energies[k - 1])!r}"
         )
 
 

@@ -85,7 +85,7 @@ def delta_mu(y_true, y_pred):
         return np.where(den > 0, 100.0 * num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def delta_mu_summary(y_true, y_pred):
+def delta_mu_summary(y_true, y_pred, *, nan_policy="raise"):
     """Median, quartiles and skewness of Delta mu over spectra (paper Table I).
 
     Parameters
@@ -94,21 +94,51 @@ def delta_mu_summary(y_true, y_pred):
         Target spectra.
     y_pred : array-like of the same shape
         Predicted spectra.
+    nan_policy : {"raise", "omit"}, default="raise"
+        What to do with spectra whose Delta mu is not finite (an all-zero
+        target, or NaN/inf in either spectrum): ``"raise"`` a ValueError
+        naming how many and the first; ``"omit"`` leave them out of the
+        statistics and count them in ``n_nan``.
 
     Returns
     -------
     summary : dict
         ``median``, ``lower_quartile`` (25th percentile), ``upper_quartile``
         (75th percentile), ``mean`` (all in per cent), ``skewness`` (Fisher,
-        biased, as ``scipy.stats.skew``) and ``n_spectra``.  Spectra with a
-        ``nan`` Delta mu are left out.
+        biased, as ``scipy.stats.skew``), ``n_spectra`` (the spectra the
+        statistics are over) and ``n_nan`` (those left out; 0 unless
+        ``nan_policy="omit"``).
+
+    Raises
+    ------
+    ValueError
+        With ``nan_policy="raise"``, when any Delta mu is not finite; with
+        ``"omit"``, when none is.
 
     See Also
     --------
     delta_mu : the per-spectrum errors.
+
+    Examples
+    --------
+    >>> from xanesnet_sk.metrics import delta_mu_summary
+    >>> delta_mu_summary([[1.0, 1.0], [0.0, 0.0]], [[1.1, 1.1], [1.0, 1.0]],
+    ...                  nan_policy="omit")["n_nan"]
+    1
     """
+    if nan_policy not in ("raise", "omit"):
+        raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
     errors = delta_mu(y_true, y_pred)
-    errors = errors[np.isfinite(errors)]
+    bad = ~np.isfinite(errors)
+    if bad.any() and nan_policy == "raise":
+        first = int(np.argmax(bad))
+        raise ValueError(
+            f"Delta mu is not finite for {int(bad.sum())} of {errors.size} spectra (first: "
+            f"spectrum {first}): an all-zero target spectrum, or NaN/inf in a target or "
+            "prediction; fix the data, or pass nan_policy='omit' to leave them out and count "
+            "them"
+        )
+    errors = errors[~bad]
     if errors.size == 0:
         raise ValueError("No spectrum with a finite Delta mu (all targets zero?)")
     q1, med, q3 = np.percentile(errors, [25, 50, 75])
@@ -119,6 +149,7 @@ def delta_mu_summary(y_true, y_pred):
         "mean": float(errors.mean()),
         "skewness": float(skew(errors)) if errors.size > 2 else float("nan"),
         "n_spectra": int(errors.size),
+        "n_nan": int(bad.sum()),
     }
 
 
@@ -215,7 +246,9 @@ def delta_e(y_true, y_pred, energies, *, prominence=0.05, tolerance=5.0):
         (``sklearn.metrics.r2_score`` of matched E_pred against E_target,
         the parity plot's R^2); ``hit_rate`` (matched target peaks / target
         peaks, ``nan`` when no target has a peak); ``n_target_peaks``,
-        ``n_matched``; and the arrays ``e_target``, ``e_pred`` and
+        ``n_matched``; ``n_nonfinite``, the spectrum pairs left out because the
+        target or the prediction holds NaN or inf (counted, not dropped
+        silently); and the arrays ``e_target``, ``e_pred`` and
         ``sample`` (spectrum index) of the matched pairs, for parity plots.
 
     Examples
@@ -236,7 +269,10 @@ def delta_e(y_true, y_pred, energies, *, prominence=0.05, tolerance=5.0):
         raise ValueError(f"tolerance must be > 0, got {tolerance!r}")
     e_target, e_pred, sample = [], [], []
     n_target = 0
+    finite = np.isfinite(y_true).all(axis=1) & np.isfinite(y_pred).all(axis=1)
     for i, (t, p) in enumerate(zip(y_true, y_pred)):
+        if not finite[i]:
+            continue  # no peak positions in a spectrum with NaN or inf: counted below
         threshold = prominence * np.ptp(t)
         peaks_t = _peak_positions(t, energies, threshold)
         peaks_p = _peak_positions(p, energies, threshold)
@@ -262,6 +298,7 @@ def delta_e(y_true, y_pred, energies, *, prominence=0.05, tolerance=5.0):
         "hit_rate": err.size / n_target if n_target else float("nan"),
         "n_target_peaks": int(n_target),
         "n_matched": int(err.size),
+        "n_nonfinite": int((~finite).sum()),
         "e_target": e_target,
         "e_pred": e_pred,
         "sample": np.asarray(sample, dtype=np.intp),
@@ -284,7 +321,10 @@ def _window_columns(energies, window, n_points):
     return cols
 
 
-_STATISTICS = {"median": np.nanmedian, "mean": np.nanmean}
+# NaN propagates: a spectrum without a finite error (a diverged prediction, an
+# all-zero target) makes the score NaN, which scikit-learn reports, rather than
+# being dropped from the statistic without a word.
+_STATISTICS = {"median": np.median, "mean": np.mean}
 
 
 def _check_scorer_args(energies, window, statistic):
@@ -332,7 +372,9 @@ def make_delta_mu_scorer(energies=None, window=None, statistic="median"):
         ``(50, 56)`` for the far region of the paper's Fig. 9).  ``None``
         scores the whole spectrum.
     statistic : {"median", "mean"}, default="median"
-        How Delta mu of the spectra is summarised (ignoring ``nan``).
+        How Delta mu of the spectra is summarised.  A spectrum whose Delta
+        mu is NaN (an all-zero target, a NaN prediction) makes the score NaN:
+        it is not left out silently.
 
     Returns
     -------

@@ -99,7 +99,7 @@ class XANESNetModule(nn.Module):
                     nn.init.zeros_(layer.bias)
 
     def forward(self, X):
-        """Predict spectra of shape (n_samples, n_outputs) from X of shape (n_samples, n_features)."""
+        """Spectra (n_samples, n_outputs) predicted from X of shape (n_samples, n_features)."""
         return self.layers(X)
 
 
@@ -289,6 +289,11 @@ class XANESNetRegressor(NeuralNetRegressor):
         Number of outputs (energy points) seen during ``fit``.
     history_ : skorch.History
         Per-epoch (and per-batch) training loss and timings.
+    interrupted_ : bool
+        Whether the last ``fit`` / ``partial_fit`` was cut short by a
+        KeyboardInterrupt (Ctrl-C).  Unlike plain skorch, which returns the
+        part-trained net silently, the interrupt is raised again after
+        training ends; the net keeps its part-trained state.
 
     See Also
     --------
@@ -356,7 +361,7 @@ class XANESNetRegressor(NeuralNetRegressor):
         "batch_norm": ["boolean"],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions({"cosine", "constant"})],
-        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
@@ -504,15 +509,36 @@ class XANESNetRegressor(NeuralNetRegressor):
             ):
                 module.train(training)
 
-    def initialize(self):
-        """Validate the parameters, seed torch if asked, build module and optimizer."""
+    def _check_params(self):
+        """ValueError (sklearn's InvalidParameterError) for an invalid parameter.
+
+        Run by :meth:`initialize`; callable before any data is at hand.  A
+        CUDA ``device`` is refused when torch sees no CUDA GPU.
+        """
         validate_parameter_constraints(
             self._parameter_constraints,
             {key: getattr(self, key) for key in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
-        if any(int(h) < 1 for h in self.hidden_sizes):
+        try:
+            sizes = [int(h) for h in self.hidden_sizes]
+        except (TypeError, ValueError):
+            sizes = [0]
+        if any(h < 1 for h in sizes):
             raise ValueError(f"hidden_sizes must be positive integers, got {self.hidden_sizes!r}")
+        if self.device is None:  # skorch: leave tensors and module where they are
+            return
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"device {self.device!r} is not a torch device ({exc})") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r}, but torch finds no CUDA GPU on this "
+                             "machine (torch.cuda.is_available() is False); use device='cpu'")
+
+    def initialize(self):
+        """Validate the parameters, seed torch if asked, build module and optimizer."""
+        self._check_params()
         if self.random_state is not None:
             torch.manual_seed(_seed_of(self.random_state))
         return super().initialize()
@@ -571,7 +597,8 @@ class XANESNetRegressor(NeuralNetRegressor):
         reset = not (self.warm_start and self.initialized_)
         X, y = self._validate_fit_data(X, y, reset=reset)
         with self._rng_scope(), self._threads():
-            return super().fit(X, y, **fit_params)
+            super().fit(X, y, **fit_params)
+        return self._raise_if_interrupted()._check_finite()
 
     def partial_fit(self, X, y, classes=None, **fit_params):
         """Train for ``max_epochs`` more epochs, initialising first if needed.
@@ -594,7 +621,50 @@ class XANESNetRegressor(NeuralNetRegressor):
         """
         X, y = self._validate_fit_data(X, y, reset=not self.initialized_)
         with self._threads():
-            return super().partial_fit(X, y, classes=classes, **fit_params)
+            super().partial_fit(X, y, classes=classes, **fit_params)
+        return self._raise_if_interrupted()._check_finite()
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's training loop; a KeyboardInterrupt is recorded in ``interrupted_``.
+
+        skorch stops training quietly on Ctrl-C and returns the part-trained
+        net as if it were complete.  Here the interrupt is recorded and raised
+        again by :meth:`fit` / :meth:`partial_fit` once skorch has finished
+        its end-of-training callbacks, so that a pipeline, a cross-validation
+        or a command never takes a cut-short net for a trained one.
+        """
+        self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted_ = True
+            raise
+
+    def _check_finite(self):
+        """ValueError when training produced non-finite weights or a non-finite loss
+        (as ``sklearn.neural_network.MLPRegressor`` does)."""
+        for name, param in self.module_.named_parameters():
+            if not torch.isfinite(param).all():
+                raise ValueError(
+                    f"Training produced non-finite weights ({name}): the learning rate "
+                    f"(lr={self.lr!r}) may be too high, or the data hold very large values."
+                )
+        losses = [row["train_loss"] for row in self.history_ if "train_loss" in row]
+        if losses and not np.isfinite(losses[-1]):
+            raise ValueError(
+                f"Training produced a non-finite loss ({losses[-1]}) in the last epoch: the "
+                f"learning rate (lr={self.lr!r}) may be too high."
+            )
+        return self
+
+    def _raise_if_interrupted(self):
+        if getattr(self, "interrupted_", False):
+            done = completed_epochs(self)
+            raise KeyboardInterrupt(
+                f"training interrupted after {done} of {self.max_epochs} epochs; the net "
+                "keeps its part-trained state (interrupted_ is True)"
+            )
+        return self
 
     def predict(self, X):
         """Predict spectra for X.
@@ -623,6 +693,12 @@ class XANESNetRegressor(NeuralNetRegressor):
         tags.target_tags.single_output = True
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def completed_epochs(net):
+    """Number of epochs of ``net``'s history that ran to the end (have a training loss)."""
+    history = getattr(net, "history_", None) or []
+    return sum(1 for row in history if "train_loss" in row)
 
 
 def _positive_int(value):

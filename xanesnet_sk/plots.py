@@ -27,6 +27,7 @@ __all__ = [
     "plot_spectra_examples",
     "plot_dmu_histogram",
     "plot_peak_parity",
+    "MAX_BINS",
 ]
 
 _TARGET = dict(color="0.2", lw=1.6, label="target")
@@ -116,18 +117,24 @@ def plot_spectra_examples(energies, y_true, y_pred, dmu, names=None, path=None):
     return _finish(fig, path)
 
 
+#: Most bins :func:`plot_dmu_histogram` draws when it chooses them itself.
+MAX_BINS = 100
+
+
 def plot_dmu_histogram(dmu, path=None, bins=None, title=None):
     """Histogram of per-spectrum delta mu with median and quartiles (paper Fig. 11).
 
     Parameters
     ----------
     dmu : array-like of shape (n_spectra,)
-        Per-spectrum percentage errors.
+        Per-spectrum percentage errors.  NaN or inf values (a diverged
+        prediction) are left out of the histogram and counted in the title.
     path : str or path-like, default=None
         Where to write the PNG.
     bins : int or sequence, default=None
-        Histogram bins; None takes 1 %-wide bins up to the 99th percentile
-        (at least 10 bins).
+        Histogram bins; None takes 1 %-wide bins up to the 99th percentile of
+        the finite values (finer below 10 %, at most :data:`MAX_BINS` bins;
+        larger values land in the last bin).
     title : str, default=None
         Axes title.
 
@@ -135,24 +142,33 @@ def plot_dmu_histogram(dmu, path=None, bins=None, title=None):
     -------
     matplotlib.figure.Figure
     """
-    dmu = np.asarray(dmu, dtype=float)
-    q1, med, q3 = np.percentile(dmu, [25, 50, 75])
-    values = dmu
-    if bins is None:
-        top = max(float(np.percentile(dmu, 99)), 1e-9)
-        step = top / 10 if top < 10 else 1.0
-        bins = np.arange(0.0, top + step, step)
-        values = np.clip(dmu, None, bins[-1])  # outliers land in the last bin
+    dmu = np.asarray(dmu, dtype=float).reshape(-1)
+    finite = dmu[np.isfinite(dmu)]
+    n_bad = dmu.size - finite.size
     fig = Figure(figsize=(5.0, 3.6))
     ax = fig.add_subplot()
-    ax.hist(values, bins=bins, color="tab:blue", alpha=0.75, edgecolor="white")
-    ax.axvline(med, color="k", lw=1.5, label=f"median {med:.2f} %")
-    ax.axvline(q1, color="k", lw=1.0, ls=":", label=f"quartiles {q1:.2f}-{q3:.2f} %")
-    ax.axvline(q3, color="k", lw=1.0, ls=":")
+    if finite.size:
+        q1, med, q3 = np.percentile(finite, [25, 50, 75])
+        values = finite
+        if bins is None:
+            low = min(0.0, float(finite.min()))
+            top = max(float(np.percentile(finite, 99)), low + 1e-9)
+            width = top - low
+            step = width / 10 if width < 10 else max(1.0, width / MAX_BINS)
+            n_bins = min(MAX_BINS, max(1, int(np.ceil(width / step))))
+            bins = np.linspace(low, low + n_bins * step, n_bins + 1)
+            values = np.clip(finite, None, bins[-1])  # outliers land in the last bin
+        ax.hist(values, bins=bins, color="tab:blue", alpha=0.75, edgecolor="white")
+        ax.axvline(med, color="k", lw=1.5, label=f"median {med:.2f} %")
+        ax.axvline(q1, color="k", lw=1.0, ls=":", label=f"quartiles {q1:.2f}-{q3:.2f} %")
+        ax.axvline(q3, color="k", lw=1.0, ls=":")
+        ax.legend(frameon=False, fontsize=8)
     ax.set_xlabel("delta mu (%)")
     ax.set_ylabel("spectra")
-    ax.set_title(title or f"delta mu over {dmu.size} spectra", fontsize=9)
-    ax.legend(frameon=False, fontsize=8)
+    default = f"delta mu over {finite.size} spectra"
+    if n_bad:
+        default += f" ({n_bad} non-finite, not shown)"
+    ax.set_title(title or default, fontsize=9)
     return _finish(fig, path)
 
 

@@ -1,0 +1,102 @@
+"""The safe model format (xanesnet_sk.serialization): skops, no pickle."""
+
+import json
+
+import numpy as np
+import pytest
+
+skops_io = pytest.importorskip("skops.io")
+
+from xanesnet_sk.cli import main  # noqa: E402
+from xanesnet_sk.pipeline import make_xanesnet_pipeline  # noqa: E402
+from xanesnet_sk.serialization import load_safe, save_safe  # noqa: E402
+
+TINY = dict(max_epochs=2, hidden_sizes=(8, 8), batch_size=8, n_threads=1)
+
+
+def _features(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6))
+    return X, 1.0 + np.tanh(X @ rng.normal(size=(6, 9)))
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"standardize_targets": False, "variance_drop": 0.25, "correlation_threshold": 0.95},
+    {"dropout": 0.0, "batch_norm": False, "module__init": "torch"},
+])
+def test_round_trip_predicts_the_same(tmp_path, kwargs):
+    X, y = _features()
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=0, **{**TINY, **kwargs})
+    pipe.fit(X, y)
+    path = tmp_path / "m.skops"
+    save_safe(pipe, path)
+    loaded = load_safe(path)
+    np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
+    assert [name for name, _ in loaded.steps] == [name for name, _ in pipe.steps]
+
+
+def test_round_trip_with_the_featuriser(tmp_path):
+    from xanesnet_sk.datasets import make_synthetic_xanes
+
+    data = make_synthetic_xanes(n_samples=24, random_state=0)
+    pipe = make_xanesnet_pipeline(random_state=0, wacsf_params={"n_g2": 4, "n_g4": 8}, **TINY)
+    pipe.fit(data.structures, data.spectra)
+    save_safe(pipe, tmp_path / "m.skops")
+    loaded = load_safe(tmp_path / "m.skops")
+    np.testing.assert_array_equal(loaded.predict(data.structures[:5]),
+                                  pipe.predict(data.structures[:5]))
+
+
+class Sneaky:
+    """Stands for any type the loader does not know (a pickle payload would be one)."""
+
+
+def test_a_file_with_an_unknown_type_is_not_loaded(tmp_path):
+    path = tmp_path / "evil.skops"
+    skops_io.dump({"format": "xanesnet-sk safe model 1", "payload": Sneaky()}, path)
+    with pytest.raises(ValueError, match=r"does not trust .*Sneaky.*not loaded"):
+        load_safe(path)
+    path.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a skops model file"):
+        load_safe(path)
+    skops_io.dump({"format": "something else"}, path)
+    with pytest.raises(ValueError, match="not a model written by"):
+        load_safe(path)
+
+
+def test_models_the_format_cannot_hold_are_refused(tmp_path):
+    import torch
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    X, y = _features()
+    with pytest.raises(ValueError, match="end in a fitted XANESNetRegressor"):
+        save_safe(make_pipeline(Ridge()).fit(X, y), tmp_path / "r.skops")
+    odd = make_xanesnet_pipeline(featurise=False, **TINY)
+    odd.set_params(model__regressor__optimizer=torch.optim.SGD).fit(X, y)
+    with pytest.raises(ValueError, match="optimizer=.*cannot be stored"):
+        save_safe(odd, tmp_path / "o.skops")
+    assert not (tmp_path / "r.skops").exists() and not (tmp_path / "o.skops").exists()
+
+
+def test_cli_learns_and_loads_the_safe_format(tmp_path, capsys):
+    X, y = _features(n=40)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=X, y=y, energies=np.linspace(-15, 60, 9))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model:\n  hidden_sizes: [8]\n  batch_size: 8\n  max_epochs: 2\n")
+    model = tmp_path / "m.skops"
+    assert main(["learn", "--data", str(data), "--config", str(cfg), "--output", str(model),
+                 "-q"]) == 0
+    meta = json.loads(model.with_suffix(".json").read_text())
+    assert meta["model_format"] == "skops (safe)"
+    assert model.read_bytes()[:2] == b"PK"  # a zip of JSON and .npy, no pickle
+    assert main(["predict", "--model", str(model), "--data", str(data), "--output",
+                 str(tmp_path / "p"), "-q"]) == 0
+    assert len(list((tmp_path / "p").glob("*.txt"))) == 40
+    evil = tmp_path / "evil.skops"
+    skops_io.dump({"x": Sneaky()}, evil)
+    assert main(["predict", "--model", str(evil), "--data", str(data), "--output",
+                 str(tmp_path / "q")]) == 1
+    assert "does not trust" in capsys.readouterr().err
