@@ -98,7 +98,8 @@ def portable_params(params):
 def add_featurise_command(subparsers, parent):
     """Register ``featurise`` on ``subparsers``."""
     parser = subparsers.add_parser(
-        "featurise", parents=[parent], help="compute wACSF features of structures (molecules or periodic)",
+        "featurise", parents=[parent],
+        help="compute wACSF features of structures (molecules or periodic)",
         description="Compute wACSF feature vectors [G1, G2..., G4...] of the absorbing atom of "
                     "every structure in a directory, with their parameter-carrying names, "
                     "and write them to an .npz (x, feature_names, names, wacsf_params) or a "
