@@ -455,7 +455,7 @@ def wacsf_features(
     return out
 
 
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+@numba.njit(parallel=True, cache=True, fastmath=FASTMATH, nogil=True)
 def _kernel(
     positions, weights, offsets, absorbers, r_cut,
     g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale, out, n_threads,

@@ -213,6 +213,9 @@ def add_predict_command(subparsers, parent):
                              "measured K-edge spectrum); the per-site spectra go to "
                              "DIR/sites/<name>_<atom>.txt. The model should have learned "
                              "site spectra of that element")
+    from ._cli_dask import add_scheduler_options
+
+    add_scheduler_options(parser)
     parser.set_defaults(func=run_predict)
     return parser
 
@@ -231,7 +234,9 @@ def run_predict(args, report):
     finals = [out / f"{name}{suffix}" for name in names for suffix in suffixes]
     refuse_existing(finals, args.overwrite)
     sites = None
-    if args.absorber_element is not None:
+    if getattr(args, "scheduler", None):
+        y_pred = _predict_on_cluster(args, model, meta, data, report)
+    elif args.absorber_element is not None:
         y_pred, sites = predict_spectra(model, meta, data, report, args.absorber_element)
         names = [names[i] for i in sites.structures]
         site_files = [out / "sites" / f"{data.names[s]}_{atom}.txt" for s, atom in sites.sites]
@@ -262,6 +267,24 @@ def run_predict(args, report):
     report.wrote(f"{len(names)} spectra" + (" and plots" if args.plot else ""), out)
     if sites is not None:
         report.wrote(f"{len(sites.sites)} site spectra", out / "sites")
+
+
+def _predict_on_cluster(args, model, meta, data, report):
+    """``predict --scheduler``: spectra computed on the cluster, written here."""
+    from ._cli_dask import connect, predict_on_cluster
+    from ._cli_fit import split_featuriser
+
+    if data.kind != "structures":
+        raise CLIError("--scheduler predicts from structures (--xyz), not from features")
+    if split_featuriser(model)[0] is None:
+        raise CLIError("--scheduler needs a model that featurises structures itself (trained "
+                       "with --xyz), not one trained on precomputed features")
+    client = connect(args.scheduler, report)
+    try:
+        return predict_on_cluster(client, model, data.X, args.partition_size,
+                                  args.absorber_element)
+    finally:
+        client.close()
 
 
 def _note_interrupted(meta, report):

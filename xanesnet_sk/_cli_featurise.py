@@ -114,6 +114,9 @@ def add_featurise_command(subparsers, parent):
     parser.add_argument("--config", metavar="YAML",
                         help="YAML file whose 'wacsf' section sets the wACSF parameters")
     add_wacsf_options(parser)
+    from ._cli_dask import add_scheduler_options
+
+    add_scheduler_options(parser)
     parser.set_defaults(func=run_featurise)
     return parser
 
@@ -124,6 +127,8 @@ def run_featurise(args, report):
 
     from ._config import load_config
 
+    if getattr(args, "scheduler", None):
+        return _run_featurise_on_cluster(args, report)
     out = output_file(args.output, "--output", suffixes=(".npz", ".csv"))
     refuse_existing([out], args.overwrite)
     xyz = existing_dir(args.xyz, "--xyz")
@@ -146,6 +151,53 @@ def run_featurise(args, report):
                        portable_params(wacsf.get_params()), sites=sites)
     report.say(f"  {x.shape[0]} x {x.shape[1]} wACSF (backend {wacsf.backend_})")
     report.wrote("features", out)
+
+
+def _structure_files(directory):
+    from .datasets import XYZ_SUFFIXES
+
+    files = sorted(p for p in directory.iterdir() if p.is_file() and (
+        p.suffix.lower() in XYZ_SUFFIXES or p.name.upper().startswith(("POSCAR", "CONTCAR"))))
+    if not files:
+        raise CLIError(f"--xyz: no structure files in {str(directory)!r}")
+    return files
+
+
+def _run_featurise_on_cluster(args, report):
+    """``featurise --scheduler``: one ``part-NNNNN.npz`` per partition under ``--output DIR``."""
+    from ._cli_common import output_dir
+    from ._cli_dask import connect, featurise_partitions
+    from ._config import load_config
+
+    if Path(args.output).suffix.lower() in (".npz", ".csv"):
+        raise CLIError("--output: with --scheduler, give a directory; each partition is "
+                       "written to DIR/part-NNNNN.npz")
+    xyz = existing_dir(args.xyz, "--xyz")
+    config = load_config(args.config) if args.config else {}
+    params = wacsf_params(args, config.get("wacsf"))
+    wacsf = make_wacsf(params)
+    files = _structure_files(xyz)
+    n_parts = -(-len(files) // max(1, args.partition_size))
+    finals = [Path(args.output) / f"part-{k:05d}.npz" for k in range(n_parts)]
+    refuse_existing(finals, args.overwrite)
+    client = connect(args.scheduler, report)  # before anything is written
+    out = output_dir(args.output, "--output")
+    feature_names = np.asarray(wacsf.get_feature_names_out(), dtype=str)
+    report.say(f"featurise: {len(files)} structure files from {xyz} in {n_parts} partitions")
+    rows = [0]
+    try:
+        with StagedOutputs(args.overwrite) as staged:
+            def write(k, x, names, sites):
+                write_features(staged.path(finals[k]), x, feature_names, names,
+                               portable_params(wacsf.get_params()), sites=sites)
+                rows[0] += len(x)
+
+            featurise_partitions(client, [str(f) for f in files], wacsf, args.partition_size,
+                                 write, report)
+    finally:
+        client.close()
+    report.say(f"  {rows[0]} x {feature_names.size} wACSF")
+    report.wrote(f"features ({n_parts} partitions)", out)
 
 
 def write_features(path, x, feature_names, names, params, sites=None):

@@ -1,0 +1,181 @@
+"""wacsf.dask and xanesnet_sk.dask on a real 2-process LocalCluster, against local results."""
+
+import numpy as np
+import pytest
+from ase.build import bulk, molecule
+
+from wacsf import WACSFTransformer
+
+distributed = pytest.importorskip("distributed", reason='needs pip install ".[dask]"')
+da = pytest.importorskip("dask.array")
+
+SMALL = dict(n_g2=8, n_g4=16)
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
+
+
+def _structures():
+    names = ["H2O", "CH4", "NH3", "C2H6", "CO2", "CH3CH2OH", "C6H6"]
+    return [molecule(n) for n in names * 3]
+
+
+def test_featurise_matches_local_in_input_order(client, tmp_path):
+    import ase.io
+
+    import wacsf.dask
+
+    structures = _structures()
+    t = WACSFTransformer(**SMALL)
+    local = t.fit_transform(structures)
+    lazy = wacsf.dask.featurise(structures, t, partition_size=4)
+    assert lazy.numblocks == (6, 1) and np.isnan(lazy.shape[0])
+    np.testing.assert_array_equal(lazy.compute(), local)
+    # paths, partitioned by the function; and a bag built by the user
+    paths = []
+    for k, atoms in enumerate(structures):
+        paths.append(str(tmp_path / f"m{k:02d}.xyz"))
+        ase.io.write(paths[-1], atoms, format="xyz")
+    np.testing.assert_allclose(wacsf.dask.featurise(paths, t, npartitions=3).compute(), local,
+                               rtol=1e-12)
+    np.testing.assert_allclose(wacsf.dask.featurise(str(tmp_path), t).compute(), local,
+                               rtol=1e-12)
+    import dask.bag as db
+
+    bag = db.from_sequence(structures, npartitions=2)
+    np.testing.assert_array_equal(wacsf.dask.featurise(bag, t).compute(), local)
+
+
+def test_featurise_sites_of_crystals(client):
+    import wacsf.dask
+
+    crystals = [bulk("FeO", "rocksalt", a=4.3 + 0.01 * k).repeat((2, 1, 1)) for k in range(5)]
+    t = WACSFTransformer(absorber_element="Fe", **SMALL)
+    np.testing.assert_array_equal(
+        wacsf.dask.featurise(crystals, t, partition_size=2).compute(), t.fit_transform(crystals))
+
+
+def test_a_failing_partition_is_named(client):
+    import wacsf.dask
+
+    structures = _structures()
+    structures[9].positions[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"partition 2: structure 1 has NaN"):
+        wacsf.dask.featurise(structures, WACSFTransformer(**SMALL), partition_size=4).compute()
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    from xanesnet_sk import make_synthetic_xanes, make_xanesnet_pipeline
+
+    data = make_synthetic_xanes(n_samples=60, random_state=0)
+    model = make_xanesnet_pipeline(random_state=0, max_epochs=3, hidden_sizes=(16,),
+                                   n_threads=1, wacsf_params=SMALL)
+    return model.fit(data.structures, data.spectra), data
+
+
+def test_predict_matches_local(client, fitted):
+    import xanesnet_sk.dask
+
+    model, data = fitted
+    lazy = xanesnet_sk.dask.predict(model, data.structures[:25], partition_size=10)
+    # the net runs in float32, whose rounding depends on the batch: compare with the
+    # same partitions predicted here (exactly), and with one batch (closely)
+    here = np.concatenate([model.predict(data.structures[k:min(k + 10, 25)])
+                           for k in range(0, 25, 10)])
+    got = lazy.compute()
+    np.testing.assert_array_equal(got, here)
+    np.testing.assert_allclose(got, model.predict(data.structures[:25]), rtol=1e-4, atol=1e-5)
+    crystals = [bulk("FeO", "rocksalt", a=4.3).repeat((2, 1, 1))] * 3
+    from xanesnet_sk import predict_site_spectra
+
+    sites = xanesnet_sk.dask.predict(model, crystals, partition_size=2, absorber_element="Fe")
+    here = np.concatenate([predict_site_spectra(model, crystals[k:k + 2], "Fe").spectra
+                           for k in (0, 2)])
+    np.testing.assert_array_equal(sites.compute(), here)
+
+
+def test_grid_search_on_the_cluster_gives_the_local_scores(client, fitted):
+    import joblib
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    from xanesnet_sk import make_xanesnet_pipeline
+
+    _, data = fitted
+    pipe = make_xanesnet_pipeline(random_state=0, max_epochs=3, hidden_sizes=(16,),
+                                  n_threads=1, wacsf_params=SMALL)
+    grid = {"wacsf__n_g2": [4, 8], "model__regressor__lr": [1e-3, 3e-3]}
+    cv = KFold(3, shuffle=True, random_state=0)
+    local = GridSearchCV(pipe, grid, cv=cv, n_jobs=1).fit(data.structures, data.spectra)
+    with joblib.parallel_config(backend="dask"):
+        remote = GridSearchCV(pipe, grid, cv=cv, n_jobs=-1).fit(data.structures, data.spectra)
+    for key in ("mean_test_score", "split0_test_score", "split2_test_score"):
+        np.testing.assert_array_equal(remote.cv_results_[key], local.cv_results_[key])
+    assert remote.best_params_ == local.best_params_
+
+
+def test_cli_featurise_and_predict_on_the_cluster(client, fitted, tmp_path, capsys):
+    import ase.io
+    import joblib
+
+    from xanesnet_sk.cli import main
+    from xanesnet_sk.io import read_spectrum
+
+    model, data = fitted
+    xyz = tmp_path / "xyz"
+    xyz.mkdir()
+    for k, atoms in enumerate(data.structures[:7]):
+        ase.io.write(xyz / f"s{k}.xyz", atoms, format="xyz")
+    address = client.scheduler.address
+    out = tmp_path / "parts"
+    assert main(["featurise", "--xyz", str(xyz), "--output", str(out), "--scheduler", address,
+                 "--partition-size", "3", "--n-g2", "8", "--n-g4", "16", "-q"]) == 0
+    parts = sorted(out.glob("part-*.npz"))
+    assert [p.name for p in parts] == ["part-00000.npz", "part-00001.npz", "part-00002.npz"]
+    x = np.concatenate([np.load(p)["x"] for p in parts])
+    names = np.concatenate([np.load(p)["names"] for p in parts])
+    assert names.tolist() == [f"s{k}" for k in range(7)]
+    np.testing.assert_allclose(x, WACSFTransformer(**SMALL).fit_transform(data.structures[:7]),
+                               rtol=1e-12)
+    # a second run refuses to overwrite the parts
+    assert main(["featurise", "--xyz", str(xyz), "--output", str(out), "--scheduler", address,
+                 "--partition-size", "3", "-q"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    # predict on the cluster writes what a local predict writes
+    model_path = tmp_path / "m.joblib"
+    joblib.dump(model, model_path)
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    assert main(["predict", "--model", str(model_path), "--xyz", str(xyz), "--output",
+                 str(local), "-q"]) == 0
+    assert main(["predict", "--model", str(model_path), "--xyz", str(xyz), "--output",
+                 str(remote), "--scheduler", address, "--partition-size", "2", "-q"]) == 0
+    for k in range(7):  # float32 net, other batches: equal to its rounding
+        np.testing.assert_allclose(read_spectrum(remote / f"s{k}.txt").mu,
+                                   read_spectrum(local / f"s{k}.txt").mu, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_scheduler_that_does_not_answer_fails_fast(tmp_path, capsys):
+    import socket
+    import time
+
+    from xanesnet_sk.cli import main
+
+    with socket.socket() as sock:  # a free local port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    xyz = tmp_path / "xyz"
+    xyz.mkdir()
+    (xyz / "a.xyz").write_text("2\n\nFe 0 0 0\nO 0 0 1.6\n")
+    start = time.perf_counter()
+    assert main(["featurise", "--xyz", str(xyz), "--output", str(tmp_path / "o"),
+                 "--scheduler", f"tcp://127.0.0.1:{port}", "-q"]) == 1
+    assert time.perf_counter() - start < 30
+    err = capsys.readouterr().err.strip()
+    assert "no Dask scheduler answered" in err and "\n" not in err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
