@@ -468,17 +468,18 @@ def pack(X, weights="Z", absorber="auto", absorber_element=None, r_cut=None,
     """
     atoms_list = _as_atoms_list(X)
     n = len(atoms_list)
-    counts = np.fromiter((len(a) for a in atoms_list), dtype=np.int64, count=n)
+    # ase keeps per-atom data in atoms.arrays; reading it there skips the properties
+    position_list = [a.arrays["positions"] for a in atoms_list]
+    number_list = [a.arrays["numbers"] for a in atoms_list]
+    counts = np.fromiter(map(len, number_list), dtype=np.int64, count=n)
     empty = np.flatnonzero(counts == 0)
     if empty.size:
         s = int(empty[0])
         raise ValueError(f"structure {_sid(atoms_list, s)}{_where(atoms_list[s])} has no atoms")
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    positions = np.ascontiguousarray(
-        np.concatenate([a.positions for a in atoms_list]), dtype=np.float64
-    )
-    numbers = np.concatenate([a.numbers for a in atoms_list]).astype(np.int64)
+    positions = np.ascontiguousarray(np.concatenate(position_list), dtype=np.float64)
+    numbers = np.concatenate(number_list).astype(np.int64, copy=False)
 
     bad_coords = _first_non_finite(positions)
     if bad_coords >= 0:

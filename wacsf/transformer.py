@@ -304,32 +304,24 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         chunks = iter_chunks(X, self.chunk_size, self.absorber_element)
         with _backends.num_threads(backend, self.n_jobs), _Progress(
             self.progress, n_hint, self.chunk_size
-        ) as bar, _Pipeline(backend) as pipeline:
+        ) as bar:
             for chunk in chunks:
-                # packing (Python, numpy) of this chunk overlaps the kernel of the last one
                 packed = pack(
                     chunk, weights=self.weights, absorber=self.absorber,
                     absorber_element=self.absorber_element, r_cut=float(self.r_cut),
                     on_missing_absorber=self.on_missing_absorber,
                 )
                 out = np.empty((packed.n_structures, n_features), dtype=np.float64)
-                args = (
-                    packed.positions, packed.weights, packed.offsets, packed.absorbers,
-                    float(self.r_cut), grids["g2_eta"], grids["g2_mu"], grids["g4_eta"],
-                    grids["g4_mu"], grids["lambdas"], grids["zetas"], pair_scale, out,
-                )
-                done = pipeline.submit(kernel, args if packed.n_structures else None,
-                                       (out, packed.sites, len(chunk)))
-                for out_done, sites_done, n_done in done:
-                    _check_finite(out_done, sites_done)
-                    outs.append(out_done.astype(self.dtype, copy=False))
-                    sites.append(sites_done)
-                    bar.update(n_done)
-            for out_done, sites_done, n_done in pipeline.drain():
-                _check_finite(out_done, sites_done)
-                outs.append(out_done.astype(self.dtype, copy=False))
-                sites.append(sites_done)
-                bar.update(n_done)
+                if packed.n_structures:
+                    kernel(
+                        packed.positions, packed.weights, packed.offsets, packed.absorbers,
+                        float(self.r_cut), grids["g2_eta"], grids["g2_mu"], grids["g4_eta"],
+                        grids["g4_mu"], grids["lambdas"], grids["zetas"], pair_scale, out,
+                    )
+                _check_finite(out, packed.sites)
+                outs.append(out.astype(self.dtype, copy=False))
+                sites.append(packed.sites)
+                bar.update(len(chunk))
         self.sites_ = sites[0] if len(sites) == 1 else np.concatenate(sites)
         if not len(self.sites_):
             from ase.data import chemical_symbols
@@ -362,79 +354,6 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.transformer_tags.preserves_dtype = []
         return tags
-
-
-class _Pipeline:
-    """Run each chunk's kernel in a worker thread while the next chunk is packed.
-
-    Packing is Python and NumPy work on one core; the Numba kernel releases
-    the GIL (``nogil=True``) and runs on its own threads, so the two overlap.
-    Only for the Numba backend, and only once Numba's threading layer is
-    known to be thread-safe (``omp`` or ``tbb``: the ``workqueue`` layer
-    must not see two parallel regions at once); otherwise kernels run in
-    turn, as before.  At most one kernel is in flight, so memory holds at
-    most two chunks.  Results come back in order.
-    """
-
-    def __init__(self, backend):
-        self.backend = backend
-        self.pool = None
-        self.pending = None
-
-    def __enter__(self):
-        return self
-
-    def _concurrent(self):
-        if self.backend != "numba":
-            return False
-        import numba
-
-        try:
-            return numba.threading_layer() in ("omp", "tbb")
-        except ValueError:  # no parallel region has run yet
-            return False
-
-    def submit(self, kernel, args, result):
-        """Start ``kernel(*args)``; return the results that finished before it, in order."""
-        finished = list(self.drain())
-        if args is None:
-            finished.append(result)
-            return finished
-        if not self._concurrent():
-            kernel(*args)
-            finished.append(result)
-            return finished
-        if self.pool is None:
-            import concurrent.futures
-
-            self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wacsf")
-        import numba
-
-        threads = numba.get_num_threads()  # the caller's setting (n_jobs)
-        self.pending = (self.pool.submit(_in_thread, kernel, args, threads), result)
-        return finished
-
-    def drain(self):
-        """The result of the kernel in flight, once it has finished (raises its error)."""
-        if self.pending is not None:
-            future, result = self.pending
-            self.pending = None
-            future.result()
-            yield result
-
-    def __exit__(self, *exc):
-        # on an error the kernel in flight is waited for (a thread cannot be
-        # stopped) and its result dropped
-        self.pending = None
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
-
-
-def _in_thread(kernel, args, threads):
-    import numba
-
-    numba.set_num_threads(threads)  # thread-local in Numba
-    return kernel(*args)
 
 
 def _check_finite(out, sites):
