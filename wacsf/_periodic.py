@@ -24,9 +24,10 @@ order, vectors computed by one formula, :func:`_image_vector`):
   large cell): it finds every pair of the structure at once.  Its pairs are
   re-ordered canonically and their vectors recomputed by the same formula.
 
-Measured on 2 cores (``python -m benchmarks.featurise --scan``): vesin costs
-0.5 ms on a 10-atom cell and 2.8 ms on a 100-atom cell per call, 10-60x the
-kernel's cost for one site, so it is the fallback, not the default.  The
+Measured on 2 cores: a vesin call costs 0.2-0.5 ms on a 10-atom cell and
+3-4 ms on a 100-atom cell, 10-60x the kernel's cost for one site, so it is
+the fallback, not the default (``python -m benchmarks.featurise --scan``
+shows what the periodic path costs).  The
 choice is by estimated work only; numbers never depend on it.  Cells smaller
 than ``2 r_cut`` (bcc Fe has a 2.87 A cell) need several image shells; both
 searches find them all.  Non-periodic axes may have a zero cell vector (an
