@@ -42,19 +42,13 @@ def _last_step(model):
 
 def _features_for(model, meta, data, report):
     """(featuriser-free part of the model, feature matrix of ``data``) with the length checked."""
-    from ._cli_featurise import make_wacsf
     from ._cli_fit import featurise_once, split_featuriser
 
-    wacsf, rest = split_featuriser(model)
     if data.kind == "structures":
-        if wacsf is None:
-            params = meta.get("wacsf_params")
-            if params is None:
-                raise CLIError("this model was trained on precomputed features whose wACSF "
-                               "parameters are unknown: give those features with --data")
-            wacsf = make_wacsf(params)
+        wacsf, rest = _model_featuriser(model, meta, "give those features with --data")
         X = featurise_once(wacsf, data.X, report)
     else:
+        rest = split_featuriser(model)[1]
         X = np.asarray(data.X, dtype=float)
     _check_features(rest, meta, X, data)
     return rest, X
@@ -157,21 +151,28 @@ def predict_spectra(model, meta, data, report, absorber_element=None):
     return _predict_sites(model, meta, data, report, absorber_element)
 
 
-def _predict_sites(model, meta, data, report, absorber_element):
+def _model_featuriser(model, meta, hint):
+    """(the model's WACSFTransformer, the rest): its own step, or one made from its sidecar."""
     from ._cli_featurise import make_wacsf
     from ._cli_fit import split_featuriser
-    from .sites import predict_site_spectra
 
-    if data.kind != "structures":
-        raise CLIError("--absorber-element needs structures (--xyz DIR, or an .npz of "
-                       "structures), not precomputed features: sites are found in structures")
     wacsf, rest = split_featuriser(model)
     if wacsf is None:
         params = meta.get("wacsf_params")
         if params is None:
             raise CLIError("this model was trained on precomputed features whose wACSF "
-                           "parameters are unknown, so it cannot featurise the sites")
+                           f"parameters are unknown: {hint}")
         wacsf = make_wacsf(params)
+    return wacsf, rest
+
+
+def _predict_sites(model, meta, data, report, absorber_element):
+    from .sites import predict_site_spectra
+
+    if data.kind != "structures":
+        raise CLIError("--absorber-element needs structures (--xyz DIR, or an .npz of "
+                       "structures), not precomputed features: sites are found in structures")
+    wacsf, rest = _model_featuriser(model, meta, "so it cannot featurise the sites")
     wacsf = wacsf.set_params(progress=not report.quiet)
     n_features, made = getattr(rest, "n_features_in_", None), wacsf.get_feature_names_out().size
     if n_features is not None and made != n_features:
