@@ -265,6 +265,10 @@ def main(argv=None):
     ap.add_argument("--data", type=Path, default=None, help="data root (default $XANESNET_SK_DATA or ../shared/data)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per row, median reported (>= 3)")
     ap.add_argument("--dscribe-max", type=int, default=2000, help="DScribe runs on at most this many copies")
+    ap.add_argument("--scale", action="store_true",
+                    help="run only the scale study: throughput against the number of "
+                         "structures, from files and a trajectory, and on a 2-worker Dask "
+                         "LocalCluster against local threads, with a PNG beside --json")
     ap.add_argument("--memory", action="store_true",
                     help="run only the streaming-memory check: peak RSS while transform() "
                          "consumes a generator of --n-structures structures")
@@ -274,6 +278,16 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.scan:
         return _run_scan(args)
+    if args.scale:
+        base, source = load_structures(args.data if args.data is not None else _default_data())
+        print(f"scale study on {source}")
+        rows = scale_study(base, max(3, args.repeats), quick=args.quick)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(dict(cpu=_cpu_model(), rows=rows), indent=2))
+            plot_scale(rows, args.json.with_suffix(".png"))
+            print(f"wrote {args.json} and {args.json.with_suffix('.png')}")
+        return rows
     if args.memory:
         base, source = load_structures(args.data if args.data is not None else _default_data())
         row = streaming_memory(base, n=min(args.n_structures, 2000) if args.quick
@@ -434,6 +448,97 @@ def streaming_memory(base, n=100_000, seed=0):
     sampler.join()
     return dict(n=n, output_mb=out.nbytes / 2**20, peak_above_baseline_mb=(peak - baseline) / 2**20,
                 seconds=seconds, structures_per_s=n / seconds)
+
+
+def scale_study(base, repeats, quick=False):
+    """End-to-end throughput at scale: against n, from files, from a trajectory, on Dask.
+
+    All with paper defaults and 2 Numba threads (or 2 single-threaded Dask
+    worker processes); every figure is the median of ``repeats`` runs after
+    a warm-up.  Returns (rows, meta).
+    """
+    import tempfile
+
+    import ase.io
+
+    rows = []
+    t = WACSFTransformer(backend="numba", progress=False)
+    t.transform(base[:20])
+    sizes = (100, 1000, 10_000) if quick else (1000, 10_000, 100_000)
+    for n in sizes:
+        structs = rotated_copies(base, n, seed=n)
+        med, ts = _median_time(lambda: t.transform(structs), repeats)
+        rows.append(dict(case="list of Atoms in memory", n=n, seconds=med, runs_s=ts,
+                         structures_per_s=n / med))
+        print(f"  in memory            {n:7d} structures {n / med:10.0f} structures/s", flush=True)
+    n_files = 500 if quick else 5000
+    structs = rotated_copies(base, n_files, seed=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "xyz"
+        folder.mkdir()
+        for k, atoms in enumerate(structs):
+            ase.io.write(folder / f"s{k:05d}.xyz", atoms, format="xyz")
+        traj = Path(tmp) / "traj.extxyz"
+        ase.io.write(traj, structs, format="extxyz")
+        cases = (
+            ("xyz files: read_structures + transform", lambda: t.transform(folder)),
+            ("extxyz trajectory: ase.io.iread, streamed",
+             lambda: t.transform(ase.io.iread(traj))),
+            ("same structures already in memory", lambda: t.transform(structs)),
+        )
+        for label, fn in cases:
+            med, ts = _median_time(fn, repeats)
+            rows.append(dict(case=label, n=n_files, seconds=med, runs_s=ts,
+                             structures_per_s=n_files / med))
+            print(f"  {label:42s} {n_files / med:10.0f} structures/s", flush=True)
+    try:
+        from distributed import Client, LocalCluster
+
+        import wacsf.dask as wdask
+    except ImportError:
+        print("  dask: not installed (pip install \".[dask]\"), skipped")
+        return rows
+    n = 2000 if quick else 40_000
+    structs = rotated_copies(base, n, seed=2)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        bag = wdask.as_bag(structs, npartitions=8)
+        bag = client.persist(bag)  # the input already on the workers, as on a cluster
+        wdask.featurise(bag, t).compute()  # warm-up: imports and JIT cache in the workers
+        med, ts = _median_time(lambda: wdask.featurise(bag, t).compute(), repeats)
+        rows.append(dict(case="dask LocalCluster, 2 workers x 1 thread", n=n, seconds=med,
+                         runs_s=ts, structures_per_s=n / med))
+        print(f"  dask, 2 worker processes   {n:7d} structures {n / med:10.0f} structures/s")
+    med, ts = _median_time(lambda: t.transform(structs), repeats)
+    rows.append(dict(case="local transform, 2 threads", n=n, seconds=med, runs_s=ts,
+                     structures_per_s=n / med))
+    print(f"  local, 2 threads           {n:7d} structures {n / med:10.0f} structures/s")
+    return rows
+
+
+def plot_scale(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    mem = [r for r in rows if r["case"] == "list of Atoms in memory"]
+    ax.loglog([r["n"] for r in mem], [r["seconds"] for r in mem], "o-", label="measured")
+    ref = mem[-1]
+    ns = np.array([r["n"] for r in mem], dtype=float)
+    ax.loglog(ns, ref["seconds"] * ns / ref["n"], "k:", label="linear")
+    ax.set_xlabel("structures")
+    ax.set_ylabel("transform() seconds")
+    ax.set_title("time against number of structures")
+    ax.legend()
+    rest = [r for r in rows if r["case"] != "list of Atoms in memory"]
+    ax2.barh([f"{r['case']} (n={r['n']})" for r in rest], [r["structures_per_s"] for r in rest])
+    ax2.set_xlabel("structures per second")
+    ax2.set_title("end to end, 2 cores")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _run_scan(args):

@@ -191,3 +191,17 @@ def test_streamed_sites_skip_whole_chunks():
     with pytest.warns(UserWarning):
         X = t.fit_transform(iter(mols))
     assert t.sites_.tolist() == [[5, 0]] and X.shape[0] == 1
+
+
+def test_a_trajectory_cut_mid_frame_names_the_frame(tmp_path):
+    import ase.io
+
+    path = tmp_path / "cut.xyz"
+    ase.io.write(path, [molecule("CH4") for _ in range(5)], format="extxyz")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-2]) + "\n")
+    with pytest.raises(ValueError, match=r"structure 4: reading it failed .*the 4 structures "
+                                         r"before it were read"):
+        WACSFTransformer(**SMALL).fit_transform(ase.io.iread(path))
+    with pytest.raises(ValueError, match=r"cut.xyz"):
+        read_structures(path, index=":")

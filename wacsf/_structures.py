@@ -144,6 +144,21 @@ def _check_input(X):
         )
 
 
+def _reading(items, position):
+    """``items``, with a reader's error (a trajectory cut mid-frame) naming the structure."""
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        except Exception as exc:  # the user's iterable: ase's readers raise many types
+            raise ValueError(
+                f"structure {position()}: reading it failed ({type(exc).__name__}: {exc}); "
+                f"the {position()} structures before it were read"
+            ) from exc
+        yield item
+
+
 def iter_chunks(X, max_rows, absorber_element=None):
     """The structures of any iterable, as :class:`Chunk` lists of bounded size.
 
@@ -168,7 +183,7 @@ def iter_chunks(X, max_rows, absorber_element=None):
     z = None if absorber_element is None else _atomic_number(absorber_element,
                                                              "absorber_element")
     chunk, rows, atoms_seen, base = [], 0, 0, 0
-    for item in items:
+    for item in _reading(items, lambda: base + len(chunk)):
         if isinstance(item, Atoms):
             found = (item,)
         elif isinstance(item, (str, os.PathLike)):
