@@ -183,7 +183,8 @@ def iter_chunks(X, max_rows, absorber_element=None):
     z = None if absorber_element is None else _atomic_number(absorber_element,
                                                              "absorber_element")
     chunk, rows, atoms_seen, base = [], 0, 0, 0
-    for item in _reading(items, lambda: base + len(chunk)):
+    # the lambda reads base and chunk late on purpose: the position when reading fails
+    for item in _reading(items, lambda: base + len(chunk)):  # noqa: B023
         if isinstance(item, Atoms):
             found = (item,)
         elif isinstance(item, (str, os.PathLike)):
