@@ -50,40 +50,68 @@ def _parse_count(path, lines, at):
     return n_atoms
 
 
-def _parse_frame(path, lines, at):
-    """One xyz frame starting at line index ``at``: (numbers, positions, comment, next index)."""
+_LABELS = {}
+
+
+def _label_table():
+    """{"Fe": 26, "26": 26, ...} for Z = 1..118, built once."""
+    if not _LABELS:
+        from ase.data import chemical_symbols
+
+        for z in range(1, 119):
+            _LABELS[chemical_symbols[z]] = z
+            _LABELS[str(z)] = z
+    return _LABELS
+
+
+def _element(label, where):
+    """Atomic number of an xyz label: an atomic number, or a symbol in any case."""
     from ase.data import atomic_numbers
 
+    if label.lstrip("+-").isdigit():
+        z = int(label)
+        if not 1 <= z <= 118:
+            raise ValueError(f"{where}: atomic number {z} is outside 1..118")
+        return z
+    symbol = label[:1].upper() + label[1:].lower()
+    if symbol not in atomic_numbers or atomic_numbers[symbol] == 0:
+        raise ValueError(f"{where}: unknown element symbol {label!r}")
+    return atomic_numbers[symbol]
+
+
+def _parse_frame(path, lines, at):
+    """One xyz frame starting at line index ``at``: (numbers, positions, comment, next index)."""
+    labels = _label_table()
     n_atoms = _parse_count(path, lines, at)
     body = lines[at + 2 : at + 2 + n_atoms]
     if len(body) < n_atoms:
         raise ValueError(
             f"{path}: line {at + 1} announces {n_atoms} atoms but only {len(body)} follow"
         )
-    numbers = np.empty(n_atoms, dtype=np.int64)
-    positions = np.empty((n_atoms, 3), dtype=np.float64)
+    numbers = [0] * n_atoms
+    coords = [None] * n_atoms
     for k, line in enumerate(body):
         fields = line.split()
-        where = f"{path}, line {at + k + 3}"
         if len(fields) < 4:
-            raise ValueError(f"{where}: expected 'element x y z', got {line.strip()!r}")
+            raise ValueError(f"{path}, line {at + k + 3}: expected 'element x y z', got "
+                             f"{line.strip()!r}")
         label = fields[0]
-        if label.lstrip("+-").isdigit():
-            z = int(label)
-            if not 1 <= z <= 118:
-                raise ValueError(f"{where}: atomic number {z} is outside 1..118")
-        else:
-            symbol = label[:1].upper() + label[1:].lower()
-            if symbol not in atomic_numbers:
-                raise ValueError(f"{where}: unknown element symbol {label!r}")
-            z = atomic_numbers[symbol]
+        z = labels.get(label)  # the common cases: a proper symbol or an atomic number
+        if z is None:  # another case, a signed number, unknown, or ase's dummy 'X'
+            z = _element(label, f"{path}, line {at + k + 3}")
         numbers[k] = z
         try:
-            positions[k] = [float(v) for v in fields[1:4]]
+            coords[k] = (float(fields[1]), float(fields[2]), float(fields[3]))
         except ValueError:
-            raise ValueError(f"{where}: coordinates are not numbers: {line.strip()!r}") from None
-        if not np.all(np.isfinite(positions[k])):
-            raise ValueError(f"{where}: coordinates are NaN or infinite: {line.strip()!r}")
+            raise ValueError(f"{path}, line {at + k + 3}: coordinates are not numbers: "
+                             f"{line.strip()!r}") from None
+    numbers = np.array(numbers, dtype=np.int64)
+    positions = np.array(coords, dtype=np.float64).reshape(n_atoms, 3)
+    finite = np.isfinite(positions).all(axis=1)
+    if not finite.all():
+        k = int(np.argmin(finite))
+        raise ValueError(f"{path}, line {at + k + 3}: coordinates are NaN or infinite: "
+                         f"{body[k].strip()!r}")
     comment = lines[at + 1].strip() if at + 1 < len(lines) else ""
     return numbers, positions, comment, at + 2 + n_atoms
 
