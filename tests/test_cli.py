@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from _helpers import error_line
 
 from xanesnet_sk.cli import main
 
@@ -28,12 +29,7 @@ def small_xyz(tmp_path):
     return folder
 
 
-def _error_line(capsys):
-    err = capsys.readouterr().err.strip()
-    assert err, "no error message on stderr"
-    assert "\n" not in err, f"expected one line, got:\n{err}"
-    assert "Traceback" not in err
-    return err
+_error_line = error_line
 
 
 # --------------------------------------------------------------- featurise

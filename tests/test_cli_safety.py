@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+from _helpers import InterruptAfter, error_line
 
 from xanesnet_sk.cli import main
 
@@ -18,12 +19,7 @@ ENERGIES = np.linspace(-15.0, 60.0, P)
 TINY = "model:\n  hidden_sizes: [8]\n  batch_size: 16\n  max_epochs: 3\n"
 
 
-def _error_line(capsys):
-    err = capsys.readouterr().err.strip()
-    assert err, "no error message on stderr"
-    assert "\n" not in err, f"expected one line, got:\n{err}"
-    assert "Traceback" not in err
-    return err
+_error_line = error_line
 
 
 def _leftovers(folder):
@@ -66,21 +62,7 @@ def model(tmp_path, data, config):
     return out
 
 
-class _InterruptAfter:
-    """Patch the module's forward pass to raise KeyboardInterrupt at its ``n``-th call."""
-
-    def __init__(self, monkeypatch, n):
-        from xanesnet_sk.model import XANESNetModule
-
-        self.calls, original = 0, XANESNetModule.forward
-
-        def forward(module, X):
-            self.calls += 1
-            if self.calls == n:
-                raise KeyboardInterrupt
-            return original(module, X)
-
-        monkeypatch.setattr(XANESNetModule, "forward", forward)
+_InterruptAfter = InterruptAfter
 
 
 # ------------------------------------------------------------------ Ctrl-C

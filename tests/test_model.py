@@ -7,6 +7,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from _helpers import InterruptAfter
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -336,19 +337,7 @@ def test_train_and_eval_modes(fitted, data):
 # ---------------------------------------------------------------- interrupts and divergence
 
 
-class _Interrupt:
-    """Make the module's forward pass raise KeyboardInterrupt at its ``n``-th call."""
-
-    def __init__(self, monkeypatch, n):
-        self.calls, original = 0, XANESNetModule.forward
-
-        def forward(module, X):
-            self.calls += 1
-            if self.calls == n:
-                raise KeyboardInterrupt
-            return original(module, X)
-
-        monkeypatch.setattr(XANESNetModule, "forward", forward)
+_Interrupt = InterruptAfter
 
 
 def test_keyboard_interrupt_is_raised_again_not_swallowed(data, monkeypatch):
