@@ -394,12 +394,13 @@ def _site_list(atoms_list, numbers, offsets, counts, absorber, absorber_element,
 
 
 def _gather_copies(sites, offsets, counts):
-    """Global atom indices of one copy of its structure per row (molecules)."""
+    """Global atom indices of one copy of its structure per row (molecules), and row offsets."""
+    from ._periodic import ranges
+
     row_counts = counts[sites[:, 0]]
     row_offsets = np.zeros(len(sites) + 1, dtype=np.int64)
     np.cumsum(row_counts, out=row_offsets[1:])
-    shift = np.repeat(offsets[sites[:, 0]] - row_offsets[:-1], row_counts)
-    return np.arange(row_offsets[-1], dtype=np.int64) + shift, row_offsets
+    return ranges(offsets[sites[:, 0]], row_counts), row_offsets
 
 
 def _pack_rows(atoms_list, positions, offsets, counts, periodic, sites, r_cut):
