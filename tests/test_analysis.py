@@ -169,7 +169,7 @@ def test_variance_sweep_uses_pipeline_filter(toy):
 
 def test_csv_is_incremental(toy, tmp_path, monkeypatch):
     """An interrupted sweep keeps the rows it finished."""
-    from xanesnet_sk import _sweeps
+    from xanesnet_sk.analysis import _sweeps
 
     X, y = toy
     calls = {"n": 0}
@@ -331,8 +331,8 @@ def _main(argv):
         main = None
     if main is not None and "importance" in build_parser()._subparsers._group_actions[0].choices:
         return main(argv)
-    from xanesnet_sk._cli_analysis import add_analysis_commands
-    from xanesnet_sk._cli_common import Reporter
+    from xanesnet_sk.cli._analysis import add_analysis_commands
+    from xanesnet_sk.cli._common import Reporter
 
     parser = argparse.ArgumentParser()
     add_analysis_commands(parser.add_subparsers(dest="verb"))
@@ -376,7 +376,7 @@ def test_cli_verbs(cli_data, monkeypatch, verb):
 
 
 def test_cli_wacsf_search_needs_structures(cli_data, monkeypatch, capsys):
-    from xanesnet_sk._cli_common import CLIError
+    from xanesnet_sk.cli._common import CLIError
 
     monkeypatch.chdir(cli_data)
     argv = ["wacsf-search", "--data", "features.npz", "--model", "ridge", "--output", "o", "-q"]
@@ -417,9 +417,9 @@ def test_real_fe_set_radial_distribution(data_root):
 
 
 def test_cli_absolute_energies_are_shifted_to_the_edge():
-    from xanesnet_sk._cli_analysis import _relative_energies
-    from xanesnet_sk._cli_common import CLIError, Reporter
-    from xanesnet_sk._cli_data import CLIData
+    from xanesnet_sk.cli._analysis import _relative_energies
+    from xanesnet_sk.cli._common import CLIError, Reporter
+    from xanesnet_sk.cli._data import CLIData
 
     grid = 7112.0 + np.linspace(-15, 60, 226)
     data = CLIData(None, None, grid, [], "structures", "test")
@@ -432,9 +432,9 @@ def test_cli_absolute_energies_are_shifted_to_the_edge():
 
 def test_cli_edge_energy_from_the_files_reaches_the_analysis(tmp_path):
     """An E0 read from the spectrum headers (or an npz 'e0') sets the windows' origin."""
-    from xanesnet_sk._cli_analysis import _relative_energies
-    from xanesnet_sk._cli_common import Reporter
-    from xanesnet_sk._cli_data import _from_dataset, _load_npz
+    from xanesnet_sk.cli._analysis import _relative_energies
+    from xanesnet_sk.cli._common import Reporter
+    from xanesnet_sk.cli._data import _from_dataset, _load_npz
     from xanesnet_sk.datasets import XanesDataset
 
     energies = np.linspace(7000, 7100, 50)  # absolute, not XANESNET's 226-point layout

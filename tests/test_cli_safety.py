@@ -541,7 +541,7 @@ def test_dmu_histogram_is_bounded_and_counts_non_finite(dmu, tmp_path):
 
 
 def test_tables_count_non_finite_delta_mu():
-    from xanesnet_sk._cli_report import fold_summary, summary_table
+    from xanesnet_sk.cli._report import fold_summary, summary_table
 
     folds = [
         {"repeat": 1, "fold": 1, "dmu": np.array([1.0, 2.0, np.nan]),

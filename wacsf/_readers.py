@@ -242,7 +242,8 @@ def _select(path, frames, index):
     raise ValueError(f"index must be None, an int, a slice or ':', got {index!r}")
 
 
-def _is_structure_file(path):
+def is_structure_file(path):
+    """True for a file that :func:`read_structures` reads from a directory (suffix or name)."""
     return path.suffix.lower() in _STRUCTURE_SUFFIXES or path.name.upper().startswith(
         _STRUCTURE_NAMES
     )
@@ -296,7 +297,7 @@ def read_structures(paths, index=None):
     if isinstance(paths, (str, os.PathLike)):
         path = Path(paths)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and _is_structure_file(p))
+            files = sorted(p for p in path.iterdir() if p.is_file() and is_structure_file(p))
             if not files:
                 raise ValueError(
                     f"no .xyz files (nor .extxyz, .cif, .vasp, POSCAR or CONTCAR) in "

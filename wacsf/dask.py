@@ -56,12 +56,12 @@ def as_bag(structures, npartitions=None, partition_size=2000):
     if isinstance(structures, (str, os.PathLike)):
         from pathlib import Path
 
-        from ._readers import _is_structure_file
+        from ._readers import is_structure_file
 
         path = Path(structures)
         if path.is_dir():
             structures = sorted(str(p) for p in path.iterdir()
-                                if p.is_file() and _is_structure_file(p))
+                                if p.is_file() and is_structure_file(p))
             if not structures:
                 raise ValueError(f"no structure files in directory {str(path)!r}")
         else:

@@ -55,10 +55,12 @@ def predict(model, structures, npartitions=None, partition_size=2000, absorber_e
     spectra : dask.array.Array of shape (n_structures, n_points)
         One chunk per partition, rows in input order.
     """
-    from wacsf.dask import _dask, as_bag
+    from wacsf.dask import as_bag
 
-    dask, da, _ = _dask()
-    bag = as_bag(structures, npartitions, partition_size)
+    bag = as_bag(structures, npartitions, partition_size)  # without dask: names the extra
+    import dask
+    import dask.array as da
+
     n_points = _n_outputs(model)
     shared = dask.delayed(model, pure=True)
     blocks = [

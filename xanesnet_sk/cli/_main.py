@@ -1,28 +1,9 @@
-"""The ``xanesnet-sk`` command line.
-
-Verbs::
-
-    xanesnet-sk demo       end-to-end run on built-in synthetic data (start here)
-    xanesnet-sk featurise  wACSF of xyz structures -> .npz / .csv
-    xanesnet-sk learn      fit the XANESNET pipeline, save it (joblib + JSON sidecar)
-    xanesnet-sk validate   repeated k-fold cross-validation: delta mu per fold
-    xanesnet-sk predict    spectra (and plots) of new structures from a saved model
-    xanesnet-sk evaluate   delta mu / delta E tables and plots of a saved model on data
-
-``xanesnet-sk VERB --help`` documents each verb's options.  Every verb takes
-``--quiet``.  A failure exits with a non-zero status and one line on stderr
-(``--traceback`` shows the full traceback instead).  Exit statuses: 0 success,
-1 failure, 2 bad command line, 130 interrupted (Ctrl-C: no model or table is
-saved; ``learn --save-on-interrupt`` saves one marked as interrupted).  Outputs
-are written under temporary names and renamed into place on success; existing
-files are replaced only with ``--overwrite``.  Model files are joblib pickles
-(loading one runs code) unless written as ``.skops`` (the safe format).
-"""
+"""The ``xanesnet-sk`` parser and :func:`main`: every verb registered, errors in one line."""
 
 import argparse
 import sys
 
-from ._cli_common import CLIError, Reporter, common_parent
+from ._common import CLIError, Reporter, common_parent
 
 __all__ = ["main", "build_parser"]
 
@@ -46,12 +27,12 @@ def build_parser():
     -------
     argparse.ArgumentParser
     """
-    from . import __version__
-    from ._cli_analysis import add_analysis_commands
-    from ._cli_apply import add_evaluate_command, add_predict_command
-    from ._cli_demo import add_demo_command
-    from ._cli_featurise import add_featurise_command
-    from ._cli_fit import add_learn_command, add_validate_command
+    from .. import __version__
+    from ._analysis import add_analysis_commands
+    from ._apply import add_evaluate_command, add_predict_command
+    from ._demo import add_demo_command
+    from ._featurise import add_featurise_command
+    from ._fit import add_learn_command, add_validate_command
 
     parser = _Parser(
         prog=PROG,
@@ -62,7 +43,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     parent = common_parent()
-    add_demo_command(subparsers, parent)
+    add_demo_command(subparsers, parent, parse=parser.parse_args)  # the demo runs verbs
     add_featurise_command(subparsers, parent)
     add_learn_command(subparsers, parent)
     add_validate_command(subparsers, parent)
@@ -82,7 +63,7 @@ def _one_line(exc):
 
 def _expected(exc):
     """True for failures caused by the input (bad paths, data, parameters), not bugs."""
-    from ._config import ConfigError
+    from .._config import ConfigError
 
     return isinstance(exc, (CLIError, ConfigError, OSError, ValueError, TypeError, KeyError))
 
@@ -123,6 +104,3 @@ def main(argv=None):
         return 1
     return 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -12,7 +12,7 @@ __all__ = ["delta_mu", "fold_summary", "spectrum_table", "summary_table", "peak_
 
 def delta_mu(y_true, y_pred):
     """Per-spectrum delta mu (%) from :mod:`xanesnet_sk.metrics`, as a float ndarray."""
-    from .metrics import delta_mu as _delta_mu
+    from ..metrics import delta_mu as _delta_mu
 
     return np.asarray(_delta_mu(y_true, y_pred), dtype=float).reshape(-1)
 
@@ -87,7 +87,7 @@ def peak_pairs(y_true, y_pred, energies):
     stats : dict
         ``delta_e``'s summary over all spectra (mean, max, std, r2, hit_rate...).
     """
-    from .metrics import delta_e
+    from ..metrics import delta_e
 
     stats = delta_e(y_true, y_pred, energies)
     pairs = pd.DataFrame({"spectrum": stats["sample"], "e_target": stats["e_target"],

@@ -13,18 +13,18 @@ from sklearn.feature_selection import SelectKBest, SelectPercentile, VarianceThr
 from sklearn.model_selection import GridSearchCV, ParameterGrid, cross_val_score
 from sklearn.pipeline import Pipeline
 
-from ._analysis_common import (
-    _as_2d,
-    _composition,
-    _CSVLog,
-    _default_scoring,
-    _featuriser_key,
-    _make_cv,
-    _progress,
-    _split_featuriser,
+from ..selection import feature_variance
+from ._common import (
+    CSVLog,
+    as_2d,
+    composition,
+    default_scoring,
+    featuriser_key,
+    make_cv,
+    progress_bar,
     relative_performance,
+    split_featuriser,
 )
-from .selection import feature_variance
 
 __all__ = ["WACSF_STUDIES", "variance_sweep", "select_from_model_curve", "wacsf_search"]
 
@@ -156,20 +156,20 @@ def variance_sweep(
     for f in fractions:
         if not 0.0 <= f < 1.0:
             raise ValueError(f"fractions must lie in [0, 1), got {f!r}")
-    estimator, X, names = _split_featuriser(estimator, X, feature_names)
+    estimator, X, names = split_featuriser(estimator, X, feature_names)
     estimator, step_name, index = _variance_step(estimator)
     X_in = X
     if index > 0:
         X_in = Pipeline(estimator.steps[:index]).fit(X, y).transform(X)
         names = np.asarray([f"{index}:{i}" for i in range(np.shape(X_in)[1])], dtype=object)
     step = estimator.named_steps[step_name]
-    variances = feature_variance(_as_2d(X_in))
+    variances = feature_variance(as_2d(X_in))
     settings = _filter_settings(step, variances, fractions)
-    cv = _make_cv(cv, random_state=random_state)
-    scoring = _default_scoring(scoring)
-    log = _CSVLog(csv_path)
+    cv = make_cv(cv, random_state=random_state)
+    scoring = default_scoring(scoring)
+    log = CSVLog(csv_path)
     rows = []
-    with _progress(progress, len(fractions), "variance sweep") as bar:
+    with progress_bar(progress, len(fractions), "variance sweep") as bar:
         for fraction, (param, value) in zip(fractions, settings):
             params = {f"{step_name}__{param}": value}
             model = clone(estimator).set_params(**params)
@@ -182,7 +182,7 @@ def variance_sweep(
                 "n_removed": int((~kept).sum()),
                 "fraction_removed": float((~kept).mean()),
                 "n_kept": int(kept.sum()),
-                **_composition(names[kept]),
+                **composition(names[kept]),
                 "score_mean": float(np.mean(scores)),
                 "score_std": float(np.std(scores)),
                 "n_splits": int(len(scores)),
@@ -295,7 +295,7 @@ def select_from_model_curve(
     every fold: the curve measures how many features the model needs, not
     an unbiased generalisation error (as in the paper).
     """
-    estimator, X, names = _split_featuriser(estimator, X, feature_names)
+    estimator, X, names = split_featuriser(estimator, X, feature_names)
     n = len(names)
     scores_vec = _importance_vector(importances, names, window)
     if ks is None:
@@ -304,11 +304,11 @@ def select_from_model_curve(
     if ks[0] < 1 or ks[-1] > n:
         raise ValueError(f"ks must lie in 1..{n} (the number of features), got {ks}")
     model = Pipeline([("select", SelectKBest(_FixedScores(scores_vec), k=n)), ("model", estimator)])
-    cv = _make_cv(cv, random_state=random_state)
-    scoring = _default_scoring(scoring)
-    log = _CSVLog(csv_path)
+    cv = make_cv(cv, random_state=random_state)
+    scoring = default_scoring(scoring)
+    log = CSVLog(csv_path)
     rows, previous = [], np.zeros(n, dtype=bool)
-    with _progress(progress, len(ks), "select from model") as bar:
+    with progress_bar(progress, len(ks), "select from model") as bar:
         for k in ks:
             candidate = clone(model).set_params(select__k=k)
             # the mask SelectKBest keeps (its scores are fixed, so any X gives it)
@@ -317,7 +317,7 @@ def select_from_model_curve(
             row = {
                 "k": k,
                 "fraction_included": k / n,
-                **_composition(names[mask]),
+                **composition(names[mask]),
                 "score_mean": float(np.mean(scores)),
                 "score_std": float(np.std(scores)),
                 "n_splits": int(len(scores)),
@@ -419,7 +419,7 @@ def wacsf_search(
     the differences between settings are often within the fold-to-fold
     spread, so read ``score_std`` before the ranking.
     """
-    key = _featuriser_key(pipeline)
+    key = featuriser_key(pipeline)
     if isinstance(param_grid, str):
         if param_grid not in WACSF_STUDIES:
             raise ValueError(
@@ -435,11 +435,11 @@ def wacsf_search(
     columns = list(dict.fromkeys(_short(k, key) for point in points for k in point))
     featuriser = pipeline.get_params()[key]
     y = np.asarray(y)
-    cv = _make_cv(cv, random_state=random_state)
-    scoring = _default_scoring(scoring)
-    log = _CSVLog(csv_path)
+    cv = make_cv(cv, random_state=random_state)
+    scoring = default_scoring(scoring)
+    log = CSVLog(csv_path)
     rows = []
-    with _progress(progress, len(points), "wACSF search") as bar:
+    with progress_bar(progress, len(points), "wACSF search") as bar:
         for index, point in enumerate(points):
             short = {_short(k, key): v for k, v in point.items()}
             own = {k: v for k, v in short.items() if "__" not in k}
@@ -456,7 +456,7 @@ def wacsf_search(
                 "label": ", ".join(f"{k}={_cell(v)}" for k, v in short.items()),
                 **{k: _cell(short[k]) if k in short else "" for k in columns},
                 "n_features": len(names),
-                **{f"{k}_features": v for k, v in _composition(names).items() if k != "n_g1"},
+                **{f"{k}_features": v for k, v in composition(names).items() if k != "n_g1"},
                 "score_mean": float(res["mean_test_score"][0]),
                 "score_std": float(res["std_test_score"][0]),
                 "n_splits": int(n_splits),

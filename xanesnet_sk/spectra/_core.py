@@ -77,13 +77,13 @@ def detect_edge(energies, mu):
     >>> float(detect_edge(e, np.arctan(e - 2.0)))
     2.0
     """
-    energies = _as_grid(energies, "energies")
+    energies = as_grid(energies, "energies")
     mu = np.asarray(mu, dtype=float)
     slope = np.gradient(mu, energies, axis=-1)
     return energies[np.argmax(slope, axis=-1)]
 
 
-def _as_grid(values, name, owner="detect_edge"):
+def as_grid(values, name, owner="detect_edge"):
     """A finite, strictly increasing float64 1-D grid of >= 2 points, or ValueError."""
     grid = np.asarray(values, dtype=np.float64)
     if grid.ndim != 1 or grid.size < 2:
@@ -162,11 +162,11 @@ def _energy_names(energies):
     return np.asarray([f"mu_{e:.10g}" for e in energies], dtype=object)
 
 
-class _SpectraTransformer(TransformerMixin, BaseEstimator):
+class SpectraTransformer(TransformerMixin, BaseEstimator):
     """Shared validation: ``energies`` against the columns of X."""
 
     def _validate_energies(self):
-        return _as_grid(self.energies, "energies", type(self).__name__)
+        return as_grid(self.energies, "energies", type(self).__name__)
 
     def _check_X(self, X, reset):
         X = validate_data(self, X, reset=reset, dtype=np.float64)

@@ -4,8 +4,8 @@ import os
 
 import numpy as np
 
-from ._cli_common import CLIError, StagedOutputs, add_overwrite_option, output_file
-from ._cli_data import add_data_options, load_data, model_output, save_model
+from ._common import CLIError, StagedOutputs, add_overwrite_option, output_file
+from ._data import add_data_options, load_data, model_output, save_model
 
 __all__ = ["add_learn_command", "add_validate_command", "build_pipeline", "fit_pipeline",
            "cross_validate_dmu", "featurise_once", "check_fit_options", "check_trained"]
@@ -28,13 +28,13 @@ def add_fit_options(parser):
     return group
 
 
-def _read_config(args):
-    from ._config import load_config, validate_config
+def read_config(args):
+    from .._config import load_config, validate_config
 
     return load_config(args.config) if args.config else validate_config({})
 
 
-def _prefix_of(estimator, cls):
+def prefix_of(estimator, cls):
     """The ``set_params`` prefix (``"a__b__"``) of the first ``cls`` inside ``estimator``."""
     if isinstance(estimator, cls):
         return ""
@@ -67,8 +67,8 @@ def build_pipeline(config, featurise, seed=None, epochs=None, wacsf_params=None)
     """
     from wacsf import WACSFTransformer
 
-    from .model import XANESNetRegressor
-    from .pipeline import make_xanesnet_pipeline
+    from ..model import XANESNetRegressor
+    from ..pipeline import make_xanesnet_pipeline
 
     try:
         pipeline = make_xanesnet_pipeline(featurise=featurise, random_state=seed,
@@ -78,10 +78,10 @@ def build_pipeline(config, featurise, seed=None, epochs=None, wacsf_params=None)
         model.setdefault("n_threads", 1)  # small batches gain nothing from more threads
         if epochs is not None:
             model["max_epochs"] = epochs
-        net = _prefix_of(pipeline, XANESNetRegressor)
+        net = prefix_of(pipeline, XANESNetRegressor)
         params.update({net + key: value for key, value in model.items()})
         if featurise:
-            step = _prefix_of(pipeline, WACSFTransformer)
+            step = prefix_of(pipeline, WACSFTransformer)
             wacsf = {**config["wacsf"], **(wacsf_params or {})}
             params.update({step + key: value for key, value in wacsf.items()})
         pipeline.set_params(**params)
@@ -116,10 +116,10 @@ def featurise_once(wacsf, structures, report):
 
 def fit_pipeline(pipeline, X, y, report, desc="training"):
     """Fit ``pipeline`` with an epoch progress bar, detached again after the fit."""
-    from ._cli_progress import EpochProgress
-    from .model import XANESNetRegressor
+    from ..model import XANESNetRegressor
+    from ._progress import EpochProgress
 
-    net = _prefix_of(pipeline, XANESNetRegressor)
+    net = prefix_of(pipeline, XANESNetRegressor)
     if report.quiet or net is None:
         return pipeline.fit(X, y)
     pipeline.set_params(**{net + "callbacks": [("progress", EpochProgress(report, desc))]})
@@ -185,7 +185,7 @@ def check_fit_options(args, config):
 def run_learn(args, report):
     """Fit on the data and save the model."""
     out = model_output(args.output, args.overwrite)
-    config = _read_config(args)
+    config = read_config(args)
     check_fit_options(args, config)
     data = load_data(args, report)
     featurise = data.kind == "structures"
@@ -205,7 +205,7 @@ def run_learn(args, report):
 
 def _save_interrupted(out, pipeline, data, config, args, report):
     """``--save-on-interrupt``: save the part-trained pipeline, marked as such, if usable."""
-    from .model import XANESNetRegressor, completed_epochs
+    from ..model import XANESNetRegressor, completed_epochs
 
     nets = _fitted_nets(pipeline, XANESNetRegressor)
     done = completed_epochs(nets[0]) if nets else 0
@@ -231,7 +231,7 @@ def check_trained(pipeline, X, y, interrupted=False):
     finite spectra of the right length."""
     import torch
 
-    from .model import XANESNetRegressor, completed_epochs
+    from ..model import XANESNetRegressor, completed_epochs
 
     for net in _fitted_nets(pipeline, XANESNetRegressor):
         bad = [name for name, p in net.module_.named_parameters()
@@ -258,7 +258,7 @@ def check_trained(pipeline, X, y, interrupted=False):
 
 def _metadata(pipeline, data, config, args):
     """The sidecar of a model fitted on ``data``."""
-    from ._cli_featurise import portable_params
+    from ._featurise import portable_params
 
     wacsf, rest = split_featuriser(pipeline)
     if wacsf is not None:
@@ -292,7 +292,7 @@ def _feature_provenance(data, config):
     """
     from wacsf import WACSFTransformer
 
-    from ._cli_featurise import portable_params
+    from ._featurise import portable_params
 
     if data.wacsf_params is not None:
         return data.wacsf_params, "data file", data.feature_names
@@ -335,7 +335,7 @@ def add_validate_command(subparsers, parent):
 
 def run_validate(args, report):
     """Cross-validate and report the per-fold table."""
-    from ._cli_report import fold_summary
+    from ._report import fold_summary
 
     if args.splits < 2 or args.repeats < 1:
         raise CLIError(f"--splits must be >= 2 and --repeats >= 1, got {args.splits} and "
@@ -343,7 +343,7 @@ def run_validate(args, report):
     out = output_file(args.output, "--output", suffixes=(".csv",))
     staged = StagedOutputs(args.overwrite)
     temp = staged.path(out)
-    config = _read_config(args)
+    config = read_config(args)
     check_fit_options(args, config)
     data = load_data(args, report)
     if len(data) < args.splits:
@@ -398,9 +398,9 @@ def cross_validate_dmu(pipeline, X, y, report, n_splits=5, n_repeats=5, seed=0, 
 
 def _threads_per_worker(estimator, n_workers):
     """Share the cores between parallel folds (torch threads per fit)."""
-    from .model import XANESNetRegressor
+    from ..model import XANESNetRegressor
 
-    net = _prefix_of(estimator, XANESNetRegressor)
+    net = prefix_of(estimator, XANESNetRegressor)
     if net is None:
         return estimator
     threads = max(1, (os.cpu_count() or 1) // n_workers)
@@ -411,7 +411,7 @@ def _fit_fold(estimator, X, y, train, test, k, n_splits):
     """Fit a clone on one training fold; delta mu on its test fold."""
     from sklearn.base import clone
 
-    from ._cli_report import delta_mu
+    from ._report import delta_mu
 
     model = clone(estimator).fit(X[train], y[train])  # a Ctrl-C inside is raised again
     y_pred = model.predict(X[test])

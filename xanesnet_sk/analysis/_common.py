@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold, RepeatedKFold
 from sklearn.pipeline import Pipeline
 
-from .metrics import make_delta_mu_scorer
+from ..metrics import make_delta_mu_scorer
 
 __all__ = ["parse_feature_names", "relative_performance"]
 
@@ -90,14 +90,14 @@ def _window_mask(energies, window, name):
     return mask
 
 
-def _window_scorer(energies, window, name):
+def window_scorer(energies, window, name):
     """Delta mu scorer of one named window (checked, so errors name the window)."""
     if window is not None:
         _window_mask(energies, window, name)
     return make_delta_mu_scorer(energies, window=window)
 
 
-def _default_scoring(scoring):
+def default_scoring(scoring):
     return make_delta_mu_scorer() if scoring is None else scoring
 
 
@@ -109,7 +109,7 @@ def _is_featuriser(step):
     return isinstance(step, WACSFTransformer)
 
 
-def _featuriser_key(estimator):
+def featuriser_key(estimator):
     """The ``get_params`` key of the (only) WACSFTransformer inside ``estimator``."""
     keys = [k for k, v in estimator.get_params(deep=True).items() if _is_featuriser(v)]
     if _is_featuriser(estimator):
@@ -126,7 +126,7 @@ def _featuriser_key(estimator):
     return keys[0]
 
 
-def _split_featuriser(estimator, X, feature_names=None, fitted=False):
+def split_featuriser(estimator, X, feature_names=None, fitted=False):
     """Featurise once if ``estimator`` starts with a WACSFTransformer.
 
     Returns the estimator acting on features, the feature matrix (or X
@@ -159,14 +159,14 @@ def _check_names(names, X):
     return names
 
 
-def _as_2d(X, name="X"):
+def as_2d(X, name="X"):
     X = X.to_numpy() if isinstance(X, pd.DataFrame) else np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
     return X
 
 
-def _make_cv(cv, n_splits=5, n_repeats=5, random_state=None):
+def make_cv(cv, n_splits=5, n_repeats=5, random_state=None):
     if cv is None:
         return RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state)
     if isinstance(cv, Integral):
@@ -199,7 +199,7 @@ def relative_performance(scores, reference=None):
     return 100.0 * (scores - reference) / abs(reference)
 
 
-class _CSVLog:
+class CSVLog:
     """Append rows (dicts) to a CSV file, header first; the file starts empty."""
 
     def __init__(self, path):
@@ -219,12 +219,12 @@ class _CSVLog:
             csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore").writerow(row)
 
 
-def _progress(show, total, desc):
+def progress_bar(show, total, desc):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, disable=not show, leave=False, dynamic_ncols=True)
 
 
-def _composition(names):
+def composition(names):
     kinds = parse_feature_names(names)["kind"]
     return {f"n_{k}": int((kinds == k).sum()) for k in ("g1", "g2", "g4")}

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._cli_common import (
+from ._common import (
     CLIError,
     StagedOutputs,
     add_overwrite_option,
@@ -33,7 +33,7 @@ from ._cli_common import (
     output_dir,
     refuse_existing,
 )
-from ._cli_data import add_data_options, load_data
+from ._data import add_data_options, load_data
 
 __all__ = ["add_analysis_commands"]
 
@@ -58,7 +58,7 @@ def _floats(text):
 
 
 def _add_common(parser, folds=5, repeats=5, variance_drop=True):
-    from ._cli_fit import add_fit_options
+    from ._fit import add_fit_options
 
     add_data_options(parser)
     parser.add_argument("--output", required=True, metavar="DIR",
@@ -90,7 +90,7 @@ def add_analysis_commands(subparsers, parent=None):
         From ``parser.add_subparsers()``.
     parent : argparse.ArgumentParser, default=None
         Parent parser with the options every verb takes; default
-        :func:`~xanesnet_sk._cli_common.common_parent`.
+        :func:`~xanesnet_sk.cli._common.common_parent`.
     """
     parent = common_parent() if parent is None else parent
 
@@ -170,9 +170,9 @@ def add_analysis_commands(subparsers, parent=None):
 
 
 def _config(args, variance_drop=None):
-    from ._cli_fit import _read_config
+    from ._fit import read_config
 
-    config = _read_config(args)
+    config = read_config(args)
     if variance_drop is not None:
         config = {**config, "preprocessing": {**config["preprocessing"],
                                               "variance_drop": variance_drop}}
@@ -187,7 +187,7 @@ def _build(args, featurise, variance_drop=None):
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from .selection import feature_variance
+        from ..selection import feature_variance
 
         drop = _config(args)["preprocessing"].get("variance_drop") if variance_drop is None \
             else variance_drop
@@ -200,14 +200,14 @@ def _build(args, featurise, variance_drop=None):
                                                 percentile=100.0 * (1.0 - (drop or 0.0)))),
                   ("scale", StandardScaler()), ("model", Ridge(alpha=1.0))]
         return Pipeline(steps)
-    from ._cli_fit import _prefix_of, build_pipeline
-    from .model import XANESNetRegressor
+    from ..model import XANESNetRegressor
+    from ._fit import build_pipeline, prefix_of
 
     pipeline = build_pipeline(_config(args, variance_drop), featurise, seed=args.seed,
                               epochs=args.epochs)
     n_jobs = _n_jobs(args)
     if n_jobs > 1:
-        prefix = _prefix_of(pipeline, XANESNetRegressor)
+        prefix = prefix_of(pipeline, XANESNetRegressor)
         pipeline.set_params(**{prefix + "n_threads": max(1, (os.cpu_count() or 1) // n_jobs)})
     return pipeline
 
@@ -233,7 +233,7 @@ def _features(args, data, report):
     if data.kind == "structures":
         from wacsf import WACSFTransformer
 
-        from ._cli_fit import featurise_once
+        from ._fit import featurise_once
 
         wacsf = WACSFTransformer(**_config(args)["wacsf"])
         return featurise_once(wacsf, data.X, report), wacsf.get_feature_names_out(), data.X
@@ -265,7 +265,7 @@ def _carry_forward(X, names, drop, report):
         raise CLIError(f"--variance-drop must be in [0, 1), got {drop}")
     from sklearn.feature_selection import SelectPercentile
 
-    from .selection import feature_variance
+    from ..selection import feature_variance
 
     keep = SelectPercentile(feature_variance, percentile=100 * (1 - drop)).fit(X).get_support()
     report.say(f"variance filter: keeping {keep.sum()} of {keep.size} features "
@@ -325,8 +325,8 @@ def _start(args, report, names, featurise=None):
     data : CLIData
     out : Path
     """
-    from ._cli_featurise import make_wacsf
-    from ._cli_fit import check_fit_options
+    from ._featurise import make_wacsf
+    from ._fit import check_fit_options
 
     if args.epochs is not None and args.epochs < 1:
         raise CLIError(f"--epochs must be at least 1, got {args.epochs}")
@@ -355,7 +355,7 @@ def _summary(frame, columns):
 def _importance(args, X, y, energies, names, report, windows=None):
     from sklearn.model_selection import train_test_split
 
-    from .analysis import permutation_importance_table
+    from ..analysis import permutation_importance_table
 
     if not 0 < args.test_size < 1:
         raise CLIError(f"--test-size must be in (0, 1), got {args.test_size}")
@@ -363,7 +363,7 @@ def _importance(args, X, y, energies, names, report, windows=None):
         X, y, test_size=args.test_size, random_state=args.seed)
     model = _build(args, featurise=False, variance_drop=0.0)
     report.say(f"fitting on {len(X_train)} samples, permuting on {len(X_test)} held out")
-    from ._cli_fit import fit_pipeline
+    from ._fit import fit_pipeline
 
     fit_pipeline(model, X_train, y_train, report)
     return permutation_importance_table(
@@ -405,8 +405,8 @@ def _windows(spec):
 
 def run_importance(args, report):
     """``xanesnet-sk importance``."""
-    from .analysis import radial_distances, window_difference
-    from .analysis_plots import plot_g2_importance, plot_g4_importance, plot_window_difference
+    from ..analysis import radial_distances, window_difference
+    from ..analysis.plots import plot_g2_importance, plot_g4_importance, plot_window_difference
 
     windows = _windows(args.windows)
     others = [w for w in windows if w != "whole"]
@@ -443,8 +443,8 @@ def run_importance(args, report):
 
 def run_variance_sweep(args, report):
     """``xanesnet-sk variance-sweep``."""
-    from .analysis import variance_sweep
-    from .analysis_plots import plot_variance_sweep
+    from ..analysis import variance_sweep
+    from ..analysis.plots import plot_variance_sweep
 
     fractions = _floats(args.fractions)
     data, out = _start(args, report, ["variance_sweep.csv", "variance_sweep.png"])
@@ -465,13 +465,13 @@ def run_variance_sweep(args, report):
 
 def run_select_from_model(args, report):
     """``xanesnet-sk select-from-model``."""
-    from .analysis import select_from_model_curve
-    from .analysis_plots import plot_select_from_model
+    from ..analysis import select_from_model_curve
+    from ..analysis.plots import plot_select_from_model
 
     fractions = _floats(args.fractions)
     outputs = ["select_from_model.csv", "select_from_model.png"]
     if args.importance:
-        from ._cli_common import existing_file
+        from ._common import existing_file
 
         existing_file(args.importance, "--importance", (".csv",))
     else:
@@ -533,9 +533,9 @@ def run_sfs(args, report):
     """``xanesnet-sk sfs``."""
     from sklearn.model_selection import cross_val_score
 
-    from .analysis import sequential_selection
-    from .analysis_plots import plot_sequential_selection
-    from .metrics import make_delta_mu_scorer
+    from ..analysis import sequential_selection
+    from ..analysis.plots import plot_sequential_selection
+    from ..metrics import make_delta_mu_scorer
 
     n_features = _n_features(args.n_features)
     directions = ["forward", "backward"] if args.direction == "both" else [args.direction]
@@ -573,8 +573,8 @@ def run_sfs(args, report):
 
 def run_wacsf_search(args, report):
     """``xanesnet-sk wacsf-search``."""
-    from .analysis import WACSF_STUDIES, wacsf_search
-    from .analysis_plots import plot_wacsf_search
+    from ..analysis import WACSF_STUDIES, wacsf_search
+    from ..analysis.plots import plot_wacsf_search
 
     studies = args.study or ["g2_g4_split"]
     if "all" in studies:

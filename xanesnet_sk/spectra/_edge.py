@@ -1,22 +1,4 @@
-"""Spectrum preprocessing as scikit-learn transformers (paper section II.C).
-
-Every transformer here takes spectra as an array of shape
-``(n_samples, n_points)`` whose columns are the energies given by the
-``energies`` constructor parameter (an array does not carry its grid).  They
-can run up front or as the ``transformer`` of
-:class:`~sklearn.compose.TransformedTargetRegressor` when they can invert
-(only :class:`Resampler` with known edges can).
-
-- :class:`LorentzianBroadening`, :class:`ArctanBroadening`: convolution with a
-  fixed-width or an energy-dependent Lorentzian.  Deconvolution is ill-posed
-  (it amplifies noise without bound), so neither defines ``inverse_transform``.
-- :class:`Resampler`: linear interpolation onto ``E0 + linspace(-15, 60, 226)``.
-- :class:`EdgeStepNormaliser`: divide by the edge step of a post-edge
-  quadratic.
-
-Helpers: :func:`xanesnet_grid`, :func:`detect_edge`, :func:`arctan_width`,
-:func:`lorentzian`.
-"""
+"""Edge-relative transformers: resampling onto ``E0 + grid`` and edge-step normalisation."""
 
 from numbers import Real
 
@@ -25,28 +7,9 @@ from sklearn.base import _fit_context
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._broadening import ArctanBroadening, LorentzianBroadening
-from ._spectra_core import (
-    _as_grid,
-    _SpectraTransformer,
-    arctan_width,
-    convolution_matrix,
-    detect_edge,
-    lorentzian,
-    xanesnet_grid,
-)
+from ._core import SpectraTransformer, as_grid, xanesnet_grid
 
-__all__ = [
-    "ArctanBroadening",
-    "EdgeStepNormaliser",
-    "LorentzianBroadening",
-    "Resampler",
-    "arctan_width",
-    "convolution_matrix",
-    "detect_edge",
-    "lorentzian",
-    "xanesnet_grid",
-]
+__all__ = ["EdgeStepNormaliser", "Resampler"]
 
 
 def _has_edges(self):
@@ -59,7 +22,7 @@ def _has_edges(self):
     return True
 
 
-class Resampler(_SpectraTransformer):
+class Resampler(SpectraTransformer):
     """Resample spectra onto ``E0 + grid`` by linear interpolation (paper section II.C).
 
     Parameters
@@ -133,7 +96,7 @@ class Resampler(_SpectraTransformer):
         """
         self.energies_ = self._validate_energies()
         grid = xanesnet_grid() if self.grid is None else self.grid
-        self.grid_ = _as_grid(grid, "grid", "Resampler")
+        self.grid_ = as_grid(grid, "grid", "Resampler")
         X = self._check_X(X, reset=True)
         self._check_window(self._edges(X))
         return self
@@ -210,7 +173,7 @@ class Resampler(_SpectraTransformer):
         return self.grid_
 
 
-class EdgeStepNormaliser(_SpectraTransformer):
+class EdgeStepNormaliser(SpectraTransformer):
     """Edge-step normalisation: divide each spectrum by its post-edge quadratic at E0.
 
     A quadratic ``q(E)`` is fitted by least squares to mu over

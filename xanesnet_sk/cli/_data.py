@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli_common import (
+from ._common import (
     CLIError,
     StagedOutputs,
     existing_dir,
@@ -186,7 +186,7 @@ def _load_dirs(xyz, xanes, unmatched, report, grid=None):
     """Structures and spectra from two directories, through ``datasets.load_dataset``."""
     import warnings
 
-    from .datasets import GridMismatchError, load_dataset
+    from ..datasets import GridMismatchError, load_dataset
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
@@ -215,7 +215,7 @@ def _from_dataset(dataset, source):
 
 def _load_npz(path):
     """Features (``x``) or structures from an ``.npz`` file."""
-    from .datasets import read_npz_arrays
+    from ..datasets import read_npz_arrays
 
     try:
         arrays = read_npz_arrays(path)
@@ -277,14 +277,14 @@ def _npz_energies(arrays, y):
         return np.asarray(arrays["energies"], dtype=float)
     if y is None:
         return None
-    from .spectra import xanesnet_grid
+    from ..spectra import xanesnet_grid
 
     return xanesnet_grid(y.shape[1])
 
 
 def _npz_structures(path, arrays):
     """Structures stored in an npz by ``datasets.save_dataset``; CLIError if it holds none."""
-    from .datasets import load_npz
+    from ..datasets import load_npz
 
     if not {"positions", "numbers", "offsets"} <= set(arrays):
         raise CLIError(f"--data {str(path)!r}: neither features 'x' nor structures "
@@ -310,7 +310,7 @@ def _versions():
 
     import wacsf
 
-    from . import __version__
+    from .. import __version__
 
     return {
         "xanesnet_sk": __version__, "wacsf": wacsf.__version__, "numpy": np.__version__,
@@ -372,7 +372,7 @@ def save_model(path, model, metadata, report, overwrite=False):
     meta["model_format"] = "skops (safe)" if safe else "joblib (pickle)"
     with StagedOutputs(overwrite) as staged:
         if safe:
-            from .serialization import save_safe
+            from ..serialization import save_safe
 
             try:
                 save_safe(model, staged.path(path))
@@ -404,7 +404,7 @@ def load_model(path):
 
     path = existing_file(path, "--model")
     if path.suffix.lower() == SAFE_SUFFIX:
-        from .serialization import load_safe
+        from ..serialization import load_safe
 
         _need_skops("--model")
         try:

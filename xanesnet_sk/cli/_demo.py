@@ -8,17 +8,18 @@ be repeated by hand: ``featurise`` -> ``validate`` -> ``learn`` -> ``predict``
 (median delta mu against a mean-spectrum baseline) and where every output went.
 """
 
+import functools
 import time
 
 import numpy as np
 
-from ._cli_common import CLIError, Reporter, add_overwrite_option, output_dir
+from ._common import CLIError, Reporter, add_overwrite_option, output_dir
 
 __all__ = ["add_demo_command", "run_demo"]
 
 
-def add_demo_command(subparsers, parent):
-    """Register ``demo``."""
+def add_demo_command(subparsers, parent, parse):
+    """Register ``demo``; ``parse`` (argv -> Namespace) is the parser its steps run through."""
     parser = subparsers.add_parser(
         "demo", parents=[parent], help="end-to-end run on built-in synthetic data (start here)",
         description="End-to-end run on synthetic Fe complexes (made up: smooth spectra that "
@@ -38,12 +39,12 @@ def add_demo_command(subparsers, parent):
     parser.add_argument("--seed", type=int, default=0, metavar="N",
                         help="seed of the data, the split and the nets (default 0)")
     add_overwrite_option(parser)
-    parser.set_defaults(func=run_demo)
+    parser.set_defaults(func=functools.partial(run_demo, parse=parse))
     return parser
 
 
-def run_demo(args, report):
-    """Generate data, run the verbs on it, summarise."""
+def run_demo(args, report, parse):
+    """Generate data, run the verbs on it (argv parsed by ``parse``), summarise."""
     if args.n_samples < 20:
         raise CLIError(f"--n-samples must be at least 20, got {args.n_samples}")
     start = time.perf_counter()
@@ -55,7 +56,7 @@ def run_demo(args, report):
                        "previous demo's files there (or choose another directory)")
     report.say(f"xanesnet-sk demo: synthetic data (NOT real physics) -> {out}")
     paths = _write_data(out, args.n_samples, args.seed, report)
-    results = _run_verbs(out, paths, args, report)
+    results = _run_verbs(out, paths, args, report, parse)
     _summarise(results, paths, out, time.perf_counter() - start, report)
     return results
 
@@ -64,8 +65,8 @@ def _write_data(out, n_samples, seed, report):
     """Synthetic structures and spectra as files, split into training and held-out sets."""
     from sklearn.model_selection import train_test_split
 
-    from .datasets import make_synthetic_xanes
-    from .io import write_spectrum
+    from ..datasets import make_synthetic_xanes
+    from ..io import write_spectrum
 
     report.say(f"\n[1/6] {n_samples} synthetic Fe complexes and spectra "
                "(make_synthetic_xanes)")
@@ -94,7 +95,7 @@ def _write_xyz(path, atoms):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _run_verbs(out, paths, args, report):
+def _run_verbs(out, paths, args, report, parse):
     """Run featurise, validate, learn, predict and evaluate; return their results."""
     train = ["--xyz", str(paths["train", "xyz"]), "--xanes", str(paths["train", "xanes"])]
     held = ["--xyz", str(paths["heldout", "xyz"]), "--xanes", str(paths["heldout", "xanes"])]
@@ -120,15 +121,13 @@ def _run_verbs(out, paths, args, report):
     results = {}
     for k, (verb, what, argv) in enumerate(steps, start=2):
         report.say(f"\n[{k}/6] {what}\n  $ xanesnet-sk {' '.join(argv)}")
-        results[verb] = _run_verb(argv, report)
+        results[verb] = _run_verb(argv, report, parse)
     return results
 
 
-def _run_verb(argv, report):
-    """Parse ``argv`` with the real parser and run the verb, reporting into ``report``."""
-    from .cli import build_parser
-
-    args = build_parser().parse_args(argv)
+def _run_verb(argv, report, parse):
+    """Parse ``argv`` with ``parse`` (the real parser's) and run the verb into ``report``."""
+    args = parse(argv)
     sub = Reporter(quiet=report.quiet, stream=report.stream)
     result = args.func(args, sub)
     report.outputs.extend(sub.outputs)

@@ -7,14 +7,14 @@ import pandas as pd
 from sklearn.feature_selection import SequentialFeatureSelector
 from sklearn.model_selection import check_cv, cross_val_score
 
-from ._analysis_common import (
-    _as_2d,
-    _CSVLog,
-    _default_scoring,
-    _make_cv,
-    _progress,
-    _split_featuriser,
+from ._common import (
+    CSVLog,
+    as_2d,
+    default_scoring,
+    make_cv,
     parse_feature_names,
+    progress_bar,
+    split_featuriser,
 )
 
 __all__ = ["sequential_selection"]
@@ -183,11 +183,11 @@ def sequential_selection(
     """
     if direction not in ("forward", "backward"):
         raise ValueError(f"direction must be 'forward' or 'backward', got {direction!r}")
-    estimator, X, names = _split_featuriser(estimator, X, feature_names)
-    X = _as_2d(X)
+    estimator, X, names = split_featuriser(estimator, X, feature_names)
+    X = as_2d(X)
     n = X.shape[1]
-    cv = check_cv(_make_cv(cv, random_state=random_state), y)
-    scoring = _default_scoring(scoring)
+    cv = check_cv(make_cv(cv, random_state=random_state), y)
+    scoring = default_scoring(scoring)
     fingerprints = [_column_key(X[:, i]) for i in range(n)]
     if len(set(fingerprints)) < n:
         seen, dup = {}, []
@@ -200,7 +200,7 @@ def sequential_selection(
             "them apart; drop the duplicates first (e.g. VarianceThreshold() removes constant ones)"
         )
     parsed = parse_feature_names(names).set_index("feature", drop=False)
-    log = _CSVLog(csv_path)
+    log = CSVLog(csv_path)
     rows = []
 
     def on_step(step, feature, current):
@@ -226,7 +226,7 @@ def sequential_selection(
     )
     path = _SelectionPath(n, direction, on_step)
     total = _sfs_calls(n, n_features_to_select, tol, direction)
-    with _progress(progress, total, f"SFS {direction}") as bar:
+    with progress_bar(progress, total, f"SFS {direction}") as bar:
 
         def observe(subset):
             path.observe(subset)

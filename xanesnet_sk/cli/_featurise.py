@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli_common import (
+from ._common import (
     CLIError,
     StagedOutputs,
     add_overwrite_option,
@@ -114,7 +114,7 @@ def add_featurise_command(subparsers, parent):
     parser.add_argument("--config", metavar="YAML",
                         help="YAML file whose 'wacsf' section sets the wACSF parameters")
     add_wacsf_options(parser)
-    from ._cli_dask import add_scheduler_options
+    from ._dask import add_scheduler_options
 
     add_scheduler_options(parser)
     parser.set_defaults(func=run_featurise)
@@ -125,7 +125,7 @@ def run_featurise(args, report):
     """Featurise ``--xyz`` and write ``--output``."""
     from wacsf import read_structures
 
-    from ._config import load_config
+    from .._config import load_config
 
     if getattr(args, "scheduler", None):
         return _run_featurise_on_cluster(args, report)
@@ -154,7 +154,7 @@ def run_featurise(args, report):
 
 
 def _structure_files(directory):
-    from .datasets import XYZ_SUFFIXES
+    from ..datasets import XYZ_SUFFIXES
 
     files = sorted(p for p in directory.iterdir() if p.is_file() and (
         p.suffix.lower() in XYZ_SUFFIXES or p.name.upper().startswith(("POSCAR", "CONTCAR"))))
@@ -165,9 +165,9 @@ def _structure_files(directory):
 
 def _run_featurise_on_cluster(args, report):
     """``featurise --scheduler``: one ``part-NNNNN.npz`` per partition under ``--output DIR``."""
-    from ._cli_common import output_dir
-    from ._cli_dask import connect, featurise_partitions
-    from ._config import load_config
+    from .._config import load_config
+    from ._common import output_dir
+    from ._dask import connect, featurise_partitions
 
     if Path(args.output).suffix.lower() in (".npz", ".csv"):
         raise CLIError("--output: with --scheduler, give a directory; each partition is "

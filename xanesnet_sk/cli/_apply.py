@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._cli_common import (
+from ._common import (
     CLIError,
     StagedOutputs,
     add_overwrite_option,
@@ -10,8 +10,8 @@ from ._cli_common import (
     output_dir,
     refuse_existing,
 )
-from ._cli_data import add_data_options, load_data, load_model
-from ._cli_featurise import absorber_element_arg
+from ._data import add_data_options, load_data, load_model
+from ._featurise import absorber_element_arg
 
 #: What the help of every verb that loads a model says about pickles.
 TRUST_NOTE = ("Model files are joblib pickles, and loading one runs code from it: load only "
@@ -28,7 +28,7 @@ def _model_energies(model, meta):
     """The model's energy grid: from its sidecar, else XANESNET's grid of its output size."""
     if meta.get("energies") is not None:
         return np.asarray(meta["energies"], dtype=float)
-    from .spectra import xanesnet_grid
+    from ..spectra import xanesnet_grid
 
     n_points = meta.get("n_points") or getattr(_last_step(model), "n_outputs_", 226)
     return xanesnet_grid(int(n_points))
@@ -42,7 +42,7 @@ def _last_step(model):
 
 def _features_for(model, meta, data, report):
     """(featuriser-free part of the model, feature matrix of ``data``) with the length checked."""
-    from ._cli_fit import featurise_once, split_featuriser
+    from ._fit import featurise_once, split_featuriser
 
     if data.kind == "structures":
         wacsf, rest = _model_featuriser(model, meta, "give those features with --data")
@@ -90,7 +90,7 @@ def _check_wacsf_params(meta, data):
 
     from wacsf import WACSFTransformer
 
-    from ._cli_featurise import portable_params
+    from ._featurise import portable_params
 
     trained, given = meta.get("wacsf_params"), data.wacsf_params
     if not isinstance(trained, dict) or not isinstance(given, dict):
@@ -153,8 +153,8 @@ def predict_spectra(model, meta, data, report, absorber_element=None):
 
 def _model_featuriser(model, meta, hint):
     """(the model's WACSFTransformer, the rest): its own step, or one made from its sidecar."""
-    from ._cli_featurise import make_wacsf
-    from ._cli_fit import split_featuriser
+    from ._featurise import make_wacsf
+    from ._fit import split_featuriser
 
     wacsf, rest = split_featuriser(model)
     if wacsf is None:
@@ -167,7 +167,7 @@ def _model_featuriser(model, meta, hint):
 
 
 def _predict_sites(model, meta, data, report, absorber_element):
-    from .sites import predict_site_spectra
+    from ..sites import predict_site_spectra
 
     if data.kind != "structures":
         raise CLIError("--absorber-element needs structures (--xyz DIR, or an .npz of "
@@ -214,7 +214,7 @@ def add_predict_command(subparsers, parent):
                              "measured K-edge spectrum); the per-site spectra go to "
                              "DIR/sites/<name>_<atom>.txt. The model should have learned "
                              "site spectra of that element")
-    from ._cli_dask import add_scheduler_options
+    from ._dask import add_scheduler_options
 
     add_scheduler_options(parser)
     parser.set_defaults(func=run_predict)
@@ -223,8 +223,8 @@ def add_predict_command(subparsers, parent):
 
 def run_predict(args, report):
     """Predict and write one spectrum (and plot) per structure."""
-    from .io import write_spectrum
-    from .plots import plot_spectrum
+    from ..io import write_spectrum
+    from ..plots import plot_spectrum
 
     model, meta = load_model(args.model)
     _note_interrupted(meta, report)
@@ -272,8 +272,8 @@ def run_predict(args, report):
 
 def _predict_on_cluster(args, model, meta, data, report):
     """``predict --scheduler``: spectra computed on the cluster, written here."""
-    from ._cli_dask import connect, predict_on_cluster
-    from ._cli_fit import split_featuriser
+    from ._dask import connect, predict_on_cluster
+    from ._fit import split_featuriser
 
     if data.kind != "structures":
         raise CLIError("--scheduler predicts from structures (--xyz), not from features")
@@ -353,8 +353,8 @@ def evaluate(model, meta, data, out, report, overwrite=False, absorber_element=N
     all are done; an existing file is replaced only with ``overwrite``.  With
     ``absorber_element``, a structure's prediction is the mean over its sites.
     """
-    from ._cli_report import delta_mu, peak_pairs, spectrum_table, summary_table
-    from .plots import plot_dmu_histogram, plot_peak_parity, plot_spectra_examples
+    from ..plots import plot_dmu_histogram, plot_peak_parity, plot_spectra_examples
+    from ._report import delta_mu, peak_pairs, spectrum_table, summary_table
 
     _check_energy_grid(model, meta, data)
     if absorber_element is None:

@@ -1,71 +1,14 @@
-"""What the model uses: feature importance, feature selection and wACSF studies.
+"""Permutation importance over the spectrum and energy windows (Figs. 8-9), neighbour distances."""
 
-Each analysis of section III of the XANESNET paper [1]_ is one function that
-returns data (a tidy :class:`pandas.DataFrame`, or a dict of them) and is
-built directly on scikit-learn:
-
-- :func:`permutation_importance_table` -- ``sklearn.inspection.permutation_importance``
-  with Delta mu scorers over the whole spectrum and over energy windows
-  (Figs. 8 and 9); :func:`window_difference` gives Fig. 9's difference.
-- :func:`variance_sweep` -- performance against the share of features a
-  ``VarianceThreshold`` removes, by ``cross_val_score`` with ``RepeatedKFold``
-  (Fig. 6).
-- :func:`select_from_model_curve` -- performance against the number of most
-  important features kept, by ``SelectKBest`` on a fixed importance ranking
-  (Fig. 10).
-- :func:`sequential_selection` -- ``SequentialFeatureSelector`` forward or
-  backward, with the score of every step of its path.
-- :func:`wacsf_search` -- ``GridSearchCV`` over the ``WACSFTransformer``
-  inside a pipeline; :data:`WACSF_STUDIES` holds the grids of Figs. 3-5.
-
-The plots are in :mod:`xanesnet_sk.analysis_plots`, the command-line verbs in
-``xanesnet_sk._cli_analysis``.  Every function takes any scikit-learn
-regressor or pipeline (the XANESNET pipeline, or a ``Ridge`` for a quick
-look); when the pipeline starts with a ``WACSFTransformer``, structures are
-featurised once and the analyses of features run on the rest of it.
-
-Scores follow scikit-learn's "greater is better": the default scorer is the
-negative median Delta mu (%) over the spectra of a test fold.  Relative
-performance is ``100 * (score - reference) / |reference|`` in %, so a
-penalty is negative, as plotted in the paper.
-
-Long runs take ``csv_path``: a row is appended to that CSV as soon as each
-step finishes, so an interrupted run keeps everything it finished.
-
-References
-----------
-.. [1] C. D. Rankine and T. J. Penfold, "Accurate, affordable, and
-   generalizable machine learning simulations of transition metal x-ray
-   absorption spectra using the XANESNET deep neural network",
-   J. Chem. Phys. 156, 164102 (2022).
-"""
 
 import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 
-from ._analysis_common import (
-    _split_featuriser,
-    _window_scorer,
-    parse_feature_names,
-    relative_performance,
-)
-from ._sequential import sequential_selection
-from ._sweeps import WACSF_STUDIES, select_from_model_curve, variance_sweep, wacsf_search
+from ._common import parse_feature_names, split_featuriser, window_scorer
 
-__all__ = [
-    "DEFAULT_WINDOWS",
-    "WACSF_STUDIES",
-    "parse_feature_names",
-    "permutation_importance_table",
-    "window_difference",
-    "radial_distances",
-    "variance_sweep",
-    "select_from_model_curve",
-    "sequential_selection",
-    "wacsf_search",
-    "relative_performance",
-]
+__all__ = ["DEFAULT_WINDOWS", "permutation_importance_table", "window_difference",
+           "radial_distances"]
 
 #: Energy windows of Fig. 9 (eV relative to the edge); ``None`` is the whole spectrum.
 DEFAULT_WINDOWS = {"whole": None, "edge": (-3.0, 3.0), "post_edge": (50.0, 56.0)}
@@ -139,7 +82,7 @@ def permutation_importance_table(
     See Also
     --------
     window_difference : the difference between two windows (Fig. 9).
-    xanesnet_sk.analysis_plots.plot_g2_importance, plot_g4_importance
+    xanesnet_sk.analysis.plots.plot_g2_importance, plot_g4_importance
 
     Notes
     -----
@@ -157,8 +100,8 @@ def permutation_importance_table(
             f"y has shape {y.shape} but there are {energies.size} energies: expected "
             f"(n_samples, {energies.size})"
         )
-    estimator, X, names = _split_featuriser(pipeline, X, feature_names, fitted=True)
-    scorers = {name: _window_scorer(energies, win, name) for name, win in windows.items()}
+    estimator, X, names = split_featuriser(pipeline, X, feature_names, fitted=True)
+    scorers = {name: window_scorer(energies, win, name) for name, win in windows.items()}
     result = permutation_importance(
         estimator, X, y, scoring=scorers, n_repeats=n_repeats, n_jobs=n_jobs,
         random_state=random_state, max_samples=max_samples,

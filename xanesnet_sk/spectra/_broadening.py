@@ -7,10 +7,10 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._spectra_core import _SpectraTransformer, arctan_width, convolution_matrix
+from ._core import SpectraTransformer, arctan_width, convolution_matrix
 
 
-class _Broadening(_SpectraTransformer):
+class _Broadening(SpectraTransformer):
     """Lorentzian convolution with width ``self._widths(E)``, as one matrix."""
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -10,7 +10,7 @@ spectra (small) and writes them as a local run does.
 
 import numpy as np
 
-from ._cli_common import CLIError
+from ._common import CLIError
 
 __all__ = ["add_scheduler_options", "connect", "featurise_partitions", "predict_on_cluster"]
 
