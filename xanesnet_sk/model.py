@@ -19,7 +19,7 @@ from skorch.dataset import Dataset as SkorchDataset
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-__all__ = ["XANESNetModule", "XANESNetRegressor", "TensorBatchIterator"]
+__all__ = ["XANESNetModule", "XANESNetRegressor", "TensorBatchIterator", "DerivativeLoss"]
 
 
 class XANESNetModule(nn.Module):
@@ -207,6 +207,60 @@ class TensorBatchIterator:
                 start = stop
 
 
+class DerivativeLoss(nn.Module):
+    """A pointwise loss plus the same loss on the first (and second) derivative.
+
+    ``loss = base(p, y) + derivative_weight * base(D p, D y)
+    + curvature_weight * base(D2 p, D2 y)``, where ``D`` is the forward
+    difference along the last axis (the energy axis of a spectrum) and
+    ``D2`` the second difference.  Matching the derivatives makes the net
+    care about the line shape (peak positions, edge slope) and not only the
+    pointwise error.
+
+    Parameters
+    ----------
+    base : torch.nn.Module, default=None
+        The pointwise loss (an instance); ``None`` is ``torch.nn.MSELoss()``.
+    derivative_weight : float, default=1.0
+        Weight of the first-difference term.
+    curvature_weight : float, default=0.0
+        Weight of the second-difference term.
+
+    Notes
+    -----
+    The differences are taken on whatever the net predicts: inside
+    :func:`~xanesnet_sk.pipeline.make_xanesnet_pipeline` with target
+    standardisation that is the spectrum standardised per energy point, so
+    the term compares the slopes of the standardised spectra (the residual's
+    slope weighted by each point's spread), not of the raw ones.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from xanesnet_sk.model import DerivativeLoss
+    >>> y = torch.tensor([[0.0, 1.0, 2.0]])
+    >>> float(DerivativeLoss(derivative_weight=1.0)(y + 1.0, y))  # same slope: only MSE
+    1.0
+    """
+
+    def __init__(self, base=None, derivative_weight=1.0, curvature_weight=0.0):
+        super().__init__()
+        self.base = nn.MSELoss() if base is None else base
+        self.derivative_weight = float(derivative_weight)
+        self.curvature_weight = float(curvature_weight)
+
+    def forward(self, y_pred, y_true):
+        """The combined loss of predictions against targets (both (batch, n_points))."""
+        loss = self.base(y_pred, y_true)
+        if self.derivative_weight and y_pred.shape[-1] > 1:
+            loss = loss + self.derivative_weight * self.base(
+                torch.diff(y_pred, dim=-1), torch.diff(y_true, dim=-1))
+        if self.curvature_weight and y_pred.shape[-1] > 2:
+            loss = loss + self.curvature_weight * self.base(
+                torch.diff(y_pred, n=2, dim=-1), torch.diff(y_true, n=2, dim=-1))
+        return loss
+
+
 class XANESNetRegressor(NeuralNetRegressor):
     """XANESNET: a multilayer perceptron from wACSF features to XANES spectra.
 
@@ -223,10 +277,15 @@ class XANESNetRegressor(NeuralNetRegressor):
     Parameters
     ----------
     module : type of torch.nn.Module, default=XANESNetModule
-        The torch module class.  It receives ``n_features``, ``n_outputs``,
-        ``hidden_sizes``, ``dropout`` and ``batch_norm`` from this net, and
-        any further argument as ``module__<name>`` (e.g. ``module__init``,
-        ``module__activation``).
+        The torch module class.  :class:`XANESNetModule` (or a subclass)
+        receives ``n_features``, ``n_outputs``, ``hidden_sizes``, ``dropout``
+        and ``batch_norm`` from this net, and any further argument as
+        ``module__<name>`` (e.g. ``module__init``, ``module__activation``).
+        Any other module class receives only ``n_features`` and
+        ``n_outputs`` (from the data) plus its own ``module__<name>``
+        arguments, and its ``forward`` must map a (batch, n_features) tensor
+        to (batch, n_outputs); ``hidden_sizes``, ``dropout`` and
+        ``batch_norm`` then do nothing.  See "Your own module" in Notes.
     hidden_sizes : tuple of int, default=(512, 512)
         Width of each hidden layer.
     dropout : float, default=0.1
@@ -250,6 +309,13 @@ class XANESNetRegressor(NeuralNetRegressor):
         or ``optimizer__foreach`` is given.
     criterion : type of torch.nn.Module, default=torch.nn.MSELoss
         Loss, averaged over samples and outputs.
+    derivative_weight : float, default=0.0
+        Weight of the first-derivative term added to ``criterion`` along the
+        output (energy) axis, see :class:`DerivativeLoss`; 0 trains on the
+        pointwise loss alone.  A parameter like any other, so
+        ``GridSearchCV`` can tune it.
+    curvature_weight : float, default=0.0
+        Weight of the second-derivative term, likewise.
     random_state : int, RandomState instance or None, default=None
         Seeds torch (weights, shuffling, dropout) at the start of ``fit``:
         the same integer gives the same fitted net (same machine, same
@@ -334,6 +400,33 @@ class XANESNetRegressor(NeuralNetRegressor):
     model, share the training code and data, or ``save_params`` files
     (torch state dicts loaded with ``weights_only=True``).
 
+
+    *Your own module.*  Any ``torch.nn.Module`` class whose constructor
+    takes ``n_features`` and ``n_outputs`` can replace the MLP, e.g. a 1-D
+    convolution over the feature vector::
+
+        class ConvNet(torch.nn.Module):
+            def __init__(self, n_features, n_outputs, channels=8, kernel_size=5):
+                super().__init__()
+                self.conv = torch.nn.Conv1d(1, channels, kernel_size, padding="same")
+                self.out = torch.nn.Linear(channels * n_features, n_outputs)
+
+            def forward(self, X):
+                h = torch.relu(self.conv(X.unsqueeze(1)))
+                return self.out(h.flatten(1))
+
+        net = XANESNetRegressor(ConvNet, module__channels=16)
+        GridSearchCV(net, {"module__channels": [4, 16]}, cv=5)
+
+    The training loop, target standardisation in the pipeline, ensembles,
+    ``random_state`` and ``n_threads`` work unchanged.
+
+    *Tracking.*  skorch's own callbacks log training, e.g.
+    ``callbacks=[skorch.callbacks.TensorBoard(SummaryWriter(log_dir))]``
+    (``pip install "xanesnet-sk[tracking]"``) or
+    ``skorch.callbacks.MlflowLogger``; ``xanesnet-sk learn --log-dir DIR``
+    does the former.
+
     References
     ----------
     C. D. Rankine and T. J. Penfold, "Accurate, affordable, and generalizable
@@ -365,6 +458,8 @@ class XANESNetRegressor(NeuralNetRegressor):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "derivative_weight": [Interval(Real, 0, None, closed="left")],
+        "curvature_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     # routed module arguments that this net sets itself
@@ -383,6 +478,8 @@ class XANESNetRegressor(NeuralNetRegressor):
         batch_size=32,
         optimizer=torch.optim.Adam,
         criterion=torch.nn.MSELoss,
+        derivative_weight=0.0,
+        curvature_weight=0.0,
         random_state=None,
         n_threads=None,
         device="cpu",
@@ -414,6 +511,8 @@ class XANESNetRegressor(NeuralNetRegressor):
         self.lr_schedule = lr_schedule
         self.random_state = random_state
         self.n_threads = n_threads
+        self.derivative_weight = derivative_weight
+        self.curvature_weight = curvature_weight
 
     @classmethod
     def paper_params(cls):
@@ -460,25 +559,30 @@ class XANESNetRegressor(NeuralNetRegressor):
         """Routed parameters; the module also gets its sizes and architecture knobs."""
         params = super().get_params_for(prefix)
         if prefix == "module":
-            clash = sorted(set(params) & set(self._module_args))
+            own = self._uses_own_module()
+            taken = ("n_features", "n_outputs") if own else self._module_args
+            clash = sorted(set(params) & set(taken))
             if clash:
                 raise ValueError(
                     f"Set {', '.join(clash)} as XANESNetRegressor parameters, not as "
                     f"{', '.join('module__' + c for c in clash)} (n_features and n_outputs "
                     "come from the data)."
+                    if not own else
+                    f"{', '.join('module__' + c for c in clash)} cannot be set: n_features "
+                    "and n_outputs come from the data."
                 )
             if not hasattr(self, "n_features_in_"):
                 raise ValueError(
                     "The net's input and output sizes come from X and y: call fit(X, y) "
                     "instead of initialize()."
                 )
-            params.update(
-                n_features=self.n_features_in_,
-                n_outputs=self.n_outputs_,
-                hidden_sizes=tuple(int(h) for h in self.hidden_sizes),
-                dropout=float(self.dropout),
-                batch_norm=bool(self.batch_norm),
-            )
+            params.update(n_features=self.n_features_in_, n_outputs=self.n_outputs_)
+            if not own:
+                params.update(
+                    hidden_sizes=tuple(int(h) for h in self.hidden_sizes),
+                    dropout=float(self.dropout),
+                    batch_norm=bool(self.batch_norm),
+                )
         elif prefix in ("iterator_train", "iterator_valid"):
             iterator = getattr(self, prefix)
             if prefix == "iterator_train":
@@ -486,6 +590,19 @@ class XANESNetRegressor(NeuralNetRegressor):
             if isinstance(iterator, type) and issubclass(iterator, TensorBatchIterator):
                 params.setdefault("device", self.device)
         return params
+
+    def _uses_own_module(self):
+        """True when ``module`` is not XANESNetModule (nor a subclass)."""
+        return not (isinstance(self.module, type) and issubclass(self.module, XANESNetModule))
+
+    def initialize_criterion(self):
+        """The criterion, wrapped in :class:`DerivativeLoss` when a derivative weight is set."""
+        super().initialize_criterion()
+        if self.derivative_weight or self.curvature_weight:
+            self.criterion_ = DerivativeLoss(
+                self.criterion_, self.derivative_weight, self.curvature_weight
+            )
+        return self
 
     def get_params_for_optimizer(self, prefix, named_parameters):
         """Optimizer arguments; Adam/AdamW run fused unless told otherwise."""
@@ -571,7 +688,7 @@ class XANESNetRegressor(NeuralNetRegressor):
                 f"y has {y.shape[1]} outputs, but {type(self).__name__} was fitted "
                 f"with {self.n_outputs_}."
             )
-        if self.batch_norm and len(X) < 2:
+        if self.batch_norm and not self._uses_own_module() and len(X) < 2:
             raise ValueError(
                 f"Batch normalisation needs at least 2 training samples, got {len(X)}."
             )
@@ -666,13 +783,17 @@ class XANESNetRegressor(NeuralNetRegressor):
             )
         return self
 
-    def predict(self, X):
+    def predict(self, X, return_std=False):
         """Predict spectra for X.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Features (converted to float32).
+        return_std : bool, default=False
+            Only ``False``: one net has no error bar.  ``True`` raises a
+            ValueError that points to ensembles
+            (``make_xanesnet_pipeline(n_ensemble=5)``).
 
         Returns
         -------
@@ -680,6 +801,12 @@ class XANESNetRegressor(NeuralNetRegressor):
             Predictions as float64 (computed in float32); 1-D when the net
             was fitted on a 1-D ``y``.
         """
+        if return_std:
+            raise ValueError(
+                "return_std=True needs an ensemble: a single net has no spread.  Build the "
+                "pipeline with make_xanesnet_pipeline(..., n_ensemble=5) (or wrap the net in "
+                "xanesnet_sk.ensemble.DeepEnsembleRegressor)."
+            )
         self.check_is_fitted(["module_", "n_features_in_"])
         X = validate_data(self, X, reset=False, dtype=np.float32)
         with self._threads():

@@ -4,13 +4,14 @@ structures -> wACSF -> variance filter -> correlation filter -> standard
 scaling -> (target standardisation around) the net.
 """
 
-from numbers import Real
+from numbers import Integral, Real
 
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.feature_selection import SelectPercentile, VarianceThreshold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .ensemble import DeepEnsembleRegressor
 from .model import XANESNetRegressor
 from .selection import CorrelationFilter, feature_variance
 
@@ -26,6 +27,10 @@ def make_xanesnet_pipeline(
     *,
     standardize_targets=True,
     memory=None,
+    n_ensemble=1,
+    bootstrap=False,
+    calibration="holdout",
+    n_jobs=None,
     **model_params,
 ):
     """Build the XANESNET pipeline: structures (or features) in, spectra out.
@@ -56,7 +61,10 @@ def make_xanesnet_pipeline(
         ``model__regressor__hidden_sizes``, ``model__regressor__dropout``,
         ``model__regressor__batch_norm``, ``model__regressor__batch_size``.
         With ``standardize_targets=False`` the step is the net itself and the
-        names are ``model__<name>``.
+        names are ``model__<name>``.  With ``n_ensemble`` > 1 the step is a
+        :class:`~xanesnet_sk.ensemble.DeepEnsembleRegressor` around the
+        above: ``model__n_ensemble``, ``model__calibration``, and the net's
+        parameters as ``model__estimator__regressor__<name>``.
 
     Parameters
     ----------
@@ -91,6 +99,21 @@ def make_xanesnet_pipeline(
         Passed to ``Pipeline``: caches the fitted transformers (the wACSF step
         above all) across fits with the same featurisation, e.g. a grid
         search over net parameters only.
+    n_ensemble : int, default=1
+        Number of nets.  1 is one net; N > 1 trains N nets with seeds drawn
+        from ``random_state`` (a deep ensemble): ``predict(X)`` is their mean
+        and ``predict(X, return_std=True)`` returns ``(mean, std)`` with a
+        calibrated standard deviation in the spectra's own units, see
+        :class:`~xanesnet_sk.ensemble.DeepEnsembleRegressor`.
+    bootstrap : bool, default=False
+        Train each ensemble member on a bootstrap resample (``n_ensemble`` > 1).
+    calibration : {"holdout"} or None, default="holdout"
+        How the ensemble's spread is calibrated (``n_ensemble`` > 1):
+        ``"holdout"`` holds out 10 % of the training data and fits a scale
+        factor on it so that 95 % of held-out points fall within ±2 std;
+        ``None`` trains on everything and returns the raw spread.
+    n_jobs : int or None, default=None
+        Ensemble members trained in parallel (joblib processes).
     **model_params
         Parameters of :class:`~xanesnet_sk.model.XANESNetRegressor`, e.g.
         ``max_epochs=512``, ``lr=1e-4`` or ``**XANESNetRegressor.paper_params()``.
@@ -109,6 +132,15 @@ def make_xanesnet_pipeline(
     ...     featurise=False, standardize_targets=False, **XANESNetRegressor.paper_params())
     >>> [name for name, _ in paper.steps]
     ['variance', 'correlation', 'scale', 'model']
+
+    Five nets with calibrated error bars:
+
+    >>> ensemble = make_xanesnet_pipeline(featurise=False, random_state=0, n_ensemble=5)
+    >>> type(ensemble[-1]).__name__, ensemble[-1].n_ensemble
+    ('DeepEnsembleRegressor', 5)
+
+    ``ensemble.fit(x, y).predict(x_new, return_std=True)`` then gives
+    ``(mean, std)``.
 
     A search over featurisation and net together, cross-validated as in the
     paper (slow; ``structures`` a list of ``ase.Atoms``, ``spectra`` an
@@ -129,6 +161,8 @@ def make_xanesnet_pipeline(
         not isinstance(variance_drop, Real) or not 0 <= variance_drop < 1
     ):
         raise ValueError(f"variance_drop must be in [0, 1) or None, got {variance_drop!r}")
+    if isinstance(n_ensemble, bool) or not isinstance(n_ensemble, Integral) or n_ensemble < 1:
+        raise ValueError(f"n_ensemble must be an integer >= 1, got {n_ensemble!r}")
     steps = []
     if featurise:
         from wacsf import WACSFTransformer
@@ -146,5 +180,10 @@ def make_xanesnet_pipeline(
     model = XANESNetRegressor(random_state=random_state, **model_params)
     if standardize_targets:
         model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
+    if n_ensemble > 1:
+        model = DeepEnsembleRegressor(
+            model, n_ensemble, bootstrap=bootstrap, calibration=calibration, n_jobs=n_jobs,
+            random_state=random_state,
+        )
     steps.append(("model", model))
     return Pipeline(steps, memory=memory)

@@ -1,0 +1,240 @@
+"""Deep ensembles, the derivative loss and user torch modules."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.linear_model import Ridge, SGDRegressor
+from sklearn.model_selection import GridSearchCV
+
+from xanesnet_sk import XANESNetRegressor, make_xanesnet_pipeline
+from xanesnet_sk.ensemble import (
+    TWO_SIGMA,
+    DeepEnsembleRegressor,
+    calibration_curve,
+    coverage,
+)
+from xanesnet_sk.model import DerivativeLoss
+
+SMALL = dict(hidden_sizes=(16,), max_epochs=4, n_threads=1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 6))
+    W = rng.normal(size=(6, 12))
+    y = np.tanh(X @ W) + rng.normal(0, 0.05, size=(150, 12))
+    return X, y
+
+
+# ----------------------------------------------------------------------------- ensemble
+
+
+def test_pipeline_ensemble_mean_std_shapes_and_units(data):
+    X, y = data
+    y = 100.0 + 50.0 * y  # far from standardised: the std must come back in these units
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=0, n_ensemble=3, **SMALL)
+    pipe.fit(X, y)
+    ens = pipe[-1]
+    assert isinstance(ens, DeepEnsembleRegressor) and len(ens.estimators_) == 3
+    mean, std = pipe.predict(X[:10], return_std=True)
+    assert mean.shape == std.shape == (10, 12)
+    assert np.all(std > 0)
+    np.testing.assert_allclose(pipe.predict(X[:10]), mean)
+    members = ens.predict_members(pipe[:-1].transform(X[:10]))
+    np.testing.assert_allclose(members.mean(0), mean)
+    np.testing.assert_allclose(members.std(0, ddof=1) * ens.std_scale_, std)
+    # in the spectra's units: of the order of the (scaled) data's spread, not of 1
+    assert std.mean() > 1.0
+
+
+def test_members_seeded_from_random_state_and_reproducible(data):
+    X, y = data
+    kw = dict(featurise=False, n_ensemble=3, **SMALL)
+    a = make_xanesnet_pipeline(random_state=1, **kw).fit(X, y)
+    b = make_xanesnet_pipeline(random_state=1, **kw).fit(X, y)
+    c = make_xanesnet_pipeline(random_state=2, **kw).fit(X, y)
+    np.testing.assert_array_equal(a[-1].seeds_, b[-1].seeds_)
+    assert len(set(a[-1].seeds_)) == 3
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert not np.allclose(a.predict(X), c.predict(X))
+    nets = [m.regressor_ for m in a[-1].estimators_]
+    assert [n.random_state for n in nets] == list(a[-1].seeds_)
+
+
+def test_parallel_members_equal_sequential(data):
+    X, y = data
+    kw = dict(featurise=False, random_state=0, n_ensemble=2, **SMALL)
+    seq = make_xanesnet_pipeline(**kw).fit(X, y)
+    par = make_xanesnet_pipeline(n_jobs=2, **kw).fit(X, y)
+    np.testing.assert_array_equal(seq.predict(X), par.predict(X))
+
+
+def test_calibration_scale_reaches_two_sigma_on_holdout():
+    # members that agree too much: the scale factor must widen the spread
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 3))
+    y = X @ [1.0, -1.0, 0.5] + rng.normal(0, 1.0, 2000)
+    ens = DeepEnsembleRegressor(
+        SGDRegressor(max_iter=5, tol=None), n_ensemble=5, random_state=0
+    ).fit(X, y)
+    assert ens.raw_coverage_ < 0.5  # raw spread far too narrow for noise of std 1
+    assert ens.std_scale_ > 2
+    X_new = rng.normal(size=(4000, 3))
+    y_new = X_new @ [1.0, -1.0, 0.5] + rng.normal(0, 1.0, 4000)
+    mean, std = ens.predict(X_new, return_std=True)
+    assert 0.85 < coverage(y_new, mean, std) < 0.99  # the issue's band
+
+
+def test_no_calibration_trains_on_everything(data):
+    X, y = data
+    ens = DeepEnsembleRegressor(Ridge(), n_ensemble=2, calibration=None, random_state=0)
+    ens.fit(X, y)
+    assert ens.std_scale_ == 1.0 and ens.raw_coverage_ is None
+    # Ridge has no seed: both members are the same fit on all data, spread 0
+    np.testing.assert_allclose(ens.predict(X), Ridge().fit(X, y).predict(X))
+
+
+def test_bootstrap_members_see_different_data(data):
+    X, y = data
+    ens = DeepEnsembleRegressor(Ridge(), n_ensemble=3, bootstrap=True, calibration=None,
+                                random_state=0).fit(X, y)
+    coefs = [m.coef_ for m in ens.estimators_]
+    assert not np.allclose(coefs[0], coefs[1])
+    _, std = ens.predict(X, return_std=True)
+    assert np.all(std > 0)
+
+
+def test_clone_and_params_in_grid_search(data):
+    X, y = data
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=0, n_ensemble=2, **SMALL)
+    params = pipe.get_params()
+    assert params["model__n_ensemble"] == 2
+    assert "model__estimator__regressor__lr" in params
+    search = GridSearchCV(pipe, {"model__estimator__regressor__lr": [1e-3, 1e-2]}, cv=2)
+    search.fit(X, y)
+    assert search.best_estimator_[-1].n_ensemble == 2
+    clone(search.best_estimator_)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
+def test_bad_n_ensemble(bad):
+    with pytest.raises(ValueError, match="n_ensemble"):
+        make_xanesnet_pipeline(featurise=False, n_ensemble=bad)
+
+
+def test_bad_n_ensemble_on_the_estimator(data):
+    X, y = data
+    with pytest.raises(ValueError, match="n_ensemble"):
+        DeepEnsembleRegressor(Ridge(), n_ensemble=0).fit(X, y)
+
+
+def test_return_std_on_single_net_is_a_clear_error(data):
+    X, y = data
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=0, **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="return_std=True needs an ensemble"):
+        pipe.predict(X, return_std=True)
+    net = XANESNetRegressor(random_state=0, **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="n_ensemble=5"):
+        net.predict(X, return_std=True)
+    one = DeepEnsembleRegressor(Ridge(), n_ensemble=1).fit(X, y)
+    with pytest.raises(ValueError, match="at least 2 members"):
+        one.predict(X, return_std=True)
+    np.testing.assert_allclose(one.predict(X), Ridge().fit(X, y).predict(X))
+
+
+def test_too_little_data_for_calibration(data):
+    X, y = data
+    with pytest.raises(ValueError, match="calibration='holdout' needs"):
+        DeepEnsembleRegressor(Ridge(), n_ensemble=2, random_state=0).fit(X[:8], y[:8])
+
+
+def test_coverage_and_calibration_curve():
+    rng = np.random.default_rng(1)
+    y = rng.normal(0, 2.0, size=(5000, 3))
+    mean, std = np.zeros_like(y), np.full_like(y, 2.0)
+    assert abs(coverage(y, mean, std) - TWO_SIGMA) < 0.01
+    expected, observed = calibration_curve(y, mean, std)
+    np.testing.assert_allclose(observed, expected, atol=0.02)
+    _, narrow = calibration_curve(y, mean, std / 2)
+    assert np.all(narrow[:-1] < expected[:-1])
+    with pytest.raises(ValueError, match="levels"):
+        calibration_curve(y, mean, std, levels=[0.5, 1.0])
+
+
+# ----------------------------------------------------------------------------- derivative loss
+
+
+def test_derivative_loss_values():
+    y = torch.tensor([[0.0, 1.0, 4.0, 9.0]])
+    p = torch.tensor([[0.0, 2.0, 4.0, 9.0]])
+    mse = float(torch.mean((p - y) ** 2))
+    d1 = float(torch.mean((torch.diff(p) - torch.diff(y)) ** 2))
+    d2 = float(torch.mean((torch.diff(p, n=2) - torch.diff(y, n=2)) ** 2))
+    loss = DerivativeLoss(derivative_weight=0.5, curvature_weight=0.25)(p, y)
+    assert float(loss) == pytest.approx(mse + 0.5 * d1 + 0.25 * d2)
+    assert float(DerivativeLoss(derivative_weight=0.0)(p, y)) == pytest.approx(mse)
+
+
+def test_derivative_weight_is_a_net_parameter(data):
+    X, y = data
+    plain = XANESNetRegressor(random_state=0, **SMALL).fit(X, y)
+    assert isinstance(plain.criterion_, torch.nn.MSELoss)
+    net = XANESNetRegressor(random_state=0, derivative_weight=2.0, curvature_weight=1.0,
+                            **SMALL).fit(X, y)
+    assert isinstance(net.criterion_, DerivativeLoss)
+    assert net.criterion_.derivative_weight == 2.0 and net.criterion_.curvature_weight == 1.0
+    assert not np.allclose(net.predict(X), plain.predict(X))
+    search = GridSearchCV(XANESNetRegressor(random_state=0, **SMALL),
+                          {"derivative_weight": [0.0, 1.0]}, cv=2).fit(X, y)
+    assert search.best_params_["derivative_weight"] in (0.0, 1.0)
+    with pytest.raises(ValueError, match="derivative_weight"):
+        XANESNetRegressor(derivative_weight=-1.0, **SMALL).fit(X, y)
+
+
+# ----------------------------------------------------------------------------- any module
+
+
+class ConvNet(torch.nn.Module):
+    """A 1-D convolution over the feature vector, then a linear read-out."""
+
+    def __init__(self, n_features, n_outputs, channels=4, kernel_size=3):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, channels, kernel_size, padding="same")
+        self.out = torch.nn.Linear(channels * n_features, n_outputs)
+
+    def forward(self, X):
+        return self.out(torch.relu(self.conv(X.unsqueeze(1))).flatten(1))
+
+
+def test_user_module_gets_sizes_and_own_params(data):
+    X, y = data
+    net = XANESNetRegressor(ConvNet, module__channels=5, max_epochs=3, random_state=0)
+    net.fit(X, y)
+    assert isinstance(net.module_, ConvNet)
+    assert net.module_.conv.out_channels == 5
+    assert net.module_.out.out_features == y.shape[1]
+    assert net.module_.out.in_features == 5 * X.shape[1]
+    assert net.predict(X).shape == y.shape
+    # a single training sample is fine: no batch norm in this module
+    XANESNetRegressor(ConvNet, max_epochs=1).fit(X[:1], y[:1])
+
+
+def test_user_module_in_pipeline_ensemble_and_grid_search(data):
+    X, y = data
+    pipe = make_xanesnet_pipeline(featurise=False, module=ConvNet, max_epochs=3, random_state=0)
+    search = GridSearchCV(pipe, {"model__regressor__module__channels": [2, 6]}, cv=2)
+    search.fit(X, y)
+    assert search.best_params_["model__regressor__module__channels"] in (2, 6)
+    assert isinstance(search.best_estimator_[-1].regressor_.module_, ConvNet)
+    ens = make_xanesnet_pipeline(featurise=False, module=ConvNet, max_epochs=2,
+                                 random_state=0, n_ensemble=2).fit(X, y)
+    mean, std = ens.predict(X[:3], return_std=True)
+    assert mean.shape == std.shape == (3, y.shape[1])
+
+
+def test_user_module_sizes_cannot_be_routed(data):
+    X, y = data
+    with pytest.raises(ValueError, match="come from the data"):
+        XANESNetRegressor(ConvNet, module__n_outputs=3, max_epochs=1).fit(X, y)
