@@ -10,6 +10,8 @@ from .datasets import (  # noqa: E402
     make_synthetic_xanes,
     save_dataset,
 )
+from .ensemble import DeepEnsembleRegressor  # noqa: E402
+from .inverse import FirstShell, make_inverse_pipeline  # noqa: E402
 from .io import Spectrum, read_spectrum, write_spectrum  # noqa: E402
 from .metrics import (  # noqa: E402
     delta_e,
@@ -19,7 +21,12 @@ from .metrics import (  # noqa: E402
     make_spectral_error_scorer,
     relative_spectral_error,
 )
-from .model import TensorBatchIterator, XANESNetModule, XANESNetRegressor  # noqa: E402
+from .model import (  # noqa: E402
+    DerivativeLoss,
+    TensorBatchIterator,
+    XANESNetModule,
+    XANESNetRegressor,
+)
 from .pipeline import make_xanesnet_pipeline  # noqa: E402
 from .selection import CorrelationFilter, feature_variance  # noqa: E402
 from .sites import (  # noqa: E402
@@ -43,6 +50,10 @@ __all__ = [
     "XANESNetModule",
     "TensorBatchIterator",
     "make_xanesnet_pipeline",
+    "DeepEnsembleRegressor",
+    "DerivativeLoss",
+    "make_inverse_pipeline",
+    "FirstShell",
     "CorrelationFilter",
     "feature_variance",
     "delta_mu",
