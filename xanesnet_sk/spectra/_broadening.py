@@ -3,9 +3,7 @@
 from numbers import Real
 
 import numpy as np
-from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 
 from ._core import SpectraTransformer, arctan_width, convolution_matrix
 
@@ -13,41 +11,11 @@ from ._core import SpectraTransformer, arctan_width, convolution_matrix
 class _Broadening(SpectraTransformer):
     """Lorentzian convolution with width ``self._widths(E)``, as one matrix."""
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Build the convolution matrix for ``energies``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_points)
-            Spectra on ``energies``; only checked.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-        """
-        self.energies_ = self._validate_energies()
+    def _fit(self, X):
         self._check_X(X, reset=True)
         self.matrix_ = convolution_matrix(self.energies_, self._widths, self.e_fermi)
-        return self
 
-    def transform(self, X):
-        """Convolve each spectrum (row of X).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_points)
-            Spectra on ``energies``.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_points)
-            The broadened spectra, float64, on the same grid.
-        """
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
+    def _transform(self, X):
         return X @ self.matrix_.T
 
     def _output_energies(self):

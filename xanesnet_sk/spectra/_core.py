@@ -5,7 +5,7 @@ Energies are float64 1-D arrays, strictly increasing; spectra are rows.
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 #: Half-width of the padding of the auxiliary convolution grid, in units of Gamma.
@@ -163,7 +163,47 @@ def _energy_names(energies):
 
 
 class SpectraTransformer(TransformerMixin, BaseEstimator):
-    """Shared validation: ``energies`` against the columns of X."""
+    """``fit`` and ``transform`` of spectra on ``energies``, and their shared validation.
+
+    A subclass defines ``_fit(X)`` (``energies_`` is set; it checks ``X`` and
+    its own parameters), ``_transform(X)`` (``X`` checked) and
+    ``_output_energies()``.
+    """
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Validate the parameters and check ``X`` against them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_points)
+            Spectra on ``energies``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        self.energies_ = self._validate_energies()
+        self._fit(X)
+        return self
+
+    def transform(self, X):
+        """Transform each spectrum (row of ``X``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_points)
+            Spectra on ``energies``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_out)
+            Float64, on the output energies (see ``get_feature_names_out``).
+        """
+        check_is_fitted(self)
+        return self._transform(self._check_X(X, reset=False))
 
     def _validate_energies(self):
         return as_grid(self.energies, "energies", type(self).__name__)

@@ -3,7 +3,6 @@
 from numbers import Real
 
 import numpy as np
-from sklearn.base import _fit_context
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
@@ -79,42 +78,13 @@ class Resampler(SpectraTransformer):
         self.grid = grid
         self.e0 = e0
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Validate the grids and check that ``X`` can be resampled.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_points)
-            Spectra on ``energies``.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-        """
-        self.energies_ = self._validate_energies()
+    def _fit(self, X):
         grid = xanesnet_grid() if self.grid is None else self.grid
         self.grid_ = as_grid(grid, "grid", "Resampler")
         X = self._check_X(X, reset=True)
         self._check_window(self._edges(X))
-        return self
 
-    def transform(self, X):
-        """Interpolate each spectrum onto its ``E0 + grid``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_points)
-            Spectra on ``energies``.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_out)
-        """
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
+    def _transform(self, X):
         e0 = self._edges(X)
         self._check_window(e0)
         return np.vstack(
@@ -236,41 +206,12 @@ class EdgeStepNormaliser(SpectraTransformer):
         self.fit_range = fit_range
         self.flatten = flatten
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Validate the parameters and check that ``X`` reaches ``fit_range``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_points)
-            Spectra on ``energies``.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-        """
-        self.energies_ = self._validate_energies()
+    def _fit(self, X):
         self._fit_range()
         X = self._check_X(X, reset=True)
         self._fit_mask(self._edges(X))
-        return self
 
-    def transform(self, X):
-        """Normalise (and optionally flatten) each spectrum.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_points)
-            Spectra on ``energies``.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_points)
-        """
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
+    def _transform(self, X):
         e0 = self._edges(X)
         coef = self._quadratics(X, e0)
         out = X / coef[:, :1]
