@@ -224,6 +224,21 @@ def _relative_errorbar(frame):
         return np.abs(100.0 * frame["score_std"] / reference)
 
 
+def _labelled_curve(frame, x, labels, xlabel, ylabel, title, figsize, offset, fontsize, path):
+    """Relative performance against ``x`` with error bars, each point labelled."""
+    fig = Figure(figsize=figsize)
+    ax = fig.subplots()
+    ax.errorbar(x, frame["relative_performance"], yerr=_relative_errorbar(frame), marker="o",
+                capsize=3, color="tab:blue")
+    for xi, yi, text in zip(x, frame["relative_performance"], labels):
+        ax.annotate(text, (xi, yi), textcoords="offset points", xytext=offset, fontsize=fontsize)
+    ax.axhline(0, color="0.3", lw=0.6)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    return _finish(fig, path)
+
+
 def plot_variance_sweep(sweep, path=None):
     """Relative performance against the share of features removed (Fig. 6).
 
@@ -238,18 +253,11 @@ def plot_variance_sweep(sweep, path=None):
     -------
     matplotlib.figure.Figure
     """
-    fig = Figure(figsize=(5.5, 3.8))
-    ax = fig.subplots()
-    x = 100 * sweep["fraction_removed"]
-    ax.errorbar(x, sweep["relative_performance"], yerr=_relative_errorbar(sweep), marker="o",
-                capsize=3, color="tab:blue")
-    for xi, yi, n in zip(x, sweep["relative_performance"], sweep["n_kept"]):
-        ax.annotate(f"{n}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.axhline(0, color="0.3", lw=0.6)
-    ax.set_xlabel("features removed by the variance filter (%)")
-    ax.set_ylabel("performance relative to the best (%)")
-    ax.set_title("labels: features kept", fontsize=9)
-    return _finish(fig, path)
+    return _labelled_curve(
+        sweep, 100 * sweep["fraction_removed"], [f"{n}" for n in sweep["n_kept"]],
+        xlabel="features removed by the variance filter (%)",
+        ylabel="performance relative to the best (%)", title="labels: features kept",
+        figsize=(5.5, 3.8), offset=(4, 4), fontsize=8, path=path)
 
 
 def plot_select_from_model(curve, path=None):
@@ -266,18 +274,12 @@ def plot_select_from_model(curve, path=None):
     -------
     matplotlib.figure.Figure
     """
-    fig = Figure(figsize=(6.0, 4.0))
-    ax = fig.subplots()
-    x = 100 * curve["fraction_included"]
-    ax.errorbar(x, curve["relative_performance"], yerr=_relative_errorbar(curve), marker="o",
-                capsize=3, color="tab:blue")
-    for xi, yi, g2, g4 in zip(x, curve["relative_performance"], curve["n_g2"], curve["n_g4"]):
-        ax.annotate(f"{g2}:{g4}", (xi, yi), textcoords="offset points", xytext=(3, -11), fontsize=7)
-    ax.axhline(0, color="0.3", lw=0.6)
-    ax.set_xlabel("most important features included (%)")
-    ax.set_ylabel("performance relative to all features (%)")
-    ax.set_title("labels: G2:G4 features kept", fontsize=9)
-    return _finish(fig, path)
+    return _labelled_curve(
+        curve, 100 * curve["fraction_included"],
+        [f"{g2}:{g4}" for g2, g4 in zip(curve["n_g2"], curve["n_g4"])],
+        xlabel="most important features included (%)",
+        ylabel="performance relative to all features (%)", title="labels: G2:G4 features kept",
+        figsize=(6.0, 4.0), offset=(3, -11), fontsize=7, path=path)
 
 
 def plot_sequential_selection(paths, baseline=None, score_label="CV score", path=None):
