@@ -28,7 +28,8 @@ import pandas as pd
 from ._common import (
     CLIError,
     StagedOutputs,
-    add_overwrite_option,
+    add_cv_options,
+    add_output_option,
     common_parent,
     output_dir,
     refuse_existing,
@@ -61,24 +62,28 @@ def _add_common(parser, folds=5, repeats=5, variance_drop=True):
     from ._fit import add_fit_options
 
     add_data_options(parser)
-    parser.add_argument("--output", required=True, metavar="DIR",
-                        help="directory for the CSV tables and PNG plots (created if needed)")
-    add_overwrite_option(parser)
-    group = add_fit_options(parser)
+    add_output_option(parser, "DIR",
+                      "directory for the CSV tables and PNG plots (created if needed)")
+    group = add_fit_options(parser, ensemble=False)
     group.add_argument("--model", choices=["xanesnet", "ridge"], default="xanesnet",
                        help="the XANESNET net (default) or a ridge regression (fast, linear)")
     group.add_argument("--n-jobs", type=int, default=1, metavar="N",
                        help="parallel fits (folds); torch threads are shared out; default 1")
-    cv = parser.add_argument_group("cross-validation")
-    cv.add_argument("--folds", type=int, default=folds, metavar="K",
-                    help=f"folds per repeat (default {folds})")
-    cv.add_argument("--repeats", type=int, default=repeats, metavar="R",
-                    help=f"repeats of the k-fold split (default {repeats}; paper 5 x 5)")
+    add_cv_options(parser.add_argument_group("cross-validation"), folds, repeats,
+                   flag="--folds", note="; paper 5 x 5")
     if variance_drop:
         parser.add_argument(
             "--variance-drop", type=float, default=0.25, metavar="F",
             help="first drop this share of lowest-variance features, over all data, and carry "
                  "the rest forward as the paper does (default 0.25; 0 keeps all)")
+
+
+def _add_permutation_options(parser, held_out_for, when):
+    """``--test-size`` and ``--n-repeats`` of the permutation importance."""
+    parser.add_argument("--test-size", type=float, default=0.2, metavar="F",
+                        help=f"share of the data held out for {held_out_for} (default 0.2)")
+    parser.add_argument("--n-repeats", type=int, default=5, metavar="N",
+                        help=f"permutations per feature{when} (default 5)")
 
 
 def add_analysis_commands(subparsers, parent=None):
@@ -101,10 +106,7 @@ def add_analysis_commands(subparsers, parent=None):
                     "held-out part and record the rise of the median delta mu, over the whole "
                     "spectrum and in energy windows (XANESNET paper Figs. 8-9)." + _NOTES)
     _add_common(p)
-    p.add_argument("--test-size", type=float, default=0.2, metavar="F",
-                   help="share of the data held out for the permutations (default 0.2)")
-    p.add_argument("--n-repeats", type=int, default=5, metavar="N",
-                   help="permutations per feature (default 5)")
+    _add_permutation_options(p, "the permutations", "")
     p.add_argument("--windows", default="edge=-3:3,post_edge=50:56", metavar="SPEC",
                    help="energy windows NAME=LO:HI, comma-separated, besides the whole "
                         "spectrum (default 'edge=-3:3,post_edge=50:56', eV)")
@@ -131,10 +133,7 @@ def add_analysis_commands(subparsers, parent=None):
                    help="importance.csv written by 'xanesnet-sk importance' (default: compute)")
     p.add_argument("--fractions", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1", metavar="LIST",
                    help="shares of the features to keep, most important first")
-    p.add_argument("--test-size", type=float, default=0.2, metavar="F",
-                   help="held-out share for computing the importance (default 0.2)")
-    p.add_argument("--n-repeats", type=int, default=5, metavar="N",
-                   help="permutations per feature when computing the importance (default 5)")
+    _add_permutation_options(p, "computing the importance", " when computing the importance")
     p.set_defaults(func=run_select_from_model)
 
     p = subparsers.add_parser(

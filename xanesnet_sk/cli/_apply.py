@@ -5,13 +5,13 @@ import numpy as np
 from ._common import (
     CLIError,
     StagedOutputs,
-    add_overwrite_option,
+    add_output_option,
     check_names,
     output_dir,
     refuse_existing,
 )
 from ._data import add_data_options, load_data, load_model
-from ._featurise import absorber_element_arg
+from ._featurise import add_absorber_element_option
 
 #: What the help of every verb that loads a model says about pickles.
 TRUST_NOTE = ("Model files are joblib pickles, and loading one runs code from it: load only "
@@ -138,6 +138,22 @@ def _relative_hint(ours, theirs):
     return f"; {which[0]} energies are relative to the edge, {which[1]} absolute"
 
 
+def is_ensemble(model):
+    """Whether ``model`` ends in a deep ensemble of at least 2 nets (it has error bars)."""
+    from ..ensemble import DeepEnsembleRegressor
+
+    last = _last_step(model)
+    return isinstance(last, DeepEnsembleRegressor) and last.n_ensemble > 1
+
+
+def predict_with_std(model, meta, data, report):
+    """(mean, std) of an ensemble's predictions for ``data``, each (n_samples, n_points)."""
+    rest, X = _features_for(model, meta, data, report)
+    mean, std = rest.predict(X, return_std=True)
+    return (np.asarray(mean, dtype=float).reshape(len(X), -1),
+            np.asarray(std, dtype=float).reshape(len(X), -1))
+
+
 def predict_spectra(model, meta, data, report, absorber_element=None):
     """Predicted spectra of ``data`` (structures or features), shape (n_samples, n_points).
 
@@ -186,6 +202,15 @@ def _predict_sites(model, meta, data, report, absorber_element):
     return result.spectra, result
 
 
+def _add_model_data_output(parser, need_spectra, output_help):
+    """``--model``, the data options and ``--output DIR`` (with ``--overwrite``)."""
+    parser.add_argument("--model", required=True, metavar="MODEL",
+                        help="model file written by 'xanesnet-sk learn' (a joblib pickle: "
+                             "load only models you made or trust)")
+    add_data_options(parser, need_spectra=need_spectra)
+    add_output_option(parser, "DIR", output_help)
+
+
 # ------------------------------------------------------------------ predict
 
 
@@ -198,22 +223,16 @@ def add_predict_command(subparsers, parent):
                     "columns, read back by xanesnet_sk.io.read_spectrum), optionally with a "
                     "PNG plot each.  Sample names become file names: names with a path "
                     "separator, and duplicates, are refused.  " + TRUST_NOTE)
-    parser.add_argument("--model", required=True, metavar="MODEL",
-                        help="model file written by 'xanesnet-sk learn' (a joblib pickle: "
-                             "load only models you made or trust)")
-    add_data_options(parser, need_spectra=False)
-    parser.add_argument("--output", required=True, metavar="DIR",
-                        help="directory for the spectra (<name>.txt) and plots (<name>.png); "
-                             "existing files are kept unless --overwrite")
-    add_overwrite_option(parser)
+    _add_model_data_output(parser, False, "directory for the spectra (<name>.txt) and plots "
+                                          "(<name>.png); existing files are kept unless "
+                                          "--overwrite")
     parser.add_argument("--plot", action="store_true", help="also write one PNG per spectrum")
-    parser.add_argument("--absorber-element", type=absorber_element_arg, metavar="ELEMENT",
-                        help="predict every atom of this element (symbol such as Fe, or atomic "
-                             "number) in every structure, periodic ones included, and write "
-                             "each structure's spectrum as the mean over its sites (the "
-                             "measured K-edge spectrum); the per-site spectra go to "
-                             "DIR/sites/<name>_<atom>.txt. The model should have learned "
-                             "site spectra of that element")
+    add_absorber_element_option(
+        parser, "predict every atom of this element (symbol such as Fe, or atomic number) in "
+                "every structure, periodic ones included, and write each structure's spectrum "
+                "as the mean over its sites (the measured K-edge spectrum); the per-site "
+                "spectra go to DIR/sites/<name>_<atom>.txt. The model should have learned "
+                "site spectra of that element")
     from ._dask import add_scheduler_options
 
     add_scheduler_options(parser)
@@ -231,7 +250,11 @@ def run_predict(args, report):
     data = load_data(args, report, need_spectra=False)
     names = check_names(data.names, data.source)
     out = output_dir(args.output, "--output")
+    with_std = is_ensemble(model) and args.absorber_element is None and not getattr(
+        args, "scheduler", None)
     suffixes = (".txt", ".png") if args.plot else (".txt",)
+    if with_std:
+        suffixes += ("_std.txt",)
     finals = [out / f"{name}{suffix}" for name in names for suffix in suffixes]
     refuse_existing(finals, args.overwrite)
     sites = None
@@ -242,8 +265,12 @@ def run_predict(args, report):
         names = [names[i] for i in sites.structures]
         site_files = [out / "sites" / f"{data.names[s]}_{atom}.txt" for s, atom in sites.sites]
         refuse_existing(site_files, args.overwrite)
+    elif with_std:
+        y_pred, y_std = predict_with_std(model, meta, data, report)
     else:
         y_pred = predict_spectra(model, meta, data, report)
+    if not with_std:
+        y_std = [None] * len(y_pred)
     energies = _model_energies(model, meta)
     if energies.size != y_pred.shape[1]:
         raise CLIError(f"--model: the sidecar's energy grid has {energies.size} points but the "
@@ -255,17 +282,20 @@ def run_predict(args, report):
                        f"structures (first: {names[i]!r}); nothing written")
     report.say(f"predict: {len(names)} spectra ({y_pred.shape[1]} points) from {data.source}")
     with StagedOutputs(args.overwrite) as staged:
-        for name, spectrum in report.progress(list(zip(names, y_pred)), desc="writing",
-                                              unit="spectrum"):
+        for name, spectrum, std in report.progress(list(zip(names, y_pred, y_std)),
+                                                   desc="writing", unit="spectrum"):
             write_spectrum(staged.path(out / f"{name}.txt"), energies, spectrum)
+            if std is not None:
+                write_spectrum(staged.path(out / f"{name}_std.txt"), energies, std)
             if args.plot:
-                plot_spectrum(energies, spectrum, title=name,
+                plot_spectrum(energies, spectrum, title=name, std=std,
                               path=staged.path(out / f"{name}.png"))
         if sites is not None:
             (out / "sites").mkdir(exist_ok=True)
             for path, spectrum in zip(site_files, sites.site_spectra):
                 write_spectrum(staged.path(path), energies, spectrum)
-    report.wrote(f"{len(names)} spectra" + (" and plots" if args.plot else ""), out)
+    report.wrote(f"{len(names)} spectra" + (" with their std (NAME_std.txt)" if with_std else "")
+                 + (" and plots" if args.plot else ""), out)
     if sites is not None:
         report.wrote(f"{len(sites.sites)} site spectra", out / "sites")
 
@@ -308,18 +338,12 @@ def add_evaluate_command(subparsers, parent):
                     "delta E with the hit rate, tables (CSV and printed), a delta mu histogram "
                     "and a peak parity plot as in the XANESNET paper's Figs. 11 and 12.  The "
                     "data must be on the model's energy grid.  " + TRUST_NOTE)
-    parser.add_argument("--model", required=True, metavar="MODEL",
-                        help="model file written by 'xanesnet-sk learn' (a joblib pickle: "
-                             "load only models you made or trust)")
-    add_data_options(parser)
-    parser.add_argument("--output", required=True, metavar="DIR",
-                        help="directory for the tables and plots; existing files are kept "
-                             "unless --overwrite")
-    parser.add_argument("--absorber-element", type=absorber_element_arg, metavar="ELEMENT",
-                        help="compare each structure's spectrum with the mean of the predicted "
-                             "spectra of every atom of this element (symbol or atomic number) "
-                             "in it, as a measured K-edge spectrum is")
-    add_overwrite_option(parser)
+    _add_model_data_output(parser, True, "directory for the tables and plots; existing files "
+                                         "are kept unless --overwrite")
+    add_absorber_element_option(
+        parser, "compare each structure's spectrum with the mean of the predicted spectra of "
+                "every atom of this element (symbol or atomic number) in it, as a measured "
+                "K-edge spectrum is")
     parser.set_defaults(func=run_evaluate)
     return parser
 
@@ -330,7 +354,7 @@ def run_evaluate(args, report):
     _note_interrupted(meta, report)
     data = load_data(args, report)
     out = output_dir(args.output, "--output")
-    refuse_existing(_evaluate_files(out).values(), args.overwrite)
+    refuse_existing(_evaluate_files(out, with_std=True).values(), args.overwrite)
     report.say(f"evaluate: {len(data)} spectra from {data.source}")
     summary = evaluate(model, meta, data, out, report, overwrite=args.overwrite,
                        absorber_element=args.absorber_element)
@@ -338,12 +362,41 @@ def run_evaluate(args, report):
     return summary
 
 
-def _evaluate_files(out):
-    return {
+def _evaluate_files(out, with_std=False):
+    files = {
         "per-spectrum table": out / "spectra.csv", "summary": out / "summary.csv",
         "matched peaks": out / "peaks.csv", "delta mu histogram": out / "dmu_histogram.png",
         "peak parity plot": out / "peak_parity.png", "example spectra": out / "examples.png",
     }
+    if with_std:
+        files.update({"predicted std": out / "std.csv",
+                      "calibration plot": out / "calibration.png",
+                      "std against error": out / "std_vs_error.png"})
+    return files
+
+
+def _uncertainty_outputs(y, y_pred, y_std, dmu, table, summary, temp):
+    """An ensemble's error bars: the std table, coverage rows and the two plots."""
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    from ..ensemble import calibration_curve, coverage
+    from ..plots import plot_calibration, plot_std_vs_error
+
+    mean_std = y_std.mean(axis=1)
+    table["mean_std"] = mean_std
+    pd.DataFrame(y_std, index=pd.Index(table["name"], name="name")).to_csv(
+        temp["predicted std"], float_format="%.5g")
+    expected, observed = calibration_curve(y, y_pred, y_std)
+    plot_calibration(expected, observed, path=temp["calibration plot"])
+    plot_std_vs_error(mean_std, dmu, path=temp["std against error"])
+    finite = np.isfinite(dmu)
+    rows = pd.DataFrame([
+        ("points within 2 std (%)", 100.0 * coverage(y, y_pred, y_std)),
+        ("Spearman(mean std, delta_mu)",
+         float(spearmanr(mean_std[finite], dmu[finite]).statistic)),
+    ], columns=["metric", "value"])
+    return pd.concat([summary, rows], ignore_index=True)
 
 
 def evaluate(model, meta, data, out, report, overwrite=False, absorber_element=None):
@@ -357,7 +410,10 @@ def evaluate(model, meta, data, out, report, overwrite=False, absorber_element=N
     from ._report import delta_mu, peak_pairs, spectrum_table, summary_table
 
     _check_energy_grid(model, meta, data)
-    if absorber_element is None:
+    y_std = None
+    if absorber_element is None and is_ensemble(model):
+        y_pred, y_std = predict_with_std(model, meta, data, report)
+    elif absorber_element is None:
         y_pred = predict_spectra(model, meta, data, report)
     else:
         y_pred = predict_spectra(model, meta, data, report, absorber_element)[0]
@@ -375,12 +431,14 @@ def evaluate(model, meta, data, out, report, overwrite=False, absorber_element=N
         report.say(f"note: {n_bad} of {dmu.size} predicted spectra contain NaN or inf: their "
                    "delta mu is NaN, counted in the summary and left out of its quartiles")
     pairs, per_peaks, stats = peak_pairs(data.y, y_pred, energies)
-    files = _evaluate_files(out)
+    files = _evaluate_files(out, with_std=y_std is not None)
     with StagedOutputs(overwrite) as staged:
         temp = {label: staged.path(path) for label, path in files.items()}
-        spectrum_table(data.names, dmu, dmu_base, per_peaks).to_csv(
-            temp["per-spectrum table"], index=False, float_format="%.5g")
+        table = spectrum_table(data.names, dmu, dmu_base, per_peaks)
         summary = summary_table(dmu, dmu_base, stats)
+        if y_std is not None:
+            summary = _uncertainty_outputs(data.y, y_pred, y_std, dmu, table, summary, temp)
+        table.to_csv(temp["per-spectrum table"], index=False, float_format="%.5g")
         summary.to_csv(temp["summary"], index=False, float_format="%.5g")
         pairs.assign(name=[data.names[i] for i in pairs["spectrum"]]).to_csv(
             temp["matched peaks"], index=False, float_format="%.5g")

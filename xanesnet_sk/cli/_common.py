@@ -27,6 +27,8 @@ __all__ = [
     "check_names",
     "StagedOutputs",
     "add_overwrite_option",
+    "add_output_option",
+    "add_cv_options",
 ]
 
 
@@ -167,6 +169,21 @@ def add_overwrite_option(parser):
     parser.add_argument("--overwrite", action="store_true",
                         help="replace output files that already exist (default: refuse, "
                              "naming the first one)")
+
+
+def add_output_option(parser, metavar, help, required=True, default=None):
+    """Add ``--output`` (what the verb writes, described by ``help``) and ``--overwrite``."""
+    parser.add_argument("--output", required=required, default=default, metavar=metavar,
+                        help=help)
+    add_overwrite_option(parser)
+
+
+def add_cv_options(parser, folds=5, repeats=5, flag="--splits", note=""):
+    """Add the repeated k-fold split: ``flag`` (folds per repeat) and ``--repeats``."""
+    parser.add_argument(flag, type=int, default=folds, metavar="K",
+                        help=f"folds per repeat (default {folds})")
+    parser.add_argument("--repeats", type=int, default=repeats, metavar="R",
+                        help=f"repeats of the k-fold split (default {repeats}{note})")
 
 
 def refuse_existing(paths, overwrite, option="--output"):

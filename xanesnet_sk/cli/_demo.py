@@ -13,7 +13,13 @@ import time
 
 import numpy as np
 
-from ._common import CLIError, Reporter, add_overwrite_option, output_dir
+from ._common import (
+    CLIError,
+    Reporter,
+    add_cv_options,
+    add_output_option,
+    output_dir,
+)
 
 __all__ = ["add_demo_command", "run_demo"]
 
@@ -26,19 +32,15 @@ def add_demo_command(subparsers, parent, parse):
                     "depend on geometry, not physics): write them as files, featurise, "
                     "cross-validate, learn, predict held-out structures and evaluate, with "
                     "every command printed.  About a minute on two cores.")
-    parser.add_argument("--output", default="xanesnet-demo", metavar="DIR",
-                        help="directory for all outputs (default ./xanesnet-demo)")
+    add_output_option(parser, "DIR", "directory for all outputs (default ./xanesnet-demo)",
+                      required=False, default="xanesnet-demo")
     parser.add_argument("--n-samples", type=int, default=500, metavar="N",
                         help="synthetic complexes, 20%% of them held out (default 500)")
     parser.add_argument("--epochs", type=int, default=200, metavar="N",
                         help="training epochs of every fit (default 200)")
-    parser.add_argument("--splits", type=int, default=3, metavar="K",
-                        help="folds of the cross-validation (default 3)")
-    parser.add_argument("--repeats", type=int, default=2, metavar="R",
-                        help="repeats of the cross-validation (default 2)")
+    add_cv_options(parser, folds=3, repeats=2)
     parser.add_argument("--seed", type=int, default=0, metavar="N",
                         help="seed of the data, the split and the nets (default 0)")
-    add_overwrite_option(parser)
     parser.set_defaults(func=functools.partial(run_demo, parse=parse))
     return parser
 

@@ -8,19 +8,25 @@ import numpy as np
 from ._common import (
     CLIError,
     StagedOutputs,
-    add_overwrite_option,
+    add_output_option,
     existing_dir,
     output_file,
     refuse_existing,
 )
 
 __all__ = ["add_featurise_command", "add_wacsf_options", "wacsf_params", "make_wacsf",
-           "absorber_element_arg"]
+           "absorber_element_arg", "add_absorber_element_option"]
 
 
 def absorber_element_arg(text):
     """``--absorber-element``: an element symbol, or an atomic number."""
     return int(text) if text.strip().isdigit() else text.strip()
+
+
+def add_absorber_element_option(parser, help):
+    """Add ``--absorber-element ELEMENT`` (symbol or atomic number) to ``parser``."""
+    parser.add_argument("--absorber-element", type=absorber_element_arg, metavar="ELEMENT",
+                        help=help)
 
 #: CLI option -> WACSFTransformer parameter.
 _WACSF_OPTIONS = {
@@ -48,10 +54,9 @@ def add_wacsf_options(parser):
     group.add_argument("--absorber", type=int, metavar="INDEX",
                        help="index of the absorbing atom in every structure (default: the "
                             "index the data record, e.g. load_dataset(absorber=...), else 0)")
-    group.add_argument("--absorber-element", type=absorber_element_arg, metavar="ELEMENT",
-                       help="featurise every atom of this element (symbol such as Fe, or "
-                            "atomic number), one row per site named <structure>_<atom>, "
-                            "periodic structures included")
+    add_absorber_element_option(group, "featurise every atom of this element (symbol such as "
+                                       "Fe, or atomic number), one row per site named "
+                                       "<structure>_<atom>, periodic structures included")
     group.add_argument("--backend", choices=["auto", "numba", "cuda", "numpy"],
                        help="wACSF backend (default auto: CUDA if a GPU is there, else Numba)")
     group.add_argument("--n-jobs", type=int, metavar="N",
@@ -107,10 +112,8 @@ def add_featurise_command(subparsers, parent):
     parser.add_argument("--xyz", required=True, metavar="DIR",
                         help="directory of structure files: .xyz (element symbol or atomic "
                              "number in the first column), extended xyz, CIF, POSCAR")
-    parser.add_argument("--output", required=True, metavar="FILE",
-                        help="output file, .npz or .csv; an existing one is kept unless "
-                             "--overwrite")
-    add_overwrite_option(parser)
+    add_output_option(parser, "FILE", "output file, .npz or .csv; an existing one is kept "
+                                      "unless --overwrite")
     parser.add_argument("--config", metavar="YAML",
                         help="YAML file whose 'wacsf' section sets the wACSF parameters")
     add_wacsf_options(parser)

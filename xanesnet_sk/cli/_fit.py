@@ -1,10 +1,17 @@
 """``xanesnet-sk learn`` and ``xanesnet-sk validate``: fit and cross-validate the pipeline."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 
-from ._common import CLIError, StagedOutputs, add_overwrite_option, output_file
+from ._common import (
+    CLIError,
+    StagedOutputs,
+    add_cv_options,
+    add_output_option,
+    output_file,
+)
 from ._data import add_data_options, load_data, model_output, save_model
 
 __all__ = ["add_learn_command", "add_validate_command", "build_pipeline", "fit_pipeline",
@@ -14,8 +21,8 @@ __all__ = ["add_learn_command", "add_validate_command", "build_pipeline", "fit_p
 # ------------------------------------------------------------------ shared pieces
 
 
-def add_fit_options(parser):
-    """``--config``, ``--epochs``, ``--seed`` for the verbs that train."""
+def add_fit_options(parser, ensemble=True):
+    """``--config``, ``--epochs``, ``--seed`` (and ``--ensemble``) for the verbs that train."""
     group = parser.add_argument_group("training")
     group.add_argument("--config", metavar="YAML",
                        help="YAML file with 'wacsf', 'preprocessing' and 'model' sections "
@@ -25,6 +32,12 @@ def add_fit_options(parser):
                             "default 300)")
     group.add_argument("--seed", type=int, metavar="N", default=0,
                        help="random seed for the net (and the folds of validate); default 0")
+    if not ensemble:
+        return group
+    group.add_argument("--ensemble", type=int, metavar="N", default=1,
+                       help="train N nets with seeds drawn from --seed (a deep ensemble): "
+                            "the model predicts their mean, and predict/evaluate write a "
+                            "calibrated standard deviation beside each spectrum; default 1")
     return group
 
 
@@ -44,7 +57,7 @@ def prefix_of(estimator, cls):
     return None
 
 
-def build_pipeline(config, featurise, seed=None, epochs=None, wacsf_params=None):
+def build_pipeline(config, featurise, seed=None, epochs=None, wacsf_params=None, n_ensemble=1):
     """The XANESNET pipeline configured from a validated config.
 
     Parameters
@@ -60,6 +73,8 @@ def build_pipeline(config, featurise, seed=None, epochs=None, wacsf_params=None)
         Overrides ``model.max_epochs``.
     wacsf_params : dict, default=None
         Overrides the config's ``wacsf`` section.
+    n_ensemble : int, default=1
+        Number of nets (``--ensemble``).
 
     Returns
     -------
@@ -71,8 +86,10 @@ def build_pipeline(config, featurise, seed=None, epochs=None, wacsf_params=None)
     from ..pipeline import make_xanesnet_pipeline
 
     try:
+        if n_ensemble < 1:
+            raise ValueError(f"--ensemble must be at least 1, got {n_ensemble}")
         pipeline = make_xanesnet_pipeline(featurise=featurise, random_state=seed,
-                                          **config["preprocessing"])
+                                          n_ensemble=n_ensemble, **config["preprocessing"])
         params = {}
         model = dict(config["model"])
         model.setdefault("n_threads", 1)  # small batches gain nothing from more threads
@@ -114,28 +131,42 @@ def featurise_once(wacsf, structures, report):
     return wacsf.fit_transform(structures)
 
 
-def fit_pipeline(pipeline, X, y, report, desc="training"):
-    """Fit ``pipeline`` with an epoch progress bar, detached again after the fit."""
+def fit_pipeline(pipeline, X, y, report, desc="training", callbacks=()):
+    """Fit ``pipeline`` with an epoch progress bar (and ``callbacks``, e.g. TensorBoard),
+    all detached again after the fit."""
     from ..model import XANESNetRegressor
     from ._progress import EpochProgress
 
     net = prefix_of(pipeline, XANESNetRegressor)
-    if report.quiet or net is None:
+    callbacks = list(callbacks)
+    if not report.quiet:
+        callbacks.append(("progress", EpochProgress(report, desc)))
+    if not callbacks or net is None:
         return pipeline.fit(X, y)
-    pipeline.set_params(**{net + "callbacks": [("progress", EpochProgress(report, desc))]})
+    pipeline.set_params(**{net + "callbacks": callbacks})
     try:
         pipeline.fit(X, y)
     finally:
         pipeline.set_params(**{net + "callbacks": None})
-        for fitted in _fitted_nets(pipeline, XANESNetRegressor):
+        added = {name for name, _ in callbacks}
+        templates = [v for v in pipeline.get_params(deep=True).values()
+                     if isinstance(v, XANESNetRegressor)]
+        for fitted in templates + _fitted_nets(pipeline, XANESNetRegressor):
             fitted.set_params(callbacks=None)
+            # the initialised ones too: a TensorBoard writer holds a lock and cannot pickle
+            fitted.callbacks_ = [(name, cb) for name, cb in getattr(fitted, "callbacks_", [])
+                                 if name not in added]
     return pipeline
 
 
 def _fitted_nets(pipeline, cls):
-    """The fitted nets inside the last step (itself, or a TransformedTargetRegressor's)."""
+    """The fitted nets inside the last step (itself, a TransformedTargetRegressor's, or
+    an ensemble's members)."""
     last = pipeline.steps[-1][1]
-    candidates = (last, getattr(last, "regressor_", None))
+    members = getattr(last, "estimators_", None) or [last]
+    candidates = []
+    for member in members:
+        candidates += [member, getattr(member, "regressor_", None)]
     return [c for c in candidates if isinstance(c, cls) and hasattr(c, "module_")]
 
 
@@ -155,17 +186,19 @@ def add_learn_command(subparsers, parent):
                     "only models you made or trust; a .skops --output is the safe format, "
                     "which loads without running code.")
     add_data_options(parser)
-    parser.add_argument("--output", required=True, metavar="MODEL",
-                        help="model file to write: model.joblib (a pickle) or model.skops "
-                             "(the safe format: loading it runs no code; needs skops); not "
-                             ".json, the sidecar's name; an existing one is kept unless "
-                             "--overwrite")
-    add_overwrite_option(parser)
+    add_output_option(parser, "MODEL",
+                      "model file to write: model.joblib (a pickle) or model.skops (the safe "
+                      "format: loading it runs no code; needs skops); not .json, the "
+                      "sidecar's name; an existing one is kept unless --overwrite")
     parser.add_argument("--save-on-interrupt", action="store_true",
                         help="on Ctrl-C, save the part-trained model anyway, marked "
                              "\"interrupted\": true in its sidecar (the exit status is still "
                              "130); by default an interrupted run saves nothing")
     add_fit_options(parser)
+    parser.add_argument("--log-dir", metavar="DIR",
+                        help="write TensorBoard logs of the training loss per epoch to DIR "
+                             "(skorch's TensorBoard callback; needs pip install "
+                             "\"xanesnet-sk[tracking]\"), for TensorBoard to show")
     parser.set_defaults(func=run_learn)
     return parser
 
@@ -179,7 +212,8 @@ def check_fit_options(args, config):
     """
     if args.epochs is not None and args.epochs < 1:
         raise CLIError(f"--epochs must be at least 1, got {args.epochs}")
-    build_pipeline(config, True, seed=args.seed, epochs=args.epochs)
+    build_pipeline(config, True, seed=args.seed, epochs=args.epochs,
+                   n_ensemble=getattr(args, "ensemble", 1))
 
 
 def run_learn(args, report):
@@ -187,13 +221,18 @@ def run_learn(args, report):
     out = model_output(args.output, args.overwrite)
     config = read_config(args)
     check_fit_options(args, config)
+    if args.ensemble > 1 and out.suffix == ".skops":
+        raise CLIError("--ensemble: the safe .skops format holds one net; save an ensemble "
+                       "as .joblib")
+    callbacks = tensorboard_callbacks(args.log_dir, args.ensemble)
     data = load_data(args, report)
     featurise = data.kind == "structures"
-    pipeline = build_pipeline(config, featurise, seed=args.seed, epochs=args.epochs)
+    pipeline = build_pipeline(config, featurise, seed=args.seed, epochs=args.epochs,
+                              n_ensemble=args.ensemble)
     report.say(f"learn: {len(data)} samples ({data.kind}) from {data.source}, "
                f"{data.y.shape[1]} energy points")
     try:
-        fit_pipeline(pipeline, data.X, data.y, report)
+        fit_pipeline(pipeline, data.X, data.y, report, callbacks=callbacks)
     except KeyboardInterrupt:
         if args.save_on_interrupt:
             _save_interrupted(out, pipeline, data, config, args, report)
@@ -201,6 +240,37 @@ def run_learn(args, report):
     check_trained(pipeline, data.X, data.y)
     save_model(out, pipeline, _metadata(pipeline, data, config, args), report,
                overwrite=args.overwrite)
+
+
+def tensorboard_callbacks(log_dir, n_ensemble=1):
+    """``[("tensorboard", skorch.callbacks.TensorBoard(...))]`` for ``--log-dir``, or ``[]``."""
+    if log_dir is None:
+        return []
+    if n_ensemble > 1:
+        raise CLIError("--log-dir logs one net; it cannot be combined with --ensemble yet")
+    try:
+        from skorch.callbacks import TensorBoard
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise CLIError("--log-dir needs TensorBoard: pip install \"xanesnet-sk[tracking]\" "
+                       "(or pip install tensorboard)") from None
+    path = Path(log_dir)
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"--log-dir {log_dir}: exists and is not a directory")
+
+    class TensorBoardDir(TensorBoard):
+        """skorch's TensorBoard callback opening its writer when training starts, so that
+        the unfitted net (cloned by the pipeline) holds a path, not an open writer."""
+
+        def __init__(self, log_dir, close_after_train=True, writer=None, **kwargs):
+            self.log_dir = log_dir
+            super().__init__(writer=None, close_after_train=close_after_train, **kwargs)
+
+        def initialize(self):
+            self.writer = SummaryWriter(log_dir=self.log_dir)
+            return super().initialize()
+
+    return [("tensorboard", TensorBoardDir(str(path)))]
 
 
 def _save_interrupted(out, pipeline, data, config, args, report):
@@ -318,14 +388,10 @@ def add_validate_command(subparsers, parent):
                     "baseline (the training folds' mean spectrum); a table is printed and "
                     "written to CSV.")
     add_data_options(parser)
-    parser.add_argument("--output", metavar="FILE.csv", default="validation.csv",
-                        help="CSV of the per-fold table (default validation.csv); an existing "
-                             "one is kept unless --overwrite")
-    add_overwrite_option(parser)
-    parser.add_argument("--splits", type=int, default=5, metavar="K",
-                        help="folds per repeat (default 5)")
-    parser.add_argument("--repeats", type=int, default=5, metavar="R",
-                        help="repeats of the k-fold split (default 5)")
+    add_output_option(parser, "FILE.csv",
+                      "CSV of the per-fold table (default validation.csv); an existing one is "
+                      "kept unless --overwrite", required=False, default="validation.csv")
+    add_cv_options(parser)
     parser.add_argument("--n-jobs", type=int, default=1, metavar="N",
                         help="folds fitted in parallel (default 1; -1: all cores)")
     add_fit_options(parser)
@@ -349,7 +415,7 @@ def run_validate(args, report):
     if len(data) < args.splits:
         raise CLIError(f"{len(data)} samples cannot be split into {args.splits} folds")
     pipeline = build_pipeline(config, data.kind == "structures", seed=args.seed,
-                              epochs=args.epochs)
+                              epochs=args.epochs, n_ensemble=args.ensemble)
     report.say(f"validate: {len(data)} samples from {data.source}, {args.repeats} x "
                f"{args.splits}-fold")
     folds = cross_validate_dmu(pipeline, data.X, data.y, report, args.splits, args.repeats,
