@@ -21,12 +21,8 @@ from .ensemble import DeepEnsembleRegressor
 from .model import XANESNetRegressor
 
 __all__ = [
-    "make_inverse_pipeline", "InversePipeline", "FirstShell", "direction_of", "INVERSE_DEFAULTS",
+    "make_inverse_pipeline", "InversePipeline", "FirstShell", "direction_of",
 ]
-
-#: Net parameters of the inverse model that differ from ``XANESNetRegressor``'s
-#: defaults (see :func:`make_inverse_pipeline`, Notes).
-INVERSE_DEFAULTS = {}
 
 
 def make_inverse_pipeline(
@@ -74,8 +70,9 @@ def make_inverse_pipeline(
     n_jobs : int or None, default=None
         Ensemble members trained in parallel.
     **model_params
-        Parameters of :class:`~xanesnet_sk.model.XANESNetRegressor`; they
-        override :data:`INVERSE_DEFAULTS`.
+        Parameters of :class:`~xanesnet_sk.model.XANESNetRegressor` (its
+        defaults reach a median R^2 of 0.89 on the V set, see the user
+        guide's inverse-model page).
 
     Returns
     -------
@@ -104,8 +101,7 @@ def make_inverse_pipeline(
         else:
             steps.append(("preprocess", preprocess))
     steps.append(("scale", StandardScaler()))
-    params = {**INVERSE_DEFAULTS, **model_params}
-    model = XANESNetRegressor(random_state=random_state, **params)
+    model = XANESNetRegressor(random_state=random_state, **model_params)
     if standardize_targets:
         model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
     if n_ensemble > 1:

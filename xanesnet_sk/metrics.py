@@ -234,13 +234,13 @@ def delta_e(y_true, y_pred, energies, *, prominence=0.05, tolerance=5.0):
         0.05 keeps the white line and the main resonances of edge-step
         normalised K-edge spectra and ignores wiggles.
     tolerance : float, default=5.0
-        Largest |E_pred - E_target| (eV) that counts as a match; the paper's
+        Largest ``|E_pred - E_target|`` (eV) that counts as a match; the paper's
         largest reported errors are 3.5 to 5.3 eV.
 
     Returns
     -------
     result : dict
-        ``mean`` (mean |dE|), ``max`` (max |dE|), ``std`` (standard
+        ``mean`` (mean ``|dE|``), ``max`` (max ``|dE|``), ``std`` (standard
         deviation of the signed dE), ``bias`` (mean signed dE = E_pred -
         E_target), all in eV and ``nan`` without matches; ``r2``
         (``sklearn.metrics.r2_score`` of matched E_pred against E_target,

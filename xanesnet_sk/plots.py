@@ -27,6 +27,8 @@ __all__ = [
     "plot_spectra_examples",
     "plot_dmu_histogram",
     "plot_peak_parity",
+    "plot_calibration",
+    "plot_std_vs_error",
     "MAX_BINS",
 ]
 
@@ -47,7 +49,7 @@ def _finish(fig, path):
     return fig
 
 
-def plot_spectrum(energies, predicted, target=None, title=None, path=None):
+def plot_spectrum(energies, predicted, target=None, title=None, path=None, std=None):
     """Plot one predicted spectrum, over its target when one is given.
 
     Parameters
@@ -62,6 +64,9 @@ def plot_spectrum(energies, predicted, target=None, title=None, path=None):
         Axes title (e.g. the structure's name).
     path : str or path-like, default=None
         Where to write the PNG; nothing is written when None.
+    std : array-like of shape (n_points,), default=None
+        One-standard-deviation error bar of the prediction (an ensemble's):
+        drawn as a shaded band of ±2 std around it.
 
     Returns
     -------
@@ -71,6 +76,11 @@ def plot_spectrum(energies, predicted, target=None, title=None, path=None):
     ax = fig.add_subplot()
     if target is not None:
         ax.plot(energies, target, **_TARGET)
+    if std is not None:
+        predicted_ = np.asarray(predicted, dtype=float)
+        band = 2.0 * np.asarray(std, dtype=float)
+        ax.fill_between(energies, predicted_ - band, predicted_ + band, color=_PREDICT["color"],
+                        alpha=0.25, linewidth=0, label="±2 std")
     ax.plot(energies, predicted, **_PREDICT)
     ax.set_xlabel(_energy_label(energies))
     ax.set_ylabel("mu (arb. units)")
@@ -182,7 +192,7 @@ def plot_peak_parity(e_target, e_predict, path=None, title=None):
     path : str or path-like, default=None
         Where to write the PNG.
     title : str, default=None
-        Axes title; by default the number of peaks, mean |delta E| and R^2.
+        Axes title; by default the number of peaks, mean ``|delta E|`` and R^2.
 
     Returns
     -------
@@ -218,3 +228,62 @@ def _parity_title(e_target, e_predict):
     ss_tot = float(np.sum((e_target - e_target.mean()) ** 2))
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
     return f"{e_target.size} peaks: mean |dE| = {err.mean():.2f} eV, R2 = {r2:.3f}"
+
+
+def plot_calibration(expected, observed, path=None):
+    """Observed against expected coverage of an ensemble's error bars.
+
+    Parameters
+    ----------
+    expected, observed : array-like of shape (n_levels,)
+        As returned by :func:`xanesnet_sk.ensemble.calibration_curve`.
+    path : str or path-like, default=None
+        Where to write the PNG; nothing is written when None.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = Figure(figsize=(3.8, 3.6))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls=":", label="calibrated")
+    ax.plot(expected, observed, "o-", color="tab:red", ms=3, lw=1.2, label="model")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("expected coverage")
+    ax.set_ylabel("observed coverage")
+    ax.legend(frameon=False, fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_std_vs_error(mean_std, dmu, path=None):
+    """Each spectrum's mean predicted std against its Delta mu (log-log scatter).
+
+    Parameters
+    ----------
+    mean_std : array-like of shape (n_spectra,)
+        Mean over energy points of the predicted standard deviation.
+    dmu : array-like of shape (n_spectra,)
+        Delta mu (%) of the same spectra.
+    path : str or path-like, default=None
+        Where to write the PNG; nothing is written when None.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from scipy.stats import spearmanr
+
+    mean_std, dmu = np.asarray(mean_std, dtype=float), np.asarray(dmu, dtype=float)
+    ok = np.isfinite(mean_std) & np.isfinite(dmu) & (mean_std > 0) & (dmu > 0)
+    fig = Figure(figsize=(4.2, 3.6))
+    ax = fig.add_subplot()
+    ax.scatter(mean_std[ok], dmu[ok], s=6, color="tab:blue", alpha=0.6, lw=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("mean predicted std")
+    ax.set_ylabel("delta mu (%)")
+    if ok.sum() > 2:
+        rho = spearmanr(mean_std[ok], dmu[ok]).statistic
+        ax.set_title(f"Spearman rho = {rho:.2f}", fontsize=9)
+    return _finish(fig, path)

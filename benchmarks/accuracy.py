@@ -1,0 +1,200 @@
+"""Accuracy figures of ensembles, the derivative loss and the inverse model on the V set.
+
+Run ``python -m benchmarks.accuracy PART [PART ...]`` with parts
+
+``ensemble``
+    ``make_xanesnet_pipeline(featurise=False, random_state=0, n_ensemble=5)``
+    against one net: median Delta mu of the mean, share of held-out points
+    within +-2 std (calibrated and raw), Spearman correlation between each
+    spectrum's mean std and its Delta mu, and the fit's wall time.
+``derivative``
+    One net with ``derivative_weight`` 0 (pointwise loss), 1 and 4:
+    median Delta mu and median |Delta E| of the prominent peaks.
+``inverse``
+    ``make_inverse_pipeline`` from the spectra to the 97 features, and a
+    standardised ``RidgeCV`` baseline: median R^2 over features.
+``fe-shell``
+    The inverse model on the real Fe set from spectra to
+    :class:`~xanesnet_sk.inverse.FirstShell`'s first-shell distance and
+    coordination number, 5-fold cross-validated (``cross_val_predict``),
+    against RidgeCV and the mean.
+
+All parts on the V set use ``train_test_split(x, y, test_size=250,
+random_state=0)`` of ``tmqm_k_edge_v.npz`` (``--data`` or
+``$XANESNET_SK_DATA``).  ``--json PATH`` saves the figures, with the
+machine and the 1-minute load average (wall times on a shared machine grow
+with its load).
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def _data_dir(arg):
+    root = Path(arg or os.environ.get("XANESNET_SK_DATA", ""))
+    if not root.is_dir():
+        sys.exit("benchmarks.accuracy: pass --data DIR or set XANESNET_SK_DATA")
+    return root
+
+
+def _v_split(root):
+    from sklearn.model_selection import train_test_split
+
+    from xanesnet_sk import load_v_dataset
+
+    data = load_v_dataset(root / "tmqm_k_edge_v.npz")
+    split = train_test_split(data.features, data.spectra, test_size=250, random_state=0)
+    return split, np.asarray(data.energies, float)
+
+
+def part_ensemble(root, n_jobs):
+    from scipy.stats import spearmanr
+
+    from xanesnet_sk import delta_mu, make_xanesnet_pipeline
+    from xanesnet_sk.ensemble import coverage
+
+    (xtr, xte, ytr, yte), _ = _v_split(root)
+    t = time.perf_counter()
+    # n_jobs=None is the pipeline's default: one process per member, at most the cores
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=0, n_ensemble=5, n_jobs=n_jobs)
+    pipe.fit(xtr, ytr)
+    fit_s = time.perf_counter() - t
+    mean, std = pipe.predict(xte, return_std=True)
+    ens = pipe[-1]
+    dmu = delta_mu(yte, mean)
+    members = ens.predict_members(pipe[:-1].transform(xte))
+    return {
+        "median_delta_mu_mean": float(np.median(dmu)),
+        "median_delta_mu_members": [float(np.median(delta_mu(yte, m))) for m in members],
+        "coverage_2std": coverage(yte, mean, std),
+        "coverage_2std_raw": coverage(yte, mean, std / ens.std_scale_),
+        "std_scale": ens.std_scale_,
+        "spearman_std_vs_delta_mu": float(spearmanr(std.mean(axis=1), dmu).statistic),
+        "fit_s": fit_s,
+        "n_jobs": ens.n_jobs,
+    }
+
+
+def part_derivative(root, weights=(0.0, 1.0, 4.0)):
+    from xanesnet_sk import delta_e, delta_mu, make_xanesnet_pipeline
+
+    (xtr, xte, ytr, yte), e = _v_split(root)
+    rows = []
+    for w in weights:
+        t = time.perf_counter()
+        pipe = make_xanesnet_pipeline(featurise=False, random_state=0, derivative_weight=w)
+        pipe.fit(xtr, ytr)
+        pred = pipe.predict(xte)
+        de = delta_e(yte, pred, e)
+        errors = np.abs(de["e_pred"] - de["e_target"])
+        rows.append({"derivative_weight": w,
+                     "median_delta_mu": float(np.median(delta_mu(yte, pred))),
+                     "mean_abs_delta_e_eV": float(de["mean"]),
+                     "median_abs_delta_e_eV": float(np.median(errors)),
+                     "max_abs_delta_e_eV": float(de["max"]),
+                     "peak_hit_rate": float(de["hit_rate"]),
+                     "fit_s": time.perf_counter() - t})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def _median_r2(y, pred):
+    from sklearn.metrics import r2_score
+
+    varying = np.ptp(y, axis=0) > 0
+    return float(np.median(r2_score(y[:, varying], pred[:, varying],
+                                    multioutput="raw_values"))), int((~varying).sum())
+
+
+def part_inverse(root):
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from xanesnet_sk.inverse import make_inverse_pipeline
+
+    (xtr, xte, ytr, yte), _ = _v_split(root)
+    t = time.perf_counter()
+    inv = make_inverse_pipeline(random_state=0).fit(ytr, xtr)
+    fit_s = time.perf_counter() - t
+    r2, n_const = _median_r2(xte, inv.predict(yte))
+    ridge = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))).fit(ytr, xtr)
+    r2_ridge, _ = _median_r2(xte, ridge.predict(yte))
+    return {"median_r2": r2, "median_r2_ridge": r2_ridge, "constant_features_left_out": n_const,
+            "fit_s": fit_s}
+
+
+def part_fe_shell(root):
+    from sklearn.dummy import DummyRegressor
+    from sklearn.linear_model import RidgeCV
+    from sklearn.metrics import mean_absolute_error, r2_score
+    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from xanesnet_sk import load_dataset
+    from xanesnet_sk.inverse import FirstShell, make_inverse_pipeline
+
+    fe = root / "fe_k_edge"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_dataset(fe / "xyz", fe / "xanes")
+    targets = FirstShell(absorber_element="Fe").fit_transform(data.structures)
+    cv = KFold(5, shuffle=True, random_state=0)
+    models = {
+        "inverse net": make_inverse_pipeline(random_state=0),
+        "RidgeCV": make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))),
+        "mean": DummyRegressor(),
+    }
+    out = {"n": len(targets), "target_mean": targets.mean(0).tolist(),
+           "target_std": targets.std(0).tolist()}
+    for name, model in models.items():
+        pred = cross_val_predict(model, data.spectra, targets, cv=cv)
+        out[name] = {
+            "r2": r2_score(targets, pred, multioutput="raw_values").tolist(),
+            "mae": mean_absolute_error(targets, pred, multioutput="raw_values").tolist(),
+        }
+        print(name, out[name], flush=True)
+    out["columns"] = ["first_shell_distance", "coordination_number"]
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="+", choices=["ensemble", "derivative", "inverse",
+                                                      "fe-shell"])
+    parser.add_argument("--data", help="folder with tmqm_k_edge_v.npz and fe_k_edge/")
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="ensemble members in parallel (default: the pipeline's)")
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args(argv)
+    root = _data_dir(args.data)
+    results = {"machine": f"{platform.processor() or platform.machine()}, "
+                          f"{os.cpu_count()} cores", "load_1min_start": os.getloadavg()[0]}
+    for part in args.parts:
+        if part == "ensemble":
+            results[part] = part_ensemble(root, args.n_jobs)
+        elif part == "derivative":
+            results[part] = part_derivative(root)
+        elif part == "inverse":
+            results[part] = part_inverse(root)
+        else:
+            results[part] = part_fe_shell(root)
+        print(part, json.dumps(results[part], indent=1), flush=True)
+    results["load_1min_end"] = os.getloadavg()[0]
+    if args.json:
+        tmp = Path(args.json).with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=1))
+        tmp.replace(args.json)
+
+
+if __name__ == "__main__":
+    main()

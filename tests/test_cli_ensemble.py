@@ -1,0 +1,77 @@
+"""CLI: learn --ensemble, predict/evaluate with error bars, --log-dir."""
+
+import numpy as np
+import pytest
+from _helpers import error_line
+
+from xanesnet_sk.cli import main
+
+TINY = "model:\n  hidden_sizes: [16]\n  batch_size: 32\n"
+
+
+@pytest.fixture(scope="module")
+def ensemble_model(data_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ens")
+    config = root / "tiny.yaml"
+    config.write_text(TINY)
+    out = root / "ens.joblib"
+    fe = data_root / "fe_k_edge"
+    assert main(["learn", "--xyz", str(fe / "xyz"), "--xanes", str(fe / "xanes"), "--output",
+                 str(out), "--epochs", "3", "--config", str(config), "--ensemble", "3",
+                 "-q"]) == 0
+    return out
+
+
+def test_learn_ensemble_and_predict_with_std(ensemble_model, data_root, tmp_path):
+    import joblib
+
+    from xanesnet_sk.ensemble import DeepEnsembleRegressor
+    from xanesnet_sk.io import read_spectrum
+
+    model = joblib.load(ensemble_model)
+    assert isinstance(model[-1], DeepEnsembleRegressor) and len(model[-1].estimators_) == 3
+    # the progress callbacks were detached from every member before saving
+    assert all(m.regressor_.callbacks is None for m in model[-1].estimators_)
+    out = tmp_path / "pred"
+    xyz = data_root / "fe_k_edge" / "xyz"
+    assert main(["predict", "--model", str(ensemble_model), "--xyz", str(xyz), "--output",
+                 str(out), "--plot", "-q"]) == 0
+    stds = sorted(out.glob("*_std.txt"))
+    assert len(stds) == 110 and len(list(out.glob("*.png"))) == 110
+    std = read_spectrum(stds[0]).mu
+    assert std.shape == (226,) and np.all(std > 0)
+
+
+def test_evaluate_ensemble_writes_calibration(ensemble_model, data_root, tmp_path, capsys):
+    import pandas as pd
+
+    fe = data_root / "fe_k_edge"
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(ensemble_model), "--xyz", str(fe / "xyz"),
+                 "--xanes", str(fe / "xanes"), "--output", str(out)]) == 0
+    assert "points within 2 std" in capsys.readouterr().out
+    for name in ("calibration.png", "std_vs_error.png", "std.csv"):
+        assert (out / name).stat().st_size > 0
+    assert "mean_std" in pd.read_csv(out / "spectra.csv").columns
+    assert pd.read_csv(out / "std.csv", index_col=0).shape == (110, 226)
+
+
+def test_bad_ensemble_options(data_root, tmp_path, capsys):
+    fe = data_root / "fe_k_edge"
+    base = ["learn", "--xyz", str(fe / "xyz"), "--xanes", str(fe / "xanes")]
+    assert main(base + ["--output", str(tmp_path / "m.joblib"), "--ensemble", "0"]) == 1
+    assert "--ensemble must be at least 1" in error_line(capsys)
+    assert main(base + ["--output", str(tmp_path / "m.skops"), "--ensemble", "2"]) == 1
+    assert ".joblib" in error_line(capsys)
+    assert not list(tmp_path.iterdir())
+
+
+def test_learn_log_dir_writes_tensorboard_events(data_root, tmp_path):
+    pytest.importorskip("tensorboard")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    v = data_root / "tmqm_k_edge_v.npz"
+    logs = tmp_path / "logs"
+    assert main(["learn", "--data", str(v), "--output", str(tmp_path / "m.joblib"), "--epochs",
+                 "2", "--config", str(config), "--log-dir", str(logs), "-q"]) == 0
+    assert list(logs.glob("events.out.tfevents.*"))
