@@ -75,3 +75,63 @@ def test_learn_log_dir_writes_tensorboard_events(data_root, tmp_path):
     assert main(["learn", "--data", str(v), "--output", str(tmp_path / "m.joblib"), "--epochs",
                  "2", "--config", str(config), "--log-dir", str(logs), "-q"]) == 0
     assert list(logs.glob("events.out.tfevents.*"))
+
+
+@pytest.fixture(scope="module")
+def inverse_model(data_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("inv")
+    config = root / "tiny.yaml"
+    config.write_text(TINY + "wacsf:\n  n_g2: 8\n  n_g4: 8\n")
+    out = root / "inv.joblib"
+    fe = data_root / "fe_k_edge"
+    assert main(["learn", "--inverse", "--xyz", str(fe / "xyz"), "--xanes", str(fe / "xanes"),
+                 "--output", str(out), "--epochs", "3", "--config", str(config), "-q"]) == 0
+    return out
+
+
+def test_inverse_learn_and_predict_descriptors(inverse_model, data_root, tmp_path):
+    import json
+
+    import pandas as pd
+
+    from xanesnet_sk.inverse import InversePipeline
+
+    meta = json.loads(inverse_model.with_suffix(".json").read_text())
+    assert meta["direction"] == "inverse" and len(meta["target_names"]) == 17
+    out = tmp_path / "desc"
+    xanes = data_root / "fe_k_edge" / "xanes"
+    assert main(["predict", "--inverse", "--model", str(inverse_model), "--xanes", str(xanes),
+                 "--output", str(out), "-q"]) == 0
+    table = pd.read_csv(out / "descriptors.csv")
+    assert table.shape == (110, 18) and table.columns[0] == "name"
+    assert np.isfinite(table.iloc[:, 1:].to_numpy()).all()
+    import joblib
+
+    assert isinstance(joblib.load(inverse_model), InversePipeline)
+
+
+def test_directions_are_not_mixed(inverse_model, ensemble_model, data_root, tmp_path, capsys):
+    fe = data_root / "fe_k_edge"
+    assert main(["predict", "--model", str(inverse_model), "--xyz", str(fe / "xyz"),
+                 "--output", str(tmp_path / "a")]) == 1
+    assert "inverse model" in error_line(capsys)
+    assert main(["evaluate", "--model", str(inverse_model), "--xyz", str(fe / "xyz"),
+                 "--xanes", str(fe / "xanes"), "--output", str(tmp_path / "b")]) == 1
+    assert "inverse model" in error_line(capsys)
+    assert main(["predict", "--inverse", "--model", str(ensemble_model), "--xanes",
+                 str(fe / "xanes"), "--output", str(tmp_path / "c")]) == 1
+    assert "forward model" in error_line(capsys)
+    assert not any(tmp_path.iterdir())
+
+
+def test_inverse_wrong_spectrum_length(inverse_model, tmp_path, capsys):
+    from xanesnet_sk.io import write_spectrum
+
+    xanes = tmp_path / "xanes"
+    xanes.mkdir()
+    write_spectrum(xanes / "short.txt", np.linspace(7100, 7150, 50), np.ones(50))
+    out = tmp_path / "out"
+    assert main(["predict", "--inverse", "--model", str(inverse_model), "--xanes", str(xanes),
+                 "--output", str(out)]) == 1
+    assert "trained on 226 points" in error_line(capsys)
+    assert not (out / "descriptors.csv").exists()

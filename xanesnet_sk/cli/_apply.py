@@ -227,6 +227,13 @@ def add_predict_command(subparsers, parent):
                                           "(<name>.png); existing files are kept unless "
                                           "--overwrite")
     parser.add_argument("--plot", action="store_true", help="also write one PNG per spectrum")
+    parser.add_argument("--inverse", action="store_true",
+                        help="with a model from 'learn --inverse': read the spectra of --xanes "
+                             "DIR and write the predicted descriptors, one row per spectrum, "
+                             "to OUTPUT/descriptors.csv")
+    parser.add_argument("--xanes", metavar="DIR",
+                        help="with --inverse: directory of spectrum files (.txt/.dat, on the "
+                             "model's energy grid)")
     add_absorber_element_option(
         parser, "predict every atom of this element (symbol such as Fe, or atomic number) in "
                 "every structure, periodic ones included, and write each structure's spectrum "
@@ -247,6 +254,16 @@ def run_predict(args, report):
 
     model, meta = load_model(args.model)
     _note_interrupted(meta, report)
+    if args.inverse:
+        from ._inverse import run_predict_inverse
+
+        return run_predict_inverse(args, report, model, meta)
+    from ._inverse import check_direction
+
+    check_direction(meta, inverse=False)
+    if args.xanes is not None:
+        raise CLIError("--xanes is for 'predict --inverse' (spectra in); a forward model "
+                       "predicts from --xyz or --data")
     data = load_data(args, report, need_spectra=False)
     names = check_names(data.names, data.source)
     out = output_dir(args.output, "--output")
@@ -350,7 +367,10 @@ def add_evaluate_command(subparsers, parent):
 
 def run_evaluate(args, report):
     """Evaluate and write tables and plots."""
+    from ._inverse import check_direction
+
     model, meta = load_model(args.model)
+    check_direction(meta, inverse=False)
     _note_interrupted(meta, report)
     data = load_data(args, report)
     out = output_dir(args.output, "--output")

@@ -195,6 +195,11 @@ def add_learn_command(subparsers, parent):
                              "\"interrupted\": true in its sidecar (the exit status is still "
                              "130); by default an interrupted run saves nothing")
     add_fit_options(parser)
+    parser.add_argument("--inverse", action="store_true",
+                        help="learn the inverse model instead: spectra in, the structures' "
+                             "wACSF features (or the --data file's features) out "
+                             "(xanesnet_sk.inverse.make_inverse_pipeline); use it with "
+                             "'predict --inverse --xanes DIR'")
     parser.add_argument("--log-dir", metavar="DIR",
                         help="write TensorBoard logs of the training loss per epoch to DIR "
                              "(skorch's TensorBoard callback; needs pip install "
@@ -226,6 +231,10 @@ def run_learn(args, report):
                        "as .joblib")
     callbacks = tensorboard_callbacks(args.log_dir, args.ensemble)
     data = load_data(args, report)
+    if args.inverse:
+        from ._inverse import run_learn_inverse
+
+        return run_learn_inverse(args, report, out, config, data, callbacks)
     featurise = data.kind == "structures"
     pipeline = build_pipeline(config, featurise, seed=args.seed, epochs=args.epochs,
                               n_ensemble=args.ensemble)

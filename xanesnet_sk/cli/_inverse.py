@@ -1,0 +1,102 @@
+"""``learn --inverse`` and ``predict --inverse``: spectra in, structure descriptors out."""
+
+import numpy as np
+
+from ._common import CLIError, StagedOutputs, output_dir, refuse_existing
+
+__all__ = ["run_learn_inverse", "run_predict_inverse", "check_direction"]
+
+
+def check_direction(meta, inverse, option="--model"):
+    """CLIError when the model's direction (sidecar ``direction``) is not the one asked for."""
+    direction = meta.get("direction", "forward")
+    if inverse and direction != "inverse":
+        raise CLIError(f"{option}: a forward model (structures to spectra) cannot predict "
+                       "descriptors from spectra; train one with 'learn --inverse'")
+    if not inverse and direction == "inverse":
+        raise CLIError(f"{option}: an inverse model (spectra to descriptors) cannot predict "
+                       "spectra; use 'predict --inverse --xanes DIR'")
+
+
+def _targets(data, config, report):
+    """(descriptor matrix, names): wACSF features of the structures, or the data's features."""
+    if data.kind == "structures":
+        from wacsf import WACSFTransformer
+
+        wacsf = WACSFTransformer(**config["wacsf"]).set_params(progress=not report.quiet)
+        return wacsf.fit_transform(data.X), [str(n) for n in wacsf.get_feature_names_out()]
+    X = np.asarray(data.X, dtype=float)
+    names = getattr(data, "feature_names", None)
+    names = [str(n) for n in names] if names is not None and len(names) == X.shape[1] else [
+        f"feature_{i}" for i in range(X.shape[1])]
+    return X, names
+
+
+def run_learn_inverse(args, report, out, config, data, callbacks):
+    """Fit the inverse pipeline (spectra -> wACSF features) and save it."""
+    from ..inverse import make_inverse_pipeline
+    from ._data import save_model
+    from ._fit import fit_pipeline
+
+    targets, names = _targets(data, config, report)
+    model = dict(config["model"])
+    model.setdefault("n_threads", 1)
+    if args.epochs is not None:
+        model["max_epochs"] = args.epochs
+    try:
+        pipeline = make_inverse_pipeline(random_state=args.seed, n_ensemble=args.ensemble,
+                                         **model)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"configuration: {exc}") from exc
+    report.say(f"learn --inverse: {len(data)} spectra ({data.y.shape[1]} points) to "
+               f"{targets.shape[1]} descriptors, from {data.source}")
+    fit_pipeline(pipeline, data.y, targets, report, callbacks=callbacks)
+    pred = pipeline.predict(data.y[:8])
+    if not np.all(np.isfinite(pred)):
+        raise CLIError("training diverged: the inverse model predicts NaN or inf; no model saved")
+    meta = {
+        "direction": "inverse", "input": "spectra", "energies": data.energies,
+        "n_points": int(data.y.shape[1]), "target_names": names, "n_train": len(data),
+        "training_data": data.source, "seed": args.seed, "config": config,
+    }
+    save_model(out, pipeline, meta, report, overwrite=args.overwrite)
+
+
+def run_predict_inverse(args, report, model, meta):
+    """Predict descriptors for the spectra of ``--xanes DIR``; write DIR/descriptors.csv."""
+    import pandas as pd
+
+    from ..io import read_spectrum
+    from ._common import existing_dir
+
+    check_direction(meta, inverse=True)
+    if args.xanes is None:
+        raise CLIError("predict --inverse needs --xanes DIR (the spectra)")
+    xanes = existing_dir(args.xanes, "--xanes")
+    files = sorted(p for p in xanes.iterdir() if p.suffix.lower() in (".txt", ".dat"))
+    if not files:
+        raise CLIError(f"--xanes {xanes}: no .txt or .dat spectrum files")
+    energies = np.asarray(meta.get("energies", []), dtype=float)
+    spectra = []
+    for path in report.progress(files, desc="reading", unit="spectrum"):
+        spectrum = read_spectrum(path)
+        if energies.size and (spectrum.energies.shape != energies.shape
+                              or not np.allclose(spectrum.energies, energies, atol=1e-6)):
+            raise CLIError(f"{path.name}: {spectrum.mu.size} energy points on "
+                           f"[{spectrum.energies[0]:g}, {spectrum.energies[-1]:g}] eV, but the "
+                           f"model was trained on {energies.size} points on "
+                           f"[{energies[0]:g}, {energies[-1]:g}] eV; nothing written")
+        spectra.append(spectrum.mu)
+    try:
+        pred = model.predict(np.vstack(spectra))
+    except ValueError as exc:
+        raise CLIError(f"--xanes: {exc}; nothing written") from None
+    out = output_dir(args.output, "--output")
+    final = out / "descriptors.csv"
+    refuse_existing([final], args.overwrite)
+    names = meta.get("target_names") or [f"target_{i}" for i in range(pred.shape[1])]
+    table = pd.DataFrame(np.asarray(pred).reshape(len(files), -1), columns=names)
+    table.insert(0, "name", [p.stem for p in files])
+    with StagedOutputs(args.overwrite) as staged:
+        table.to_csv(staged.path(final), index=False, float_format="%.6g")
+    report.wrote(f"{len(files)} rows of {len(names)} predicted descriptors", final)
