@@ -53,7 +53,7 @@ y_pred = model.predict(X_test)
 # %%
 # Delta mu of every held-out spectrum, summarised as in Table I.
 dmu = delta_mu(y_test, y_pred)
-delta_mu_summary(y_test, y_pred)
+{name: round(float(value), 2) for name, value in delta_mu_summary(y_test, y_pred).items()}
 
 # %%
 fig_hist = plot_dmu_histogram(dmu)

@@ -1,0 +1,123 @@
+"""The documentation: every public name is on an API page, and the site builds.
+
+The API check is fast and runs by default, so a new public name without an
+API entry fails the ordinary test run.  The build (Sphinx with ``-W``, the
+gallery included: a few minutes) is marked slow; ``.ci/run`` builds the
+documentation once explicitly.
+"""
+
+import importlib
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PACKAGES = ("wacsf", "xanesnet_sk")
+
+_CURRENTMODULE = re.compile(r"^\.\. currentmodule:: (\S+)\s*$")
+_AUTOSUMMARY = re.compile(r"^\.\. autosummary::\s*$")
+
+
+def public_modules(package):
+    """The package and its modules with no underscore in any part of their name."""
+    root = importlib.import_module(package)
+    names = [package]
+    for info in pkgutil.walk_packages(root.__path__, prefix=package + "."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            names.append(info.name)
+    return names
+
+
+def documented_names(api_dir=DOCS / "api"):
+    """``(module, name)`` of every autosummary entry on the API pages."""
+    found = set()
+    for page in sorted(api_dir.glob("*.rst")):
+        module = None
+        in_summary = False
+        for line in page.read_text(encoding="utf-8").splitlines():
+            if match := _CURRENTMODULE.match(line):
+                module, in_summary = match[1], False
+            elif _AUTOSUMMARY.match(line):
+                in_summary = True
+            elif in_summary:
+                entry = line.strip()
+                if line and not line.startswith("   "):
+                    in_summary = False          # back at the margin: the directive ended
+                elif entry and not entry.startswith(":") and module is not None:
+                    found.add((module, entry.lstrip("~")))
+    return found
+
+
+def _undocumented():
+    documented = documented_names()
+    objects = {}
+    for module, name in documented:
+        mod = importlib.import_module(module)
+        assert hasattr(mod, name), f"docs/api lists {module}.{name}, which does not exist"
+        objects.setdefault(name, []).append(getattr(mod, name))
+    missing = []
+    for package in PACKAGES:
+        for module_name in public_modules(package):
+            module = importlib.import_module(module_name)
+            for name in getattr(module, "__all__", ()):
+                if name.startswith("__"):
+                    continue
+                obj = getattr(module, name)
+                if not any(obj is other for other in objects.get(name, ())):
+                    missing.append(f"{module_name}.{name}")
+    return missing
+
+
+def test_api_pages_parse():
+    names = documented_names()
+    assert ("wacsf", "WACSFTransformer") in names
+    assert ("xanesnet_sk.metrics", "delta_mu") in names
+
+
+def test_every_public_name_is_on_an_api_page():
+    missing = _undocumented()
+    assert not missing, (
+        "public names (in a public module's __all__) without an entry in docs/api/*.rst: "
+        + ", ".join(sorted(missing)) + "; add each to the autosummary of its module's section")
+
+
+def test_cli_reference_is_generated_from_the_parser():
+    text = (DOCS / "cli.rst").read_text(encoding="utf-8")
+    assert ".. cli-reference:: xanesnet_sk.cli:build_parser" in text
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        cli_reference = importlib.import_module("cli_reference")
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    from xanesnet_sk.cli import build_parser
+
+    verbs = [name for name, _, _ in cli_reference._subparsers(build_parser())]
+    assert {"demo", "featurise", "learn", "validate", "predict", "evaluate"} <= set(verbs)
+
+
+@pytest.mark.slow
+def test_docs_build_without_warnings(tmp_path):
+    pytest.importorskip("sphinx")
+    pytest.importorskip("numpydoc")
+    pytest.importorskip("sphinx_gallery")
+    pytest.importorskip("pydata_sphinx_theme")
+    out = tmp_path / "html"
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         "-d", str(tmp_path / "doctrees"), str(DOCS), str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-8000:]
+    for page in ("index.html", "cli.html", "reproducing.html", "api/index.html",
+                 "api/generated/wacsf.WACSFTransformer.html",
+                 "auto_examples/plot_3_train_evaluate.html"):
+        assert (out / page).is_file(), page
+    gallery_page = (out / "auto_examples/plot_3_train_evaluate.html").read_text(encoding="utf-8")
+    assert "sphx_glr_plot_3_train_evaluate_001.png" in gallery_page   # the figures were scraped
