@@ -229,6 +229,9 @@ def run_learn(args, report):
     if args.ensemble > 1 and out.suffix == ".skops":
         raise CLIError("--ensemble: the safe .skops format holds one net; save an ensemble "
                        "as .joblib")
+    if args.inverse and out.suffix == ".skops":
+        raise CLIError("--inverse: the safe .skops format holds forward models only; save the "
+                       "inverse model as .joblib")
     callbacks = tensorboard_callbacks(args.log_dir, args.ensemble)
     data = load_data(args, report)
     if args.inverse:
