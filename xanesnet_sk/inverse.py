@@ -11,14 +11,12 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .ensemble import DeepEnsembleRegressor
-from .model import XANESNetRegressor
+from .pipeline import check_n_ensemble, model_step
 
 __all__ = [
     "make_inverse_pipeline", "InversePipeline", "FirstShell", "direction_of",
@@ -92,8 +90,7 @@ def make_inverse_pipeline(
     >>> [name for name, _ in inv.steps]
     ['scale', 'model']
     """
-    if isinstance(n_ensemble, bool) or not isinstance(n_ensemble, Integral) or n_ensemble < 1:
-        raise ValueError(f"n_ensemble must be an integer >= 1, got {n_ensemble!r}")
+    check_n_ensemble(n_ensemble)
     steps = []
     if preprocess is not None:
         if isinstance(preprocess, (list, tuple)):
@@ -101,13 +98,8 @@ def make_inverse_pipeline(
         else:
             steps.append(("preprocess", preprocess))
     steps.append(("scale", StandardScaler()))
-    model = XANESNetRegressor(random_state=random_state, **model_params)
-    if standardize_targets:
-        model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
-    if n_ensemble > 1:
-        model = DeepEnsembleRegressor(model, n_ensemble, calibration=calibration, n_jobs=n_jobs,
-                                      random_state=random_state)
-    steps.append(("model", model))
+    steps.append(("model", model_step(random_state, standardize_targets, n_ensemble,
+                                      calibration=calibration, n_jobs=n_jobs, **model_params)))
     return InversePipeline(steps)
 
 

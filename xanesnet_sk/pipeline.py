@@ -166,8 +166,7 @@ def make_xanesnet_pipeline(
         not isinstance(variance_drop, Real) or not 0 <= variance_drop < 1
     ):
         raise ValueError(f"variance_drop must be in [0, 1) or None, got {variance_drop!r}")
-    if isinstance(n_ensemble, bool) or not isinstance(n_ensemble, Integral) or n_ensemble < 1:
-        raise ValueError(f"n_ensemble must be an integer >= 1, got {n_ensemble!r}")
+    check_n_ensemble(n_ensemble)
     steps = []
     if featurise:
         from wacsf import WACSFTransformer
@@ -182,15 +181,35 @@ def make_xanesnet_pipeline(
         ("correlation", CorrelationFilter(threshold=correlation_threshold)),
         ("scale", StandardScaler()),
     ]
+    if n_ensemble > 1 and n_jobs is None:
+        n_jobs = min(n_ensemble, os.cpu_count() or 1)
+    model = model_step(random_state, standardize_targets, n_ensemble, bootstrap=bootstrap,
+                       calibration=calibration, n_jobs=n_jobs, **model_params)
+    steps.append(("model", model))
+    return Pipeline(steps, memory=memory)
+
+
+def check_n_ensemble(n_ensemble):
+    """ValueError unless ``n_ensemble`` is an integer >= 1 (a bool is not)."""
+    if isinstance(n_ensemble, bool) or not isinstance(n_ensemble, Integral) or n_ensemble < 1:
+        raise ValueError(f"n_ensemble must be an integer >= 1, got {n_ensemble!r}")
+
+
+def model_step(random_state, standardize_targets, n_ensemble, *, bootstrap=False,
+               calibration="holdout", n_jobs=None, **model_params):
+    """The ``"model"`` step of the forward and inverse pipelines.
+
+    A :class:`~xanesnet_sk.model.XANESNetRegressor`, inside a
+    ``TransformedTargetRegressor(transformer=StandardScaler())`` when
+    ``standardize_targets``, inside a
+    :class:`~xanesnet_sk.ensemble.DeepEnsembleRegressor` when ``n_ensemble`` > 1.
+    """
     model = XANESNetRegressor(random_state=random_state, **model_params)
     if standardize_targets:
         model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
     if n_ensemble > 1:
-        if n_jobs is None:
-            n_jobs = min(n_ensemble, os.cpu_count() or 1)
         model = DeepEnsembleRegressor(
             model, n_ensemble, bootstrap=bootstrap, calibration=calibration, n_jobs=n_jobs,
             random_state=random_state,
         )
-    steps.append(("model", model))
-    return Pipeline(steps, memory=memory)
+    return model

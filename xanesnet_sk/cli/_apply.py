@@ -146,6 +146,11 @@ def is_ensemble(model):
     return isinstance(last, DeepEnsembleRegressor) and last.n_ensemble > 1
 
 
+def reports_std(model, absorber_element=None):
+    """Whether predictions come with error bars: an ensemble, one site per structure."""
+    return absorber_element is None and is_ensemble(model)
+
+
 def predict_with_std(model, meta, data, report):
     """(mean, std) of an ensemble's predictions for ``data``, each (n_samples, n_points)."""
     rest, X = _features_for(model, meta, data, report)
@@ -260,15 +265,14 @@ def run_predict(args, report):
         return run_predict_inverse(args, report, model, meta)
     from ._inverse import check_direction
 
-    check_direction(meta, inverse=False)
+    check_direction(model, inverse=False)
     if args.xanes is not None:
         raise CLIError("--xanes is for 'predict --inverse' (spectra in); a forward model "
                        "predicts from --xyz or --data")
     data = load_data(args, report, need_spectra=False)
     names = check_names(data.names, data.source)
     out = output_dir(args.output, "--output")
-    with_std = is_ensemble(model) and args.absorber_element is None and not getattr(
-        args, "scheduler", None)
+    with_std = reports_std(model, args.absorber_element) and not getattr(args, "scheduler", None)
     suffixes = (".txt", ".png") if args.plot else (".txt",)
     if with_std:
         suffixes += ("_std.txt",)
@@ -370,11 +374,12 @@ def run_evaluate(args, report):
     from ._inverse import check_direction
 
     model, meta = load_model(args.model)
-    check_direction(meta, inverse=False)
+    check_direction(model, inverse=False)
     _note_interrupted(meta, report)
     data = load_data(args, report)
     out = output_dir(args.output, "--output")
-    refuse_existing(_evaluate_files(out, with_std=True).values(), args.overwrite)
+    refuse_existing(_evaluate_files(out, reports_std(model, args.absorber_element)).values(),
+                    args.overwrite)
     report.say(f"evaluate: {len(data)} spectra from {data.source}")
     summary = evaluate(model, meta, data, out, report, overwrite=args.overwrite,
                        absorber_element=args.absorber_element)
@@ -431,7 +436,7 @@ def evaluate(model, meta, data, out, report, overwrite=False, absorber_element=N
 
     _check_energy_grid(model, meta, data)
     y_std = None
-    if absorber_element is None and is_ensemble(model):
+    if reports_std(model, absorber_element):
         y_pred, y_std = predict_with_std(model, meta, data, report)
     elif absorber_element is None:
         y_pred = predict_spectra(model, meta, data, report)

@@ -57,6 +57,15 @@ def prefix_of(estimator, cls):
     return None
 
 
+def net_params(config, epochs=None):
+    """The net's parameters from the config's ``model`` section, ``--epochs`` applied."""
+    model = dict(config["model"])
+    model.setdefault("n_threads", 1)  # small batches gain nothing from more threads
+    if epochs is not None:
+        model["max_epochs"] = epochs
+    return model
+
+
 def build_pipeline(config, featurise, seed=None, epochs=None, wacsf_params=None, n_ensemble=1):
     """The XANESNET pipeline configured from a validated config.
 
@@ -91,10 +100,7 @@ def build_pipeline(config, featurise, seed=None, epochs=None, wacsf_params=None,
         pipeline = make_xanesnet_pipeline(featurise=featurise, random_state=seed,
                                           n_ensemble=n_ensemble, **config["preprocessing"])
         params = {}
-        model = dict(config["model"])
-        model.setdefault("n_threads", 1)  # small batches gain nothing from more threads
-        if epochs is not None:
-            model["max_epochs"] = epochs
+        model = net_params(config, epochs)
         net = prefix_of(pipeline, XANESNetRegressor)
         params.update({net + key: value for key, value in model.items()})
         if featurise:

@@ -7,9 +7,12 @@ from ._common import CLIError, StagedOutputs, output_dir, refuse_existing
 __all__ = ["run_learn_inverse", "run_predict_inverse", "check_direction"]
 
 
-def check_direction(meta, inverse, option="--model"):
-    """CLIError when the model's direction (sidecar ``direction``) is not the one asked for."""
-    direction = meta.get("direction", "forward")
+def check_direction(model, inverse, option="--model"):
+    """CLIError when the model's direction (:func:`~xanesnet_sk.inverse.direction_of`) is
+    not the one asked for."""
+    from ..inverse import direction_of
+
+    direction = direction_of(model)
     if inverse and direction != "inverse":
         raise CLIError(f"{option}: a forward model (structures to spectra) cannot predict "
                        "descriptors from spectra; train one with 'learn --inverse'")
@@ -23,8 +26,11 @@ def _targets(data, config, report):
     if data.kind == "structures":
         from wacsf import WACSFTransformer
 
-        wacsf = WACSFTransformer(**config["wacsf"]).set_params(progress=not report.quiet)
-        return wacsf.fit_transform(data.X), [str(n) for n in wacsf.get_feature_names_out()]
+        from ._fit import featurise_once
+
+        wacsf = WACSFTransformer(**config["wacsf"])
+        features = featurise_once(wacsf, data.X, report)
+        return features, [str(n) for n in wacsf.get_feature_names_out()]
     X = np.asarray(data.X, dtype=float)
     names = getattr(data, "feature_names", None)
     names = [str(n) for n in names] if names is not None and len(names) == X.shape[1] else [
@@ -36,16 +42,12 @@ def run_learn_inverse(args, report, out, config, data, callbacks):
     """Fit the inverse pipeline (spectra -> wACSF features) and save it."""
     from ..inverse import make_inverse_pipeline
     from ._data import save_model
-    from ._fit import fit_pipeline
+    from ._fit import fit_pipeline, net_params
 
     targets, names = _targets(data, config, report)
-    model = dict(config["model"])
-    model.setdefault("n_threads", 1)
-    if args.epochs is not None:
-        model["max_epochs"] = args.epochs
     try:
         pipeline = make_inverse_pipeline(random_state=args.seed, n_ensemble=args.ensemble,
-                                         **model)
+                                         **net_params(config, args.epochs))
     except (TypeError, ValueError) as exc:
         raise CLIError(f"configuration: {exc}") from exc
     report.say(f"learn --inverse: {len(data)} spectra ({data.y.shape[1]} points) to "
@@ -69,7 +71,7 @@ def run_predict_inverse(args, report, model, meta):
     from ..io import read_spectrum
     from ._common import existing_dir
 
-    check_direction(meta, inverse=True)
+    check_direction(model, inverse=True)
     if args.xanes is None:
         raise CLIError("predict --inverse needs --xanes DIR (the spectra)")
     xanes = existing_dir(args.xanes, "--xanes")
