@@ -77,8 +77,10 @@ sphinx_gallery_conf = {
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"plot_",
     "within_subsection_order": "FileNameSortKey",
-    # xanesnet_sk.plots builds Figures without pyplot; gallery_figures finds them
-    "image_scrapers": ("matplotlib", "gallery_figures.figure_scraper"),
+    # xanesnet_sk.plots builds Figures without pyplot; gallery_figures finds them.  It
+    # runs first: the matplotlib scraper closes pyplot's figures, and a closed one
+    # would look pyplot-free to it.
+    "image_scrapers": ("gallery_figures.figure_scraper", "matplotlib"),
     "abort_on_example_error": True,
     "download_all_examples": False,
     "show_memory": False,

@@ -47,6 +47,10 @@ table.sort_values("relative_importance").head(8)[
     ["feature", "window", "baseline_delta_mu", "importance", "relative_importance"]]
 
 # %%
+# With about a hundred training complexes and 100 epochs the net is far from
+# the paper's (see ``baseline_delta_mu``), so single importances are noisy:
+# read the pattern, not each bar.
+#
 # G2 importance against the centre mu of each radial function, over the
 # histogram of neighbour distances from the absorber (Fig. 8, upper and
 # centre panels).  Penalties are negative, as the paper plots them.

@@ -37,7 +37,7 @@ ax.barh(names, [rows[n] for n in names], color=colours)
 ax.set_xscale("log")
 ax.invert_yaxis()
 ax.set(xlabel="structures / s (log scale)",
-       title="recorded: README 'Benchmarks', 2-core Intel Xeon, 2026-11-24")
+       title="recorded (README): 2-core Intel Xeon, 2026-11-24")
 ax.tick_params(axis="y", labelsize=8)
 
 # %%
@@ -89,5 +89,5 @@ ax.barh(names, [timed[n] for n in names],
 ax.set_xscale("log")
 ax.invert_yaxis()
 ax.set(xlabel="structures / s (log scale)",
-       title="timed while building these pages (200 synthetic complexes)")
+       title="timed here, while building these pages")
 ax.tick_params(axis="y", labelsize=8)
