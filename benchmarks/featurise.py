@@ -272,12 +272,28 @@ def main(argv=None):
     ap.add_argument("--memory", action="store_true",
                     help="run only the streaming-memory check: peak RSS while transform() "
                          "consumes a generator of --n-structures structures")
+    ap.add_argument("--threads", action="store_true",
+                    help="run only the thread-scaling check: end-to-end transform() and the "
+                         "kernel alone on 1 and on all threads, runs interleaved, on "
+                         "--n-structures rotated copies")
     ap.add_argument("--scan", action="store_true",
                     help="run only the size scan: throughput against atoms per structure "
                          "(10-2000), molecules and periodic cells, with a PNG beside --json")
     args = ap.parse_args(argv)
     if args.scan:
         return _run_scan(args)
+    if args.threads:
+        base, source = load_structures(args.data if args.data is not None else _default_data())
+        n = min(args.n_structures, 2000) if args.quick else args.n_structures
+        row = thread_scaling(rotated_copies(base, n), max(5, args.repeats))
+        print(f"thread scaling on {n} rotated copies of {source}, median of {row['repeats']}:")
+        for key in ("transform", "kernel"):
+            one, many = row[key]["1"], row[key][str(row["threads"])]
+            print(f"  {key:9s} 1 thread {n / one:9.0f}/s   {row['threads']} threads "
+                  f"{n / many:9.0f}/s   speed-up {one / many:.2f}x")
+        if args.json:
+            args.json.write_text(json.dumps(row, indent=2))
+        return [row]
     if args.scale:
         base, source = load_structures(args.data if args.data is not None else _default_data())
         print(f"scale study on {source}")
@@ -401,6 +417,35 @@ def main(argv=None):
         args.json.write_text(json.dumps(dict(meta=meta, results=rows), indent=2))
         print(f"wrote {args.json}")
     return rows
+
+
+def thread_scaling(structures, repeats):
+    """Median seconds of ``transform()`` end to end and of the kernel alone, on 1 and on
+    all Numba threads, the four kinds of run interleaved (a busy moment of a shared
+    machine then slows all of them alike)."""
+    from wacsf import _cpu
+
+    threads = numba.config.NUMBA_NUM_THREADS
+    grids = resolve_grids(6.0, 0.0, 32, 64, "shifted", "centred", "xanesnet", (1.0, -1.0),
+                          (1.0, 2.0, 4.0, 8.0))
+    packed = pack(structures, r_cut=PAPER["r_cut"])
+    out = np.empty((packed.n_structures, 97))
+    runs = {key: {"1": [], str(threads): []} for key in ("transform", "kernel")}
+    WACSFTransformer(**PAPER).fit_transform(structures[:100])  # compile / load the cache
+    for _ in range(repeats):
+        for n in (1, threads):
+            transformer = WACSFTransformer(**PAPER, n_jobs=n, progress=False)
+            t0 = time.perf_counter()
+            transformer.fit_transform(structures)
+            runs["transform"][str(n)].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            _with_threads(n, lambda: _kernel_call(_cpu.wacsf_features, packed, grids, out))
+            runs["kernel"][str(n)].append(time.perf_counter() - t0)
+    row = {key: {n: statistics.median(ts) for n, ts in per.items()} for key, per in runs.items()}
+    row.update(runs_s=runs, n=len(structures), threads=threads, repeats=repeats, cpu=_cpu_model(),
+               speedup_transform=row["transform"]["1"] / row["transform"][str(threads)],
+               speedup_kernel=row["kernel"]["1"] / row["kernel"][str(threads)])
+    return row
 
 
 def _rss_bytes():

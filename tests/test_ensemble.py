@@ -238,3 +238,23 @@ def test_user_module_sizes_cannot_be_routed(data):
     X, y = data
     with pytest.raises(ValueError, match="come from the data"):
         XANESNetRegressor(ConvNet, module__n_outputs=3, max_epochs=1).fit(X, y)
+
+
+def test_example_panels_draw_the_std_band():
+    from matplotlib.collections import PolyCollection
+
+    from xanesnet_sk.plots import plot_spectra_examples
+
+    rng = np.random.default_rng(0)
+    e = np.linspace(0.0, 50.0, 40)
+    y = rng.random((5, 40))
+    pred, std = y + 0.01, np.full((5, 40), 0.05)
+    dmu = np.arange(5.0)
+    with_band = plot_spectra_examples(e, y, pred, dmu, std=std)
+    bands = [c for ax in with_band.axes for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 3  # best, median and worst each get their band
+    # the band of the worst panel (index 4) spans prediction +- 2 std
+    verts = bands[2].get_paths()[0].vertices
+    assert verts[:, 1].max() == pytest.approx((pred[4] + 2 * std[4]).max())
+    plain = plot_spectra_examples(e, y, pred, dmu)
+    assert not any(ax.collections for ax in plain.axes)

@@ -107,13 +107,38 @@ def test_iterator_falls_back_to_dataloader():
 
 def test_defaults_and_paper_params():
     net = XANESNetRegressor()
-    assert (net.lr, net.max_epochs, net.dropout, net.lr_schedule) == (1e-3, 300, 0.1, "cosine")
+    assert (net.lr, net.max_epochs, net.dropout, net.lr_schedule) == (1e-3, "auto", 0.1, "cosine")
     assert (net.batch_size, net.verbose, net.train_split, net.device) == (32, 0, None, "cpu")
     paper = XANESNetRegressor(**XANESNetRegressor.paper_params())
     assert (paper.lr, paper.max_epochs, paper.dropout, paper.lr_schedule) == (
         1e-4, 512, 0.25, "constant",
     )  # fmt: skip
     assert paper.hidden_sizes == (512, 512) and paper.batch_size == 32
+
+
+def test_auto_epochs_follow_the_data_size():
+    net = XANESNetRegressor()
+    # 1,189 V training spectra: 38 batches of 32, 300 epochs already give 11,400 steps
+    assert net.epochs_for(1189) == 300
+    # the 90 % an ensemble member trains on keeps 300 too (34 batches)
+    assert net.epochs_for(1070) == 300
+    # 88 spectra (a fold of the Fe or S set): 3 batches, 10,000 steps need 3,334 epochs
+    assert net.epochs_for(88) == 3334
+    assert XANESNetRegressor(batch_size=8).epochs_for(88) == 910  # 11 batches
+    assert XANESNetRegressor(max_epochs=7).epochs_for(88) == 7  # an integer is taken as is
+
+
+def test_auto_epochs_are_what_fit_trains_for():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 5)), rng.normal(size=(40, 3))
+    net = XANESNetRegressor(hidden_sizes=(4,), batch_size=40, random_state=0)
+    net.auto_min_epochs, net.auto_min_steps = 3, 7  # instance override keeps the test fast
+    net.fit(X, y)
+    assert net.max_epochs == "auto"  # the parameter is not changed by fit
+    assert net.n_epochs_ == 7 and len(net.history_) == 7
+    assert dict(net.callbacks_)["lr_schedule"].T_max == 7  # cosine decays over those epochs
+    fixed = XANESNetRegressor(hidden_sizes=(4,), max_epochs=2, random_state=0).fit(X, y)
+    assert fixed.n_epochs_ == 2 and len(fixed.history_) == 2
 
 
 @pytest.mark.parametrize(

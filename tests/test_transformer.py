@@ -150,6 +150,41 @@ def test_chunk_size_never_changes_a_number():
         )
 
 
+def test_paths_and_atoms_mixed_fill_the_output_in_order(tmp_path):
+    import ase.io
+
+    X = _structures(7)
+    items = list(X)
+    for k in (2, 3, 4):
+        path = tmp_path / f"s{k}.xyz"
+        ase.io.write(path, X[k], format="xyz")
+        items[k] = str(path)
+    ref = WACSFTransformer(**SMALL).transform(X)
+    for chunk in (1, 2, 3, 1000):
+        t = WACSFTransformer(**SMALL, chunk_size=chunk, progress=False)
+        np.testing.assert_allclose(t.transform(items), ref, rtol=1e-9, atol=1e-12)
+        assert len(t.sites_) == 7
+        out32 = WACSFTransformer(**SMALL, chunk_size=chunk, dtype="float32",
+                                 progress=False).transform(items)
+        assert out32.dtype == np.float32 and out32.shape == ref.shape
+
+
+def test_output_rows_beyond_the_expected_count_are_kept():
+    from wacsf.transformer import _Rows
+
+    rows = _Rows(3, 2, "float64")
+    for n, value in ((2, 1.0), (2, 2.0), (1, 3.0)):  # 5 rows where 3 were expected
+        out = rows.next(n)
+        out[:] = value
+        rows.done(out)
+    np.testing.assert_array_equal(rows.result()[:, 0], [1, 1, 2, 2, 3])
+    short = _Rows(4, 2, "float64")
+    out = short.next(2)
+    out[:] = 7.0
+    short.done(out)
+    assert short.result().shape == (2, 2)
+
+
 def test_n_jobs_never_changes_a_number_and_restores_threads():
     import numba
 

@@ -38,7 +38,11 @@ Algorithm, per structure (absorber i):
 Threads: the structures are cut into ``numba.get_num_threads()`` contiguous
 ranges of about equal cost (sum of n_atoms^2), and ``prange`` runs over the
 range index, so each iteration owns one row of every scratch array (sized
-once per call), as stumpy's ``_stump`` does.  A structure's numbers do not
+once per call), as stumpy's ``_stump`` does.  :class:`wacsf.WACSFTransformer`
+on more than one thread calls the same kernel compiled serially
+(:func:`wacsf_features_range`) from a pool of Python threads instead, on
+more, smaller ranges taken in turn, so that packing the next chunk runs
+beside it (``transformer._Threads``).  A structure's numbers do not
 depend on the thread count.
 
 Floating point: every function is compiled with ``fastmath=FASTMATH``
@@ -492,3 +496,33 @@ def _kernel(
             g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, zeta_int, scale,
             nbr[t], stage[t], block[t], ang[t], acc[t], out,
         )
+
+
+# The same kernel compiled without ``parallel``: ``prange`` is then ``range``,
+# and one call runs on the calling thread, releasing the GIL.
+_serial_kernel = numba.njit(cache=True, fastmath=FASTMATH, nogil=True)(_kernel.py_func)
+
+
+def wacsf_features_range(
+    positions, weights, offsets, absorbers, r_cut,
+    g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale, out, start, stop,
+):
+    """:func:`wacsf_features` for structures ``start .. stop - 1`` only, on the calling
+    thread (the GIL released), filling ``out[start:stop]``.
+
+    Several Python threads may call it at once on disjoint ranges: this is
+    how :class:`wacsf.WACSFTransformer` spreads the work over ``n_jobs``
+    threads while the next chunk is packed (see ``transformer._Threads``).
+    """
+    if stop > start:
+        _serial_kernel(
+            positions, weights, offsets[start:stop + 1], absorbers[start:stop], float(r_cut),
+            g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, float(pair_scale), out[start:stop], 1,
+        )
+    return out
+
+
+def cost_ranges(offsets, n_ranges):
+    """Bounds of ``n_ranges`` contiguous ranges of structures of about equal cost."""
+    n_struct = offsets.size - 1
+    return _thread_ranges(offsets, max(1, min(int(n_ranges), n_struct)))

@@ -518,7 +518,7 @@ def pack(X, weights="Z", absorber="auto", absorber_element=None, r_cut=None,
     w = _atom_weights(numbers, offsets, weights, atoms_list)
     sites = _site_list(atoms_list, numbers, offsets, counts, absorber, absorber_element,
                        on_missing_absorber)
-    periodic = np.array([a.pbc for a in atoms_list], dtype=bool).reshape(n, 3).any(axis=1)
+    periodic = np.concatenate([a.pbc for a in atoms_list]).reshape(n, 3).any(axis=1)
     if not len(sites):  # every structure skipped (on_missing_absorber="skip")
         none = np.zeros(0, dtype=np.int64)
         return PackedStructures(np.zeros((0, 3)), np.zeros(0), np.zeros(1, dtype=np.int64),

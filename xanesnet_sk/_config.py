@@ -25,7 +25,7 @@ sections; every key is optional and anything left out keeps its default::
       batch_norm: true
       lr: 0.001
       lr_schedule: cosine          # or constant (the paper)
-      max_epochs: 300
+      max_epochs: auto             # 300, or more to reach 10,000 steps on small data
       batch_size: 32
       n_threads: null              # torch threads (null: torch's default)
       device: cpu

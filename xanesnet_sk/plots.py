@@ -90,7 +90,7 @@ def plot_spectrum(energies, predicted, target=None, title=None, path=None, std=N
     return _finish(fig, path)
 
 
-def plot_spectra_examples(energies, y_true, y_pred, dmu, names=None, path=None):
+def plot_spectra_examples(energies, y_true, y_pred, dmu, names=None, path=None, std=None):
     """Plot the best, median and worst predictions by delta mu.
 
     Parameters
@@ -105,6 +105,9 @@ def plot_spectra_examples(energies, y_true, y_pred, dmu, names=None, path=None):
         Spectrum names for the panel titles.
     path : str or path-like, default=None
         Where to write the PNG.
+    std : array-like of shape (n_spectra, n_points), default=None
+        One-standard-deviation error bars of the predictions (an
+        ensemble's): drawn as shaded bands of ±2 std.
 
     Returns
     -------
@@ -117,7 +120,12 @@ def plot_spectra_examples(energies, y_true, y_pred, dmu, names=None, path=None):
     for k, (label, i) in enumerate(picks.items()):
         ax = fig.add_subplot(1, 3, k + 1)
         ax.plot(energies, np.asarray(y_true)[i], **_TARGET)
-        ax.plot(energies, np.asarray(y_pred)[i], **_PREDICT)
+        predicted = np.asarray(y_pred, dtype=float)[i]
+        if std is not None:
+            band = 2.0 * np.asarray(std, dtype=float)[i]
+            ax.fill_between(energies, predicted - band, predicted + band,
+                            color=_PREDICT["color"], alpha=0.25, linewidth=0, label="±2 std")
+        ax.plot(energies, predicted, **_PREDICT)
         name = f" {names[i]}" if names is not None else ""
         ax.set_title(f"{label}{name}: dmu = {dmu[i]:.2f} %", fontsize=8)
         ax.set_xlabel(_energy_label(energies))

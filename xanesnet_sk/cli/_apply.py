@@ -470,7 +470,7 @@ def evaluate(model, meta, data, out, report, overwrite=False, absorber_element=N
         plot_dmu_histogram(dmu, path=temp["delta mu histogram"])
         plot_peak_parity(pairs["e_target"], pairs["e_predict"], path=temp["peak parity plot"])
         plot_spectra_examples(energies, data.y, y_pred, dmu, names=data.names,
-                              path=temp["example spectra"])
+                              path=temp["example spectra"], std=y_std)
     for label, path in files.items():
         report.wrote(label, path)
     return summary
