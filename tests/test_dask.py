@@ -70,6 +70,32 @@ def test_a_failing_partition_is_named(client):
         wacsf.dask.featurise(structures, WACSFTransformer(**SMALL), partition_size=4).compute()
 
 
+def _weights_dying_once(marker):
+    """Z as weights, but the first call anywhere kills its worker process."""
+    def weights(z):
+        import os
+
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)  # the worker dies mid-task, as on a lost node
+        return np.asarray(z, dtype=float)
+    return weights
+
+
+def test_a_worker_that_dies_is_retried_and_the_result_is_complete(client, tmp_path):
+    import wacsf.dask
+
+    structures = _structures()
+    local = WACSFTransformer(**SMALL).fit_transform(structures)
+    t = WACSFTransformer(**SMALL, weights=_weights_dying_once(str(tmp_path / "died")))
+    lazy = wacsf.dask.featurise(structures, t, partition_size=4)
+    result = lazy.compute()
+    assert (tmp_path / "died").exists()  # a worker did die
+    assert result.shape == local.shape  # no partition lost
+    np.testing.assert_array_equal(result, local)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it, for the tests after
+
+
 @pytest.fixture(scope="module")
 def fitted():
     from xanesnet_sk import make_synthetic_xanes, make_xanesnet_pipeline

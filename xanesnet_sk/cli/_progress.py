@@ -22,7 +22,8 @@ class EpochProgress(Callback):
 
     def on_train_begin(self, net, **kwargs):
         """Open the bar."""
-        self.bar_ = self.report.progress(total=getattr(net, "n_epochs_", net.max_epochs), desc=self.desc, unit="epoch")
+        total = getattr(net, "n_epochs_", net.max_epochs)  # max_epochs="auto" resolved
+        self.bar_ = self.report.progress(total=total, desc=self.desc, unit="epoch")
 
     def on_epoch_end(self, net, **kwargs):
         """Advance the bar and show the loss."""
