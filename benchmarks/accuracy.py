@@ -27,8 +27,8 @@ Run ``python -m benchmarks.accuracy PART [PART ...]`` with parts
 All parts on the V set use ``train_test_split(x, y, test_size=250,
 random_state=0)`` of ``tmqm_k_edge_v.npz`` (``--data`` or
 ``$XANESNET_SK_DATA``).  ``--json PATH`` saves the figures (into an existing
-file: the parts run replace theirs, the others stay), with the
-machine and the 1-minute load average (wall times on a shared machine grow
+file: the parts run replace theirs, the others stay), each part with its
+machine, date and the 1-minute load average (wall times on a shared machine grow
 with its load).
 """
 
@@ -218,6 +218,18 @@ def part_small(root):
     return out
 
 
+def _machine():
+    """CPU model and core count (the machine each part was measured on)."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="+", choices=["ensemble", "derivative", "inverse",
@@ -228,9 +240,10 @@ def main(argv=None):
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args(argv)
     root = _data_dir(args.data)
-    results = {"machine": f"{platform.processor() or platform.machine()}, "
-                          f"{os.cpu_count()} cores", "load_1min_start": os.getloadavg()[0]}
+    results = {}
     for part in args.parts:
+        start = {"machine": _machine(), "date": time.strftime("%Y-%m-%d"),
+                 "load_1min_start": os.getloadavg()[0]}
         if part == "ensemble":
             results[part] = part_ensemble(root, args.n_jobs)
         elif part == "derivative":
@@ -241,8 +254,9 @@ def main(argv=None):
             results[part] = part_small(root)
         else:
             results[part] = part_fe_shell(root)
+        if isinstance(results[part], dict):
+            results[part].update(start, load_1min_end=os.getloadavg()[0])
         print(part, json.dumps(results[part], indent=1), flush=True)
-    results["load_1min_end"] = os.getloadavg()[0]
     if args.json:
         if Path(args.json).exists():  # parts not run this time keep their figures
             results = {**json.loads(Path(args.json).read_text()), **results}
