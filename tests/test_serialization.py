@@ -48,6 +48,44 @@ def test_round_trip_with_the_featuriser(tmp_path):
                                   pipe.predict(data.structures[:5]))
 
 
+@pytest.mark.parametrize("standardize_targets", [True, False])
+def test_ensemble_round_trip_gives_the_same_mean_and_error_bars(tmp_path, standardize_targets):
+    from xanesnet_sk.ensemble import DeepEnsembleRegressor
+
+    X, y = _features(n=40)
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=0, n_ensemble=3, n_jobs=1,
+                                  standardize_targets=standardize_targets, **TINY).fit(X, y)
+    save_safe(pipe, tmp_path / "e.skops")
+    loaded = load_safe(tmp_path / "e.skops")
+    ens, again = pipe[-1], loaded[-1]
+    assert isinstance(again, DeepEnsembleRegressor) and len(again.estimators_) == 3
+    assert again.std_scale_ == ens.std_scale_ and again.raw_coverage_ == ens.raw_coverage_
+    np.testing.assert_array_equal(again.seeds_, ens.seeds_)
+    mean, std = pipe.predict(X, return_std=True)
+    mean2, std2 = loaded.predict(X, return_std=True)
+    np.testing.assert_array_equal(mean2, mean)
+    np.testing.assert_array_equal(std2, std)
+    assert again.get_params()["n_ensemble"] == 3  # a usable estimator, refittable
+    assert loaded.fit(X, y).predict(X).shape == y.shape
+
+
+def test_cli_ensemble_in_the_safe_format_predicts_error_bars(tmp_path):
+    X, y = _features(n=40)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=X, y=y, energies=np.linspace(-15, 60, 9))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model:\n  hidden_sizes: [8]\n  batch_size: 8\n  max_epochs: 2\n")
+    model = tmp_path / "e.skops"
+    assert main(["learn", "--data", str(data), "--config", str(cfg), "--output", str(model),
+                 "--ensemble", "3", "-q"]) == 0
+    assert main(["predict", "--model", str(model), "--data", str(data), "--output",
+                 str(tmp_path / "p"), "-q"]) == 0
+    assert len(list((tmp_path / "p").glob("*_std.txt"))) == 40
+    assert main(["evaluate", "--model", str(model), "--data", str(data), "--output",
+                 str(tmp_path / "ev"), "-q"]) == 0
+    assert (tmp_path / "ev" / "calibration.png").stat().st_size > 0
+
+
 class Sneaky:
     """Stands for any type the loader does not know (a pickle payload would be one)."""
 

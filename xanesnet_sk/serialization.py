@@ -12,7 +12,10 @@ file instead, which :func:`load_safe` reads without unpickling anything:
 - the net is stored as its plain parameters (the architecture: hidden sizes,
   dropout, batch norm...), its fitted sizes and its torch weights as NumPy
   arrays (``module_.state_dict()``); loading builds a fresh
-  :class:`~xanesnet_sk.model.XANESNetRegressor` from them.
+  :class:`~xanesnet_sk.model.XANESNetRegressor` from them;
+- a :class:`~xanesnet_sk.ensemble.DeepEnsembleRegressor` is stored as its
+  plain parameters, its calibration (``std_scale_``, ``raw_coverage_``), its
+  members' seeds and every member as above.
 
 Only nets with the default module, optimizer, criterion and iterators are
 stored this way (other classes would have to be trusted by name); callables
@@ -133,28 +136,103 @@ def _rebuild_net(stored):
     return net
 
 
-def _split(model):
-    """(a copy of ``model`` without its net, where the net sat, the net)."""
+def _split_member(last):
+    """(``last`` without its net, where the net sat, the net) for a net or a
+    ``TransformedTargetRegressor`` around one; None for anything else."""
     from sklearn.compose import TransformedTargetRegressor
-    from sklearn.pipeline import Pipeline
 
     from .model import XANESNetRegressor
 
-    steps = getattr(model, "steps", None)
-    if not steps:
-        raise ValueError("save_safe stores a fitted Pipeline (as make_xanesnet_pipeline builds)")
-    name, last = steps[-1]
     if isinstance(last, XANESNetRegressor):
-        return Pipeline(steps[:-1] + [(name, "passthrough")]), "last", last
+        return "passthrough", "last", last
     if isinstance(last, TransformedTargetRegressor) and isinstance(
             getattr(last, "regressor_", None), XANESNetRegressor):
         holder = copy.copy(last)  # shallow: the fitted transformer_ is shared, not copied
         net = holder.regressor_
         del holder.regressor_
         holder.regressor = None
-        return Pipeline(steps[:-1] + [(name, holder)]), "target", net
-    raise ValueError("save_safe stores pipelines that end in a fitted XANESNetRegressor, or a "
-                     "TransformedTargetRegressor around one")
+        return holder, "target", net
+    return None
+
+
+def _ensemble_state(ensemble):
+    """A fitted DeepEnsembleRegressor as plain values, each member split from its net."""
+    from numbers import Integral
+
+    if not hasattr(ensemble, "estimators_"):
+        raise ValueError("save_safe needs a fitted ensemble")
+    members = []
+    for member in ensemble.estimators_:
+        split = _split_member(member)
+        if split is None:
+            raise ValueError("save_safe stores ensembles of XANESNetRegressor nets (or of "
+                             "TransformedTargetRegressors around them)")
+        holder, where, net = split
+        members.append({"holder": holder, "net_at": where, "net": _net_state(net)})
+    seed = ensemble.random_state
+    params = {key: getattr(ensemble, key) for key in
+              ("n_ensemble", "bootstrap", "calibration", "validation_fraction", "n_jobs",
+               "verbose")}
+    params["random_state"] = int(seed) if isinstance(seed, Integral) else None
+    attrs = {"std_scale_": float(ensemble.std_scale_),
+             "raw_coverage_": ensemble.raw_coverage_,
+             "seeds_": [int(v) for v in ensemble.seeds_]}
+    if hasattr(ensemble, "n_features_in_"):
+        attrs["n_features_in_"] = int(ensemble.n_features_in_)
+    return {"params": params, "attrs": attrs, "members": members}
+
+
+def _rebuild_member(stored):
+    net = _rebuild_net(stored["net"])
+    if stored["net_at"] == "last":
+        return net
+    holder = stored["holder"]
+    holder.regressor = copy.copy(net)
+    holder.regressor_ = net
+    return holder
+
+
+def _rebuild_ensemble(stored):
+    from sklearn.base import clone
+
+    from .ensemble import DeepEnsembleRegressor
+
+    members = [_rebuild_member(m) for m in stored["members"]]
+    ensemble = DeepEnsembleRegressor(clone(members[0]), **stored["params"])
+    ensemble.estimators_ = members
+    attrs = stored["attrs"]
+    ensemble.std_scale_ = float(attrs["std_scale_"])
+    raw = attrs["raw_coverage_"]
+    ensemble.raw_coverage_ = None if raw is None else float(raw)
+    ensemble.seeds_ = np.asarray(attrs["seeds_"], dtype=np.int64)
+    if "n_features_in_" in attrs:
+        ensemble.n_features_in_ = int(attrs["n_features_in_"])
+    return ensemble
+
+
+def _split(model):
+    """(a copy of ``model`` without its net(s), where they sat, the net or the ensemble's
+    state)."""
+    from sklearn.pipeline import Pipeline
+
+    from .ensemble import DeepEnsembleRegressor
+
+    steps = getattr(model, "steps", None)
+    if not steps:
+        raise ValueError("save_safe stores a fitted Pipeline (as make_xanesnet_pipeline builds)")
+    name, last = steps[-1]
+    if isinstance(last, DeepEnsembleRegressor):
+        return (Pipeline(steps[:-1] + [(name, "passthrough")]), "ensemble",
+                _ensemble_state(last))
+    split = _split_member(last)
+    if split is None:
+        raise ValueError("save_safe stores pipelines that end in a fitted XANESNetRegressor, a "
+                         "TransformedTargetRegressor around one, or a DeepEnsembleRegressor "
+                         "of them")
+    holder, where, net = split
+    if not hasattr(getattr(net, "module_", None), "state_dict"):
+        raise ValueError("save_safe needs a fitted net")
+    return Pipeline(steps[:-1] + [(name, holder)]), where, _net_state(net)
 
 
 def save_safe(model, path):
@@ -163,8 +241,11 @@ def save_safe(model, path):
     Parameters
     ----------
     model : sklearn.pipeline.Pipeline
-        Fitted; its last step is a :class:`~xanesnet_sk.model.XANESNetRegressor`
-        or a ``TransformedTargetRegressor`` around one.
+        Fitted; its last step is a :class:`~xanesnet_sk.model.XANESNetRegressor`,
+        a ``TransformedTargetRegressor`` around one, or a
+        :class:`~xanesnet_sk.ensemble.DeepEnsembleRegressor` of either (every
+        member's weights and the calibration factor ``std_scale_`` are
+        stored, so ``predict(X, return_std=True)`` gives the same error bars).
     path : str or path-like
         The file to write (``.skops`` suggested); overwritten.
 
@@ -177,11 +258,8 @@ def save_safe(model, path):
         Without skops.
     """
     sio = _skops()
-    if not hasattr(getattr(_split(model)[2], "module_", None), "state_dict"):
-        raise ValueError("save_safe needs a fitted net")
     rest, where, net = _split(model)
-    payload = {"format": SAFE_FORMAT, "pipeline": rest, "net_at": where,
-               "net": _net_state(net)}
+    payload = {"format": SAFE_FORMAT, "pipeline": rest, "net_at": where, "net": net}
     untrusted = set(sio.get_untrusted_types(data=sio.dumps(payload))) - set(trusted_types())
     if untrusted:
         raise ValueError(
@@ -226,8 +304,12 @@ def load_safe(path):
     payload = sio.load(path, trusted=sorted(untrusted))
     if not isinstance(payload, dict) or payload.get("format") != SAFE_FORMAT:
         raise ValueError(f"{path}: not a model written by xanesnet_sk.serialization.save_safe")
-    pipeline, net = payload["pipeline"], _rebuild_net(payload["net"])
+    pipeline = payload["pipeline"]
     name, last = pipeline.steps[-1]
+    if payload["net_at"] == "ensemble":
+        pipeline.steps[-1] = (name, _rebuild_ensemble(payload["net"]))
+        return pipeline
+    net = _rebuild_net(payload["net"])
     if payload["net_at"] == "last":
         pipeline.steps[-1] = (name, net)
     else:

@@ -232,9 +232,6 @@ def run_learn(args, report):
     out = model_output(args.output, args.overwrite)
     config = read_config(args)
     check_fit_options(args, config)
-    if args.ensemble > 1 and out.suffix == ".skops":
-        raise CLIError("--ensemble: the safe .skops format holds one net; save an ensemble "
-                       "as .joblib")
     if args.inverse and out.suffix == ".skops":
         raise CLIError("--inverse: the safe .skops format holds forward models only; save the "
                        "inverse model as .joblib")
