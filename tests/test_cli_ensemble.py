@@ -77,6 +77,22 @@ def test_learn_log_dir_writes_tensorboard_events(data_root, tmp_path):
     assert list(logs.glob("events.out.tfevents.*"))
 
 
+def test_learn_log_dir_with_an_ensemble_logs_every_member(data_root, tmp_path):
+    import joblib
+
+    pytest.importorskip("tensorboard")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    v = data_root / "tmqm_k_edge_v.npz"
+    logs, out = tmp_path / "logs", tmp_path / "e.joblib"
+    assert main(["learn", "--data", str(v), "--output", str(out), "--epochs", "2", "--config",
+                 str(config), "--ensemble", "3", "--log-dir", str(logs), "-q"]) == 0
+    seeds = joblib.load(out)[-1].seeds_
+    assert sorted(p.name for p in logs.iterdir()) == sorted(f"member-{s}" for s in seeds)
+    for member in logs.iterdir():
+        assert list(member.glob("events.out.tfevents.*"))
+
+
 @pytest.fixture(scope="module")
 def inverse_model(data_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("inv")

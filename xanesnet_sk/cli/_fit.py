@@ -209,7 +209,8 @@ def add_learn_command(subparsers, parent):
     parser.add_argument("--log-dir", metavar="DIR",
                         help="write TensorBoard logs of the training loss per epoch to DIR "
                              "(skorch's TensorBoard callback; needs pip install "
-                             "\"xanesnet-sk[tracking]\"), for TensorBoard to show")
+                             "\"xanesnet-sk[tracking]\"), for TensorBoard to show; with "
+                             "--ensemble, one run per member in DIR/member-SEED")
     parser.set_defaults(func=run_learn)
     return parser
 
@@ -258,14 +259,18 @@ def run_learn(args, report):
 
 
 def tensorboard_callbacks(log_dir, n_ensemble=1):
-    """``[("tensorboard", skorch.callbacks.TensorBoard(...))]`` for ``--log-dir``, or ``[]``."""
+    """``[("tensorboard", skorch.callbacks.TensorBoard(...))]`` for ``--log-dir``, or ``[]``.
+
+    One net logs into ``log_dir``; an ensemble's members each into
+    ``log_dir/member-<seed>`` (their seeds are the ensemble's ``seeds_``), so
+    TensorBoard shows them as separate runs.
+    """
     if log_dir is None:
         return []
-    if n_ensemble > 1:
-        raise CLIError("--log-dir logs one net; it cannot be combined with --ensemble yet")
+    from ._progress import TensorBoardDir
+
     try:
-        from skorch.callbacks import TensorBoard
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401 (checks tensorboard)
     except ImportError:
         raise CLIError("--log-dir needs TensorBoard: pip install \"xanesnet-sk[tracking]\" "
                        "(or pip install tensorboard)") from None
@@ -273,19 +278,7 @@ def tensorboard_callbacks(log_dir, n_ensemble=1):
     if path.exists() and not path.is_dir():
         raise CLIError(f"--log-dir {log_dir}: exists and is not a directory")
 
-    class TensorBoardDir(TensorBoard):
-        """skorch's TensorBoard callback opening its writer when training starts, so that
-        the unfitted net (cloned by the pipeline) holds a path, not an open writer."""
-
-        def __init__(self, log_dir, close_after_train=True, writer=None, **kwargs):
-            self.log_dir = log_dir
-            super().__init__(writer=None, close_after_train=close_after_train, **kwargs)
-
-        def initialize(self):
-            self.writer = SummaryWriter(log_dir=self.log_dir)
-            return super().initialize()
-
-    return [("tensorboard", TensorBoardDir(str(path)))]
+    return [("tensorboard", TensorBoardDir(str(path), per_member=n_ensemble > 1))]
 
 
 def _save_interrupted(out, pipeline, data, config, args, report):

@@ -1,8 +1,11 @@
-"""A skorch callback that shows one progress bar over the epochs of a fit (CLI only)."""
+"""skorch callbacks of the CLI: one progress bar over the epochs of a fit, and TensorBoard
+logs (``--log-dir``)."""
 
-from skorch.callbacks import Callback
+from pathlib import Path
 
-__all__ = ["EpochProgress"]
+from skorch.callbacks import Callback, TensorBoard
+
+__all__ = ["EpochProgress", "TensorBoardDir"]
 
 
 class EpochProgress(Callback):
@@ -34,3 +37,29 @@ class EpochProgress(Callback):
         """Close the bar."""
         self.bar_.close()
         del self.bar_
+
+
+class TensorBoardDir(TensorBoard):
+    """skorch's TensorBoard callback, opening its writer when training starts.
+
+    The unfitted net (cloned by the pipeline, sent to an ensemble's worker
+    processes) then holds a path, not an open writer.  With ``per_member``,
+    each net writes into ``log_dir/member-<random_state>`` (an ensemble's
+    members, seeded from its ``seeds_``).
+    """
+
+    def __init__(self, log_dir, per_member=False, close_after_train=True, writer=None,
+                 **kwargs):
+        self.log_dir = log_dir
+        self.per_member = per_member
+        super().__init__(writer=None, close_after_train=close_after_train, **kwargs)
+
+    def on_train_begin(self, net, **kwargs):
+        """Open the writer (in the process that trains)."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        where = Path(self.log_dir)
+        if self.per_member:
+            where = where / f"member-{net.random_state}"
+        self.writer = SummaryWriter(log_dir=str(where))
+        return super().on_train_begin(net, **kwargs)
