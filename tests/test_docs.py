@@ -8,7 +8,6 @@ documentation once explicitly.
 
 import importlib
 import os
-import pkgutil
 import re
 import subprocess
 import sys
@@ -24,14 +23,19 @@ _CURRENTMODULE = re.compile(r"^\.\. currentmodule:: (\S+)\s*$")
 _AUTOSUMMARY = re.compile(r"^\.\. autosummary::\s*$")
 
 
+def _ext_module(name):
+    """A module of docs/_ext (the docs' own extensions and helpers)."""
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+
+
 def public_modules(package):
-    """The package and its modules with no underscore in any part of their name."""
-    root = importlib.import_module(package)
-    names = [package]
-    for info in pkgutil.walk_packages(root.__path__, prefix=package + "."):
-        if not any(part.startswith("_") for part in info.name.split(".")):
-            names.append(info.name)
-    return names
+    """The package and its modules with no underscore in any part of their name (the
+    docs' own definition, docs/_ext/public_api.py)."""
+    return _ext_module("public_api").public_modules(package)
 
 
 def documented_names(api_dir=DOCS / "api"):
@@ -90,11 +94,7 @@ def test_every_public_name_is_on_an_api_page():
 def test_cli_reference_is_generated_from_the_parser():
     text = (DOCS / "cli.rst").read_text(encoding="utf-8")
     assert ".. cli-reference:: xanesnet_sk.cli:build_parser" in text
-    sys.path.insert(0, str(DOCS / "_ext"))
-    try:
-        cli_reference = importlib.import_module("cli_reference")
-    finally:
-        sys.path.remove(str(DOCS / "_ext"))
+    cli_reference = _ext_module("cli_reference")
     from xanesnet_sk.cli import build_parser
 
     verbs = [name for name, _, _ in cli_reference._subparsers(build_parser())]

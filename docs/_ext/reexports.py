@@ -8,21 +8,11 @@ from the code.  A name found in no public submodule is an error.
 """
 
 import importlib
-import pkgutil
 
 from docutils import nodes
 from docutils.statemachine import StringList
+from public_api import public_modules
 from sphinx.util.docutils import SphinxDirective
-
-
-def public_modules(package):
-    """Public (no underscore in any part) modules of ``package``, the package first."""
-    root = importlib.import_module(package)
-    names = [package]
-    for info in pkgutil.walk_packages(root.__path__, prefix=package + "."):
-        if not any(part.startswith("_") for part in info.name.split(".")):
-            names.append(info.name)
-    return names
 
 
 def documented_home(package, name):
