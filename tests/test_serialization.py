@@ -86,6 +86,48 @@ def test_cli_ensemble_in_the_safe_format_predicts_error_bars(tmp_path):
     assert (tmp_path / "ev" / "calibration.png").stat().st_size > 0
 
 
+def test_inverse_round_trip_keeps_its_direction_and_preprocessing(tmp_path):
+    from xanesnet_sk.inverse import InversePipeline, direction_of, make_inverse_pipeline
+    from xanesnet_sk.spectra import Resampler
+
+    X, y = _features(n=40)  # spectra y (9 points) -> descriptors X
+    energies = np.linspace(-15.0, 60.0, 9)
+    for n_ensemble in (1, 2):
+        resample = Resampler(energies, np.linspace(-10.0, 55.0, 14), e0=0.0)
+        inv = make_inverse_pipeline(preprocess=resample, random_state=0,
+                                    n_ensemble=n_ensemble, **TINY).fit(y, X)
+        path = tmp_path / f"inv{n_ensemble}.skops"
+        save_safe(inv, path)
+        loaded = load_safe(path)
+        assert isinstance(loaded, InversePipeline) and direction_of(loaded) == "inverse"
+        assert isinstance(loaded.named_steps["preprocess"], Resampler)
+        np.testing.assert_array_equal(loaded.predict(y), inv.predict(y))
+
+
+def test_cli_inverse_in_the_safe_format(tmp_path):
+    import pandas as pd
+
+    X, y = _features(n=40)
+    data = tmp_path / "d.npz"
+    energies = np.linspace(-15, 60, 9)
+    np.savez(data, x=X, y=y, energies=energies)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model:\n  hidden_sizes: [8]\n  batch_size: 8\n  max_epochs: 2\n")
+    model = tmp_path / "inv.skops"
+    assert main(["learn", "--inverse", "--data", str(data), "--config", str(cfg), "--output",
+                 str(model), "-q"]) == 0
+    xanes = tmp_path / "xanes"
+    xanes.mkdir()
+    from xanesnet_sk.io import write_spectrum
+
+    for k in range(3):
+        write_spectrum(xanes / f"s{k}.txt", energies, y[k])
+    out = tmp_path / "p"
+    assert main(["predict", "--inverse", "--model", str(model), "--xanes", str(xanes),
+                 "--output", str(out), "-q"]) == 0
+    assert len(pd.read_csv(out / "descriptors.csv")) == 3
+
+
 class Sneaky:
     """Stands for any type the loader does not know (a pickle payload would be one)."""
 

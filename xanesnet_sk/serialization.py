@@ -15,7 +15,11 @@ file instead, which :func:`load_safe` reads without unpickling anything:
   :class:`~xanesnet_sk.model.XANESNetRegressor` from them;
 - a :class:`~xanesnet_sk.ensemble.DeepEnsembleRegressor` is stored as its
   plain parameters, its calibration (``std_scale_``, ``raw_coverage_``), its
-  members' seeds and every member as above.
+  members' seeds and every member as above;
+- an inverse model (:func:`~xanesnet_sk.inverse.make_inverse_pipeline`)
+  stays an :class:`~xanesnet_sk.inverse.InversePipeline`, its spectrum
+  transformers (``Resampler``, ``EdgeStepNormaliser``, the broadenings)
+  stored by skops like the other steps.
 
 Only nets with the default module, optimizer, criterion and iterators are
 stored this way (other classes would have to be trusted by name); callables
@@ -71,10 +75,13 @@ def trusted_types():
     """
     from wacsf import WACSFTransformer
 
+    from .inverse import InversePipeline
     from .selection import CorrelationFilter, feature_variance
+    from .spectra import ArctanBroadening, EdgeStepNormaliser, LorentzianBroadening, Resampler
 
     return [f"{t.__module__}.{t.__qualname__}"
-            for t in (WACSFTransformer, CorrelationFilter, feature_variance)]
+            for t in (WACSFTransformer, CorrelationFilter, feature_variance, InversePipeline,
+                      Resampler, EdgeStepNormaliser, LorentzianBroadening, ArctanBroadening)]
 
 
 def _net_defaults():
@@ -216,14 +223,16 @@ def _split(model):
     from sklearn.pipeline import Pipeline
 
     from .ensemble import DeepEnsembleRegressor
+    from .inverse import InversePipeline
 
     steps = getattr(model, "steps", None)
     if not steps:
         raise ValueError("save_safe stores a fitted Pipeline (as make_xanesnet_pipeline builds)")
+    # an inverse model stays an InversePipeline (its direction is its class)
+    cls = InversePipeline if isinstance(model, InversePipeline) else Pipeline
     name, last = steps[-1]
     if isinstance(last, DeepEnsembleRegressor):
-        return (Pipeline(steps[:-1] + [(name, "passthrough")]), "ensemble",
-                _ensemble_state(last))
+        return cls(steps[:-1] + [(name, "passthrough")]), "ensemble", _ensemble_state(last)
     split = _split_member(last)
     if split is None:
         raise ValueError("save_safe stores pipelines that end in a fitted XANESNetRegressor, a "
@@ -232,7 +241,7 @@ def _split(model):
     holder, where, net = split
     if not hasattr(getattr(net, "module_", None), "state_dict"):
         raise ValueError("save_safe needs a fitted net")
-    return Pipeline(steps[:-1] + [(name, holder)]), where, _net_state(net)
+    return cls(steps[:-1] + [(name, holder)]), where, _net_state(net)
 
 
 def save_safe(model, path):

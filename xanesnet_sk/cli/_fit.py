@@ -233,9 +233,6 @@ def run_learn(args, report):
     out = model_output(args.output, args.overwrite)
     config = read_config(args)
     check_fit_options(args, config)
-    if args.inverse and out.suffix == ".skops":
-        raise CLIError("--inverse: the safe .skops format holds forward models only; save the "
-                       "inverse model as .joblib")
     callbacks = tensorboard_callbacks(args.log_dir, args.ensemble)
     data = load_data(args, report)
     if args.inverse:
