@@ -95,7 +95,7 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
     n_jobs : int, default=None
         CPU threads for the Numba backend; ``None`` or ``-1`` use all.  On
         more than one, the next chunk is packed while the threads featurise
-        the last one (2 threads: 1.8x one thread end to end on 2 cores).
+        the last one (2 threads: 1.85x one thread end to end on 2 cores).
     chunk_size : int, default=5000
         Rows (structures, or sites with ``absorber_element``) featurised per
         kernel call.  ``X`` is consumed chunk by chunk, so with a generator
@@ -397,9 +397,10 @@ class _Threads:
     thread packs the next chunk.  A thread that shares its core with the
     packing simply takes fewer ranges (Numba's own ``prange`` would split
     the work statically, and wait for the slowest thread).  Each structure's
-    numbers are those of the one-thread kernel, bit for bit.  At most one
-    chunk's kernel is in flight, so memory holds at most two packed chunks;
-    results come back in input order.  On one thread, and for a chunk too
+    numbers are those of the one-thread kernel, bit for bit.  A chunk's ranges
+    are queued before the last chunk is waited for (memory holds at most two
+    packed chunks: the one in flight and the next); results come back in
+    input order.  On one thread, and for a chunk too
     small to share, the serial kernel runs on the calling thread; the other
     backends run their kernel in turn.
     """
@@ -419,33 +420,45 @@ class _Threads:
 
     def submit(self, args, result):
         """Start the kernel on ``args`` (``None``: nothing to compute); return the results
-        complete so far, in order."""
-        finished = list(self.drain())
-        if args is None:
+        complete so far, in order.
+
+        The new chunk's ranges are queued before the last chunk is waited for, so
+        the threads go straight from the end of one chunk to the next.
+        """
+        previous, self.pending = self.pending, None
+        futures = self._start(args)
+        if futures is not None:
+            self.pending = (futures, result)
+        finished = []
+        if previous is not None:
+            for future in previous[0]:
+                future.result()
+            finished.append(previous[1])
+        if futures is None:
             finished.append(result)
-            return finished
+        return finished
+
+    def _start(self, args):
+        """Run ``args`` here (None returned) or queue its ranges (their futures)."""
+        if args is None:
+            return None
         if not self.numba:
             self.kernel(*args)
-            finished.append(result)
-            return finished
+            return None
         from . import _cpu
 
         n_structures = len(args[3])
         if self.n_threads < 2 or n_structures < 2 * self.n_threads:
             # the same serial kernel on this thread: one compiled kernel for every case
             _cpu.wacsf_features_range(*args, 0, n_structures)
-            finished.append(result)
-            return finished
-
+            return None
         if self.pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self.pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="wacsf")
         bounds = _cpu.cost_ranges(args[2], self.RANGES_PER_THREAD * self.n_threads)
-        futures = [self.pool.submit(_cpu.wacsf_features_range, *args, bounds[k], bounds[k + 1])
-                   for k in range(len(bounds) - 1)]
-        self.pending = (futures, result)
-        return finished
+        return [self.pool.submit(_cpu.wacsf_features_range, *args, bounds[k], bounds[k + 1])
+                for k in range(len(bounds) - 1)]
 
     def drain(self):
         """The result of the chunk in flight, once its kernel has finished (raises its
