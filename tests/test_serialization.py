@@ -20,6 +20,20 @@ def _features(n=32, seed=0):
     return X, 1.0 + np.tanh(X @ rng.normal(size=(6, 9)))
 
 
+#: The energy grid of the CLI tests' data file.
+CLI_ENERGIES = np.linspace(-15, 60, 9)
+
+
+def _cli_inputs(tmp_path):
+    """(X, y, a --data file of them, a --config of a tiny net) for the CLI tests."""
+    X, y = _features(n=40)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=X, y=y, energies=CLI_ENERGIES)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model:\n  hidden_sizes: [8]\n  batch_size: 8\n  max_epochs: 2\n")
+    return X, y, data, cfg
+
+
 @pytest.mark.parametrize("kwargs", [
     {},
     {"standardize_targets": False, "variance_drop": 0.25, "correlation_threshold": 0.95},
@@ -70,11 +84,7 @@ def test_ensemble_round_trip_gives_the_same_mean_and_error_bars(tmp_path, standa
 
 
 def test_cli_ensemble_in_the_safe_format_predicts_error_bars(tmp_path):
-    X, y = _features(n=40)
-    data = tmp_path / "d.npz"
-    np.savez(data, x=X, y=y, energies=np.linspace(-15, 60, 9))
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("model:\n  hidden_sizes: [8]\n  batch_size: 8\n  max_epochs: 2\n")
+    X, y, data, cfg = _cli_inputs(tmp_path)
     model = tmp_path / "e.skops"
     assert main(["learn", "--data", str(data), "--config", str(cfg), "--output", str(model),
                  "--ensemble", "3", "-q"]) == 0
@@ -107,12 +117,8 @@ def test_inverse_round_trip_keeps_its_direction_and_preprocessing(tmp_path):
 def test_cli_inverse_in_the_safe_format(tmp_path):
     import pandas as pd
 
-    X, y = _features(n=40)
-    data = tmp_path / "d.npz"
-    energies = np.linspace(-15, 60, 9)
-    np.savez(data, x=X, y=y, energies=energies)
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("model:\n  hidden_sizes: [8]\n  batch_size: 8\n  max_epochs: 2\n")
+    X, y, data, cfg = _cli_inputs(tmp_path)
+    energies = CLI_ENERGIES
     model = tmp_path / "inv.skops"
     assert main(["learn", "--inverse", "--data", str(data), "--config", str(cfg), "--output",
                  str(model), "-q"]) == 0
@@ -161,11 +167,7 @@ def test_models_the_format_cannot_hold_are_refused(tmp_path):
 
 
 def test_cli_learns_and_loads_the_safe_format(tmp_path, capsys):
-    X, y = _features(n=40)
-    data = tmp_path / "d.npz"
-    np.savez(data, x=X, y=y, energies=np.linspace(-15, 60, 9))
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("model:\n  hidden_sizes: [8]\n  batch_size: 8\n  max_epochs: 2\n")
+    X, y, data, cfg = _cli_inputs(tmp_path)
     model = tmp_path / "m.skops"
     assert main(["learn", "--data", str(data), "--config", str(cfg), "--output", str(model),
                  "-q"]) == 0

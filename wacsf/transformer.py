@@ -428,12 +428,8 @@ class _Threads:
         previous, self.pending = self.pending, None
         futures = self._start(args)
         if futures is not None:
-            self.pending = (futures, result)
-        finished = []
-        if previous is not None:
-            for future in previous[0]:
-                future.result()
-            finished.append(previous[1])
+            self.pending = (futures, result)  # cancelled by __exit__ if waiting below fails
+        finished = list(_wait(previous))
         if futures is None:
             finished.append(result)
         return finished
@@ -463,12 +459,8 @@ class _Threads:
     def drain(self):
         """The result of the chunk in flight, once its kernel has finished (raises its
         error)."""
-        if self.pending is not None:
-            futures, result = self.pending
-            self.pending = None
-            for future in futures:
-                future.result()
-            yield result
+        pending, self.pending = self.pending, None
+        return _wait(pending)
 
     def __exit__(self, *exc):
         # on an error the ranges not started are dropped and the running ones waited
@@ -481,14 +473,25 @@ class _Threads:
             self.pool.shutdown(wait=True)
 
 
+def _wait(pending):
+    """The result of a ``(futures, result)`` pair once every future is done (raises the
+    first error); nothing for ``None``."""
+    if pending is not None:
+        futures, result = pending
+        for future in futures:
+            future.result()
+        yield result
+
+
 class _Rows:
     """The output, filled chunk by chunk.
 
     When the number of rows is known up front (a sized input, one row per
     structure) the kernel writes straight into one preallocated array, so
     there is no copy at the end and the first touch of its pages happens in
-    the kernel's threads; otherwise (a stream, one row per site, a file that
-    holds several structures) the chunks are joined at the end.
+    the kernel's threads; otherwise (a stream, one row per site, a float32
+    output) the chunks are joined at the end.  Should a sized input give more
+    rows than items after all, the rows so far become the first chunk.
     """
 
     def __init__(self, n_rows, n_features, dtype):

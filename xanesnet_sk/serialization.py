@@ -317,11 +317,7 @@ def load_safe(path):
     name, last = pipeline.steps[-1]
     if payload["net_at"] == "ensemble":
         pipeline.steps[-1] = (name, _rebuild_ensemble(payload["net"]))
-        return pipeline
-    net = _rebuild_net(payload["net"])
-    if payload["net_at"] == "last":
-        pipeline.steps[-1] = (name, net)
     else:
-        last.regressor = copy.copy(net)
-        last.regressor_ = net
+        pipeline.steps[-1] = (name, _rebuild_member(
+            {"holder": last, "net_at": payload["net_at"], "net": payload["net"]}))
     return pipeline
