@@ -2,7 +2,7 @@
 
 ``NUMBA_ENABLE_CUDASIM`` only counts when it is set before ``numba.cuda`` is
 first imported, so it is set here, before any test module imports the CUDA
-backend.  ``XANESNET_SK_DATA`` points at the real data (``../shared/data``);
+backend; ``SCIPY_ARRAY_API`` likewise before SciPy's first import.  ``XANESNET_SK_DATA`` points at the real data (``../shared/data``);
 when it is unset, tests that need it skip with a reason; when it is set but
 wrong, they fail.  Tests that need it are marked ``data`` automatically.
 Hypothesis runs with the derandomised ``ci`` profile unless
@@ -14,6 +14,10 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+# scikit-learn's array-API estimator checks (CorrelationFilter) run only when SciPy
+# sees this before its first import; set here so that the README's plain test
+# command runs them too.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 if "numba" in sys.modules:
     # pytest imports numba before this file to resolve the warning filters in
     # pyproject.toml, so numba has read its config already: make it re-read.
