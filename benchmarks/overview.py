@@ -48,7 +48,7 @@ def main(argv=None):
     order = np.argsort(errors)
     for ax, pct in zip(axes[:4], (10, 50, 75, 95)):
         i = order[int(round(pct / 100 * (len(order) - 1)))]
-        ax.plot(energies, y_test[i], color="black", lw=1.6, label="computed")
+        ax.plot(energies, y_test[i], color="black", lw=1.6, label="computed (FDMNES)")
         ax.plot(energies, pred[i], color="tab:orange", lw=1.4, ls="--", label="predicted")
         ax.set_title(f"{pct}th percentile: Δμ = {errors[i]:.1f} %", fontsize=10)
         ax.set_xlabel("E − E₀ (eV)")
