@@ -2,9 +2,10 @@
 
 ``NUMBA_ENABLE_CUDASIM`` only counts when it is set before ``numba.cuda`` is
 first imported, so it is set here, before any test module imports the CUDA
-backend; ``SCIPY_ARRAY_API`` likewise before SciPy's first import.  ``XANESNET_SK_DATA`` points at the real data (``../shared/data``);
-when it is unset, tests that need it skip with a reason; when it is set but
-wrong, they fail.  Tests that need it are marked ``data`` automatically.
+backend; ``SCIPY_ARRAY_API`` likewise before SciPy's first import.
+``XANESNET_SK_DATA`` points at the real data (``../shared/data``); when it
+is unset, tests that need it skip with a reason; when it is set but wrong,
+they fail.  Tests that need it are marked ``data`` automatically.
 Hypothesis runs with the derandomised ``ci`` profile unless
 ``HYPOTHESIS_PROFILE`` names another.
 """
