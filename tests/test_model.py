@@ -1,7 +1,10 @@
 """Tests of XANESNetRegressor, XANESNetModule and TensorBatchIterator."""
 
 import copy
+import io
+import multiprocessing
 import pickle
+import sys
 
 import joblib
 import numpy as np
@@ -423,3 +426,53 @@ def test_zero_epochs_and_missing_gpu_are_parameter_errors(data):
         XANESNetRegressor(device="gpu0")._check_params()
     XANESNetRegressor(device=None)._check_params()  # skorch's "leave it where it is"
     XANESNetRegressor(device="cpu")._check_params()
+
+
+class _Terminal(io.StringIO):
+    """A text stream that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize(
+    ("params", "n_samples", "terminal", "shown"),
+    [
+        ({"max_epochs": 1000}, 64, True, True),    # 1000 epochs x 2 batches = 2,000 steps
+        ({"max_epochs": 999}, 64, True, False),    # 1,998 steps: below the threshold
+        ({"max_epochs": 1000}, 64, False, False),  # not a terminal (a log file, CI)
+        ({"max_epochs": 1000, "verbose": 1}, 64, True, False),  # skorch's table instead
+        ({"max_epochs": 1, "progress": True}, 64, False, True),
+        ({"max_epochs": 5000, "progress": False}, 64, True, False),
+        ({}, 90, True, True),                      # max_epochs="auto": 10,000 steps
+    ],
+)
+def test_progress_bar_is_shown_for_long_fits_in_a_terminal(
+        monkeypatch, params, n_samples, terminal, shown):
+    monkeypatch.setattr(sys, "stderr", _Terminal() if terminal else io.StringIO())
+    net = XANESNetRegressor(batch_size=32, **params)
+    assert net.shows_progress(n_samples) is shown
+
+
+def test_progress_bar_reports_epochs_and_loss(capsys):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 4))
+    XANESNetRegressor(hidden_sizes=(4,), max_epochs=3, batch_size=8, progress=True,
+                      random_state=0).fit(X, y)
+    err = capsys.readouterr().err
+    assert "3/3" in err and "loss=" in err and "XANESNetRegressor" in err
+    XANESNetRegressor(hidden_sizes=(4,), max_epochs=3, batch_size=8, progress=False,
+                      random_state=0).fit(X, y)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_is_not_shown_in_worker_processes(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    assert not XANESNetRegressor(max_epochs=5000).shows_progress(64)
+
+
+def test_progress_is_validated():
+    with pytest.raises(ValueError, match="progress"):
+        XANESNetRegressor(progress="sometimes", max_epochs=1).fit(np.zeros((4, 2)),
+                                                                   np.zeros((4, 2)))

@@ -6,6 +6,8 @@ that makes a 512-epoch fit on a few thousand spectra take tens of seconds
 on a laptop CPU instead of minutes.
 """
 
+import multiprocessing
+import sys
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,10 +16,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNetRegressor
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import Callback, LRScheduler
 from skorch.dataset import Dataset as SkorchDataset
 from torch import nn
 from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
 
 __all__ = ["XANESNetModule", "XANESNetRegressor", "TensorBatchIterator", "DerivativeLoss"]
 
@@ -335,6 +338,13 @@ class XANESNetRegressor(NeuralNetRegressor):
         Torch device, e.g. ``"cuda"`` when a GPU is available.
     verbose : int, default=0
         1 prints skorch's table of the training loss per epoch.
+    progress : {"auto", True, False}, default="auto"
+        A progress bar over the epochs of ``fit`` (on standard error: epochs
+        done, the training loss, the time left).  ``"auto"`` shows it for long
+        fits only: at least ``progress_min_steps`` (2,000) optimizer steps, in
+        the main process (not in the worker processes of a grid search or an
+        ensemble), with standard error a terminal or a Jupyter kernel, and
+        ``verbose=0``.  ``True`` always shows it, ``False`` never.
     train_split : callable or None, default=None
         skorch's internal validation split; ``None`` trains on all data
         (cross-validation is scikit-learn's job).
@@ -483,7 +493,11 @@ class XANESNetRegressor(NeuralNetRegressor):
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "derivative_weight": [Interval(Real, 0, None, closed="left")],
         "curvature_weight": [Interval(Real, 0, None, closed="left")],
+        "progress": ["boolean", StrOptions({"auto"})],
     }
+
+    #: ``progress="auto"``: a bar for fits of at least this many optimizer steps.
+    progress_min_steps = 2_000
 
     #: ``max_epochs="auto"``: at least this many epochs ...
     auto_min_epochs = 300
@@ -512,6 +526,7 @@ class XANESNetRegressor(NeuralNetRegressor):
         n_threads=None,
         device="cpu",
         verbose=0,
+        progress="auto",
         train_split=None,
         iterator_train=TensorBatchIterator,
         iterator_valid=TensorBatchIterator,
@@ -541,6 +556,7 @@ class XANESNetRegressor(NeuralNetRegressor):
         self.n_threads = n_threads
         self.derivative_weight = derivative_weight
         self.curvature_weight = curvature_weight
+        self.progress = progress
 
     @classmethod
     def paper_params(cls):
@@ -581,7 +597,27 @@ class XANESNetRegressor(NeuralNetRegressor):
                     ),
                 )
             )
+        if self.progress is not False:
+            callbacks.append(("progress", EpochProgressBar()))
         return callbacks
+
+    def shows_progress(self, n_samples):
+        """Whether a fit on ``n_samples`` samples shows the progress bar (``progress``).
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of training samples.
+
+        Returns
+        -------
+        bool
+        """
+        if self.progress != "auto":
+            return bool(self.progress)
+        steps = self.epochs_for(n_samples) * self._batches(n_samples)
+        return (steps >= self.progress_min_steps and not self.verbose
+                and multiprocessing.parent_process() is None and _interactive(sys.stderr))
 
     def epochs_for(self, n_samples):
         """Epochs a fit on ``n_samples`` samples trains for (``max_epochs`` resolved).
@@ -599,10 +635,13 @@ class XANESNetRegressor(NeuralNetRegressor):
         """
         if self.max_epochs != "auto":
             return self.max_epochs
+        return max(self.auto_min_epochs, -(-self.auto_min_steps // self._batches(n_samples)))
+
+    def _batches(self, n_samples):
+        """Mini-batches per epoch on ``n_samples`` samples."""
         batch = self.batch_size if isinstance(self.batch_size, Integral) and self.batch_size > 0 \
             else 1
-        batches = max(1, -(-int(n_samples) // batch))
-        return max(self.auto_min_epochs, -(-self.auto_min_steps // batches))
+        return max(1, -(-int(n_samples) // batch))
 
     def _epochs(self):
         """Epochs of the fit under way (``max_epochs`` outside a fit)."""
@@ -885,6 +924,36 @@ def completed_epochs(net):
     """Number of epochs of ``net``'s history that ran to the end (have a training loss)."""
     history = getattr(net, "history_", None) or []
     return sum(1 for row in history if "train_loss" in row)
+
+
+class EpochProgressBar(Callback):
+    """tqdm bar over the epochs of a fit, with the training loss; shown when the net's
+    :meth:`XANESNetRegressor.shows_progress` says so, and held only during the fit."""
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Open the bar (or none, see ``progress``)."""
+        self.bar_ = tqdm(total=net._epochs(), desc=type(net).__name__, unit="epoch",
+                         leave=False, file=sys.stderr, disable=not net.shows_progress(len(X)))
+
+    def on_epoch_end(self, net, **kwargs):
+        """Advance the bar and show the loss."""
+        self.bar_.set_postfix(loss=f"{net.history[-1, 'train_loss']:.4g}", refresh=False)
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        """Close the bar."""
+        self.bar_.close()
+        del self.bar_
+
+
+def _interactive(stream):
+    """A terminal, or a Jupyter kernel's output stream."""
+    try:
+        if stream.isatty():
+            return True
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+    return "ipykernel" in sys.modules
 
 
 def _positive_int(value):
