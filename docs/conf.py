@@ -44,6 +44,9 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb",
                     "auto_examples/*.py", "auto_examples/*.zip"]
 default_role = "code"
+# No smart quotes: docutils would print "--overwrite" as an en dash and "overwrite",
+# and a command copied from the page would fail (tests/test_docs.py checks).
+smartquotes = False
 
 # ---------------------------------------------------------------- autodoc / autosummary
 autosummary_generate = True
