@@ -62,7 +62,8 @@ numpydoc_show_inherited_class_members = False
 # ---------------------------------------------------------------- HTML
 html_theme = "pydata_sphinx_theme"
 html_title = f"xanesnet-sk {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_show_sourcelink = False
 html_theme_options = {
     "navigation_with_keys": False,
@@ -89,9 +90,13 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "remove_config_comments": True,
     "capture_repr": ("_repr_html_", "__repr__"),
+    # a block ending in ax.legend(...) or fig.colorbar(...) prints no object repr
+    "ignore_repr_types": r"matplotlib\.(text|legend|colorbar|axes|image|lines|collections|figure)",
     "min_reported_time": 1,
     "write_computation_times": True,
     "default_thumb_file": None,
+    # every figure also at twice the resolution, for high-DPI screens
+    "image_srcset": ["2x"],
 }
 
 # Examples run in this process: no window, quiet numba, fixed threads.
