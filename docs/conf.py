@@ -38,6 +38,8 @@ extensions = [
     "cli_reference",
     "sphinx_gallery.gen_gallery",
     "reexports",
+    # CHANGELOG.md (repository root) is included by changelog.rst
+    "myst_parser",
 ]
 
 templates_path = ["_templates"]

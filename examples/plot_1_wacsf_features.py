@@ -75,10 +75,10 @@ for zeta, colour in colours.items():
 handles = [Line2D([], [], color=c, label=f"ζ = {z}") for z, c in colours.items()]
 handles += [Line2D([], [], color="0.3", ls="-", label="λ = +1"),
             Line2D([], [], color="0.3", ls="--", label="λ = −1")]
-axes[2].legend(handles=handles, fontsize=7, frameon=False, loc="upper center", ncols=2)
+axes[2].set_xticks([0, 45, 90, 135, 180])
 axes[2].set(title="G4 angular term", xlabel="θ (degrees)",
             ylabel="2^(1−ζ) (1 + λ cos θ)^ζ", ylim=(0, 2.6))
-axes[2].set_xticks([0, 45, 90, 135, 180])
+axes[2].legend(handles=handles, fontsize=7, frameon=False, loc="upper center", ncols=2)
 
 # %%
 # What the set looks like in feature space: the mean and spread of every

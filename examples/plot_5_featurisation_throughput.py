@@ -21,6 +21,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from wacsf import WACSFTransformer, g2_grid, g4_grid
+from xanesnet_sk import make_synthetic_xanes
+
 # run from the repository root, or from examples/ (as the gallery does)
 table = next(p for p in (Path("docs"), Path("..", "docs"))
              if p.is_dir()) / "benchmarks_data" / "featurise_2026-11-24.csv"
@@ -50,9 +53,6 @@ fig_recorded = bar_chart(rows, "recorded: 2-core Intel Xeon, 2026-11-24", 3.2)
 # %%
 # Timed here, if DScribe is installed: the same 200 complexes through both,
 # two threads / jobs, best of three after a warm-up (JIT compilation apart).
-from wacsf import WACSFTransformer, g2_grid, g4_grid
-from xanesnet_sk import make_synthetic_xanes
-
 structures = make_synthetic_xanes(n_samples=200, random_state=0).structures
 
 

@@ -46,8 +46,10 @@ print(f"{len(X_super)} sites, largest difference from the 1-atom cell: "
 
 # %%
 # The G2 features (radial functions centred from 0.5 to 5.5 Å) of one site
-# of each material, and of the slab's surface and middle layers: the
-# surface sees fewer neighbours, so its G2 are smaller.
+# of each material, and of the slab's surface and middle layers.  The
+# middle layer has the 12 nearest neighbours of bulk fcc iron, so up to the
+# first shell its curve lies on the fcc one; a surface atom has 9, so its
+# G2 are smaller.
 names = wacsf.get_feature_names_out()
 g2 = [i for i, n in enumerate(names) if n.startswith("g2_")]
 slab = len(structures) - 1

@@ -41,7 +41,9 @@ fig_band = plot_spectrum(data.energies, mean[worst], target=test_y[worst], std=s
 # %%
 # Calibration: for each nominal coverage (a Gaussian interval of the
 # predicted std), the share of held-out points inside it.  On the diagonal
-# the error bars mean what they say.
+# the error bars mean what they say; above it they are wider than needed,
+# below it too narrow.  The calibration factor is fitted for ±2 std only,
+# so the curve can bend away from the diagonal at other levels.
 expected, observed = calibration_curve(test_y, mean, std)
 fig_calibration = plot_calibration(expected, observed)
 

@@ -44,6 +44,11 @@ for i, name in enumerate(("first-shell distance (Å)", "coordination number")):
           f"RidgeCV R² {r2_score(shell_test[:, i], baseline[:, i]):.2f}")
 
 # %%
+# The synthetic spectra depend smoothly on exactly these two quantities, so
+# both models do well here.  On the 110 real Fe complexes (5-fold) the net
+# reaches R² 0.61 for the distance and 0.63 for the coordination number,
+# against 0.44 and 0.55 for RidgeCV (:doc:`/benchmarks`).
+#
 # Predicted against true on the 100 held-out complexes.  The coordination
 # number comes out as a real number: round it to read it as a count.
 fig_parity, axes = plt.subplots(1, 2, figsize=(9, 3.8), layout="constrained")
