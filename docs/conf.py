@@ -75,7 +75,9 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
     "secondary_sidebar_items": ["page-toc"],
 }
-html_sidebars = {"index": [], "installation": [], "reproducing": [], "cli": []}
+html_sidebars = {page: [] for page in ("index", "installation", "getting_started",
+                                       "reproducing", "cli", "benchmarks", "faq", "citing",
+                                       "changelog")}
 
 # ---------------------------------------------------------------- gallery
 sphinx_gallery_conf = {

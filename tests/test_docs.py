@@ -149,9 +149,25 @@ def test_docs_build_without_warnings(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-8000:]
     for page in ("index.html", "cli.html", "reproducing.html", "api/index.html",
-                 "api/generated/wacsf.WACSFTransformer.html",
-                 "auto_examples/plot_3_train_evaluate.html"):
+                 "api/generated/wacsf.WACSFTransformer.html", "getting_started.html",
+                 "user_guide/own_data.html", "benchmarks.html", "faq.html", "citing.html",
+                 "changelog.html", "auto_examples/plot_3_train_evaluate.html",
+                 "auto_examples/plot_7_periodic_materials.html",
+                 "auto_examples/plot_8_ensemble_error_bars.html",
+                 "auto_examples/plot_9_inverse_model.html"):
         assert (out / page).is_file(), page
+    # API page titles are the short names
+    api_page = (out / "api/generated/wacsf.WACSFTransformer.html").read_text(encoding="utf-8")
+    assert "<h1>WACSFTransformer" in api_page
+    # the gallery: no object reprs printed, no figure shown twice (a figure saved again
+    # after the matplotlib scraper closed it gives a byte-identical second image)
+    for example in sorted((out / "auto_examples").glob("plot_*.html")):
+        html = example.read_text(encoding="utf-8")
+        assert "&lt;matplotlib." not in html and "[Text(" not in html, example.name
+        images = sorted((out / "_images").glob(f"sphx_glr_{example.stem}_[0-9][0-9][0-9].png"))
+        contents = [image.read_bytes() for image in images]
+        assert len(set(contents)) == len(contents), f"{example.name} shows a figure twice"
+        assert all((image.with_name(image.stem + "_2_00x.png")).is_file() for image in images)
     gallery_page = (out / "auto_examples/plot_3_train_evaluate.html").read_text(encoding="utf-8")
     assert "sphx_glr_plot_3_train_evaluate_001.png" in gallery_page   # the figures were scraped
     cli_page = (out / "cli.html").read_text(encoding="utf-8")
