@@ -38,12 +38,17 @@ extensions = [
     "cli_reference",
     "sphinx_gallery.gen_gallery",
     "reexports",
+    # CHANGELOG.md (repository root) is included by changelog.rst
+    "myst_parser",
 ]
 
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb",
                     "auto_examples/*.py", "auto_examples/*.zip"]
 default_role = "code"
+# No smart quotes: docutils would print "--overwrite" as an en dash and "overwrite",
+# and a command copied from the page would fail (tests/test_docs.py checks).
+smartquotes = False
 
 # ---------------------------------------------------------------- autodoc / autosummary
 autosummary_generate = True
@@ -59,7 +64,8 @@ numpydoc_show_inherited_class_members = False
 # ---------------------------------------------------------------- HTML
 html_theme = "pydata_sphinx_theme"
 html_title = f"xanesnet-sk {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_show_sourcelink = False
 html_theme_options = {
     "navigation_with_keys": False,
@@ -69,7 +75,9 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
     "secondary_sidebar_items": ["page-toc"],
 }
-html_sidebars = {"index": [], "installation": [], "reproducing": [], "cli": []}
+html_sidebars = {page: [] for page in ("index", "installation", "getting_started",
+                                       "reproducing", "cli", "benchmarks", "faq", "citing",
+                                       "changelog")}
 
 # ---------------------------------------------------------------- gallery
 sphinx_gallery_conf = {
@@ -86,9 +94,13 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "remove_config_comments": True,
     "capture_repr": ("_repr_html_", "__repr__"),
+    # a block ending in ax.legend(...) or fig.colorbar(...) prints no object repr
+    "ignore_repr_types": r"matplotlib\.(text|legend|colorbar|axes|image|lines|collections|figure)",
     "min_reported_time": 1,
     "write_computation_times": True,
     "default_thumb_file": None,
+    # every figure also at twice the resolution, for high-DPI screens
+    "image_srcset": ["2x"],
 }
 
 # Examples run in this process: no window, quiet numba, fixed threads.

@@ -16,6 +16,7 @@ predictions, and the peak-position error delta E with its parity plot
 import os
 from pathlib import Path
 
+import numpy as np
 from sklearn.model_selection import train_test_split
 
 from xanesnet_sk import (
@@ -56,7 +57,11 @@ dmu = delta_mu(y_test, y_pred)
 {name: round(float(value), 2) for name, value in delta_mu_summary(y_test, y_pred).items()}
 
 # %%
-fig_hist = plot_dmu_histogram(dmu)
+# 1 %-wide bins up to the worst spectrum, so that every spectrum, the worst
+# included, sits in the bin of its own value.
+bins = np.arange(0.0, np.ceil(dmu.max()) + 1.0)
+fig_hist = plot_dmu_histogram(dmu, bins=bins,
+                              title=f"Δμ of {dmu.size} held-out spectra (worst {dmu.max():.1f} %)")
 
 # %%
 # The best, median and worst held-out predictions by delta mu.

@@ -3,49 +3,56 @@ Featurisation throughput against DScribe
 ========================================
 
 How fast is :class:`wacsf.WACSFTransformer`?  The first chart shows the
-figures **recorded** in the project's README ("Benchmarks": ``python -m
+figures **recorded** on the :doc:`benchmarks page </benchmarks>` (``python -m
 benchmarks.featurise``, paper defaults, 97 features, a 2-core Intel Xeon,
-idle, 2026-11-24); they are read from that table, not measured here.  When
+idle, 2026-11-24); they are read from that page's table
+(``docs/benchmarks_data/featurise_2026-11-24.csv``), not measured here.  When
 DScribe is installed (``pip install ".[bench]"``), the second chart times
 both on this machine while these pages are built.  DScribe computes its own,
 species-resolved ACSF, so the comparison is of throughput only.
 """
 
 # %%
-# Recorded figures (README, "Benchmarks", structures per second).
-import re
+# Recorded figures (structures per second), drawn on a linear axis: every bar
+# starts at zero, so lengths compare as the numbers do.
+import csv
 import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
+
+from wacsf import WACSFTransformer, g2_grid, g4_grid
+from xanesnet_sk import make_synthetic_xanes
 
 # run from the repository root, or from examples/ (as the gallery does)
-readme = next(p for p in (Path("README.md"), Path("..", "README.md")) if p.is_file())
-rows = {}
-for line in readme.read_text(encoding="utf-8").splitlines():
-    match = re.match(r"\|\s*(.+?)\s*\|\s*([\d,]+)\s*\|\s*$", line)
-    if match and ("Numba" in match[1] or "NumPy" in match[1] or "DScribe" in match[1]):
-        rows[match[1].replace("`", "")] = int(match[2].replace(",", ""))
+table = next(p for p in (Path("docs"), Path("..", "docs"))
+             if p.is_dir()) / "benchmarks_data" / "featurise_2026-11-24.csv"
+with open(table, newline="", encoding="utf-8") as f:
+    rows = {name: int(rate) for name, rate in list(csv.reader(f))[1:]}
 for name, rate in rows.items():
     print(f"{rate:>8,d}  {name}")
 
-fig_recorded, ax = plt.subplots(figsize=(8, 3.2), layout="constrained")
-names = list(rows)
-colours = ["tab:red" if "DScribe" in n else "tab:blue" for n in names]
-ax.barh(names, [rows[n] for n in names], color=colours)
-ax.set_xscale("log")
-ax.invert_yaxis()
-ax.set(xlabel="structures / s (log scale)",
-       title="recorded (README): 2-core Intel Xeon, 2026-11-24")
-ax.tick_params(axis="y", labelsize=8)
+
+def bar_chart(rates, title, height):
+    """Horizontal bars from zero, each labelled with its value; DScribe in red."""
+    fig, ax = plt.subplots(figsize=(8, height), layout="constrained")
+    names = list(rates)
+    bars = ax.barh(names, [rates[n] for n in names],
+                   color=["tab:red" if "DScribe" in n else "tab:blue" for n in names])
+    ax.bar_label(bars, [f"{rates[n]:,.0f}" for n in names], padding=3, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.18 * max(rates.values()))
+    ax.xaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
+    ax.set(xlabel="structures / s", title=title)
+    ax.tick_params(axis="y", labelsize=8)
+    return fig
+
+
+fig_recorded = bar_chart(rows, "recorded: 2-core Intel Xeon, 2026-11-24", 3.2)
 
 # %%
 # Timed here, if DScribe is installed: the same 200 complexes through both,
 # two threads / jobs, best of three after a warm-up (JIT compilation apart).
-from wacsf import WACSFTransformer, g2_grid, g4_grid
-from xanesnet_sk import make_synthetic_xanes
-
 structures = make_synthetic_xanes(n_samples=200, random_state=0).structures
 
 
@@ -82,12 +89,4 @@ else:
 for name, rate in timed.items():
     print(f"{rate:>10,.0f}  {name}")
 
-fig_timed, ax = plt.subplots(figsize=(8, 2.4), layout="constrained")
-names = list(timed)
-ax.barh(names, [timed[n] for n in names],
-        color=["tab:red" if "DScribe" in n else "tab:blue" for n in names])
-ax.set_xscale("log")
-ax.invert_yaxis()
-ax.set(xlabel="structures / s (log scale)",
-       title="timed here, while building these pages")
-ax.tick_params(axis="y", labelsize=8)
+fig_timed = bar_chart(timed, "timed here, while building these pages", 2.4)
