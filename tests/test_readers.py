@@ -135,27 +135,28 @@ def test_lattice_on_the_second_frame_only_is_read(tmp_path):
 @pytest.mark.parametrize(
     "text, match",
     [
-        ("2\n\nFe 0 0 0\nFe 0 0 0\n", r"atoms 0 and 1 are the same Fe atom twice \(at \[0.0, "
-                                      r"0.0, 0.0\]\); remove the duplicate"),
-        ("2\n\nO 0 0 0\nS 0 0 0.0005\n", r"atoms 0 \(O\) and 1 \(S\) sit on one position"),
-        ("2\n\nFe 0 0 0\nO 0 0 0.16\n", r"atoms 0 \(Fe\) and 1 \(O\) are only 0.16 A apart, far "
-                                        r"closer than any bond; are the coordinates in nm\?"),
-        ('1\nLattice="0.2 0 0 0 4 0 0 0 4" pbc="T T T"\nFe 0 0 0\n',
-         r"atom 0 \(Fe\) is only 0.2 A from its own periodic image"),
+        ("2\n\nFe 0 0 0\nFe 0 0 0\n", r"atoms 0 and 1 are the same Fe atom twice \(0 A apart, "
+                                      r"at \[0.0, 0.0, 0.0\]\); remove the duplicate"),
+        ("3\n\nO 0 0 0\nFe 0 0 2\nS 0 0 0.0005\n",
+         r"atoms 0 \(O\) and 2 \(S\) sit on one position \(0.0005 A apart: a mixed"),
+        ('1\nLattice="0.05 0 0 0 4 0 0 0 4" pbc="T T T"\nFe 0 0 0\n',
+         r"atom 0 \(Fe\) is only 0.05 A from its own periodic image; is the cell in nm\?"),
+        ('2\nLattice="4 0 0 0 4 0 0 0 4" pbc="T T T"\nFe 0.01 0 0\nFe 3.99 0 0\n',
+         r"atoms 0 and 1 are the same Fe atom twice \(0.02 A apart"),  # across the boundary
     ],
 )
-def test_duplicated_and_too_close_atoms_are_errors(tmp_path, text, match):
+def test_duplicated_atoms_and_shared_sites_are_errors(tmp_path, text, match):
     path = tmp_path / "d.xyz"
     path.write_text(text)
     assert __import__("re").search(match, _error(path))
 
 
-def test_atoms_exactly_half_an_angstrom_apart_are_accepted(tmp_path):
+def test_atoms_exactly_a_tenth_of_an_angstrom_apart_are_accepted(tmp_path):
     path = tmp_path / "h.xyz"
-    path.write_text("2\n\nH 0 0 0\nH 0 0 0.5\n")
+    path.write_text("2\n\nH 0 0 0\nH 0 0 0.1\n")
     assert len(read_structures(path)[0]) == 2
-    path.write_text("2\n\nH 0 0 0\nH 0 0 0.499\n")
-    assert "0.499 A apart" in _error(path)
+    path.write_text("2\n\nH 0 0 0\nH 0 0 0.0999\n")
+    assert "(0.0999 A apart" in _error(path)
 
 
 @pytest.mark.parametrize("count", ["1000000000", "3"])

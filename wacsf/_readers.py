@@ -11,9 +11,9 @@ holds: an xyz or extxyz count line, a POSCAR's atom counts, a CIF's cell
 lengths and angles, so that a count of 10^9 is an error, not an hour in a
 reader.  After reading, every structure is checked: a file with no atoms,
 a CIF site shared by several elements (``_atom_site_occupancy``), and two
-atoms closer than :data:`MIN_BOND` (0.5 A: a duplicated atom, or coordinates
-in nm) are errors; a CIF site partly occupied by one element is read as a
-full atom, with a warning.
+atoms closer than :data:`MIN_SEPARATION` (0.1 A: one atom listed twice, or
+a site shared by two elements) are errors; a CIF site partly occupied by
+one element is read as a full atom, with a warning.
 """
 
 import os
@@ -415,9 +415,10 @@ def _read_with_ase(path, fmt=None):
     return _name_frames(path, frames)
 
 
-#: Two atoms closer than this (Angstrom) in a file are an error: far below any
-#: bond (H2's is 0.74 A); a duplicated atom, a shared site, or coordinates in nm.
-MIN_BOND = 0.5
+#: Two atoms closer than this (Angstrom) in a file are an error: one atom
+#: listed twice, or a site shared by two elements (no bond is shorter than
+#: 0.74 A; cells in nm are refused when featurised, see wacsf._periodic).
+MIN_SEPARATION = 0.1
 
 
 def _closest_pair(atoms, cutoff):
@@ -446,31 +447,26 @@ def _closest_pair(atoms, cutoff):
 
 
 def _check_frames(path, frames):
-    """Every structure of a file has atoms, and no two atoms closer than :data:`MIN_BOND`."""
+    """Every structure of a file has atoms, no two closer than :data:`MIN_SEPARATION`."""
     for atoms in frames:
         where = atoms.info.get("source", str(path))
         if len(atoms) == 0:
             raise ValueError(f"{where}: the structure holds no atoms")
-        close = _closest_pair(atoms, MIN_BOND)
+        close = _closest_pair(atoms, MIN_SEPARATION)
         if close is None:
             continue
         i, j, d = close
         a, b = atoms.symbols[i], atoms.symbols[j]
         if i == j:
-            raise ValueError(
-                f"{where}: atom {i} ({a}) is only {d:.3g} A from its own periodic image, far "
-                f"closer than any bond; is the cell in nm? give it in Angstrom"
-            )
-        if d < 1e-3 and a == b:
-            what = (f"atoms {i} and {j} are the same {a} atom twice (at "
+            what = (f"atom {i} ({a}) is only {d:.3g} A from its own periodic image; is the cell "
+                    f"in nm? give it in Angstrom")
+        elif a == b:
+            what = (f"atoms {i} and {j} are the same {a} atom twice ({d:.3g} A apart, at "
                     f"{np.round(atoms.positions[i], 4).tolist()}); remove the duplicate")
-        elif d < 1e-3:
-            what = (f"atoms {i} ({a}) and {j} ({b}) sit on one position (a mixed or partially "
-                    f"occupied site?); keep one of them")
         else:
-            what = (f"atoms {i} ({a}) and {j} ({b}) are only {d:.3g} A apart, far closer than "
-                    f"any bond; are the coordinates in nm? give them in Angstrom")
-        raise ValueError(f"{where}: {what} (atoms closer than {MIN_BOND:g} A are refused)")
+            what = (f"atoms {i} ({a}) and {j} ({b}) sit on one position ({d:.3g} A apart: a "
+                    f"mixed or partially occupied site?); keep one of them")
+        raise ValueError(f"{where}: {what} (atoms closer than {MIN_SEPARATION:g} A are refused)")
     return frames
 
 
@@ -568,8 +564,8 @@ def read_structures(paths, index=None):
         extxyz, POSCAR; checked before any reader allocates for it), unknown
         elements, coordinates that are not finite numbers, a file with no
         atoms, a CIF cell length or angle that is not positive, a CIF site
-        shared by several elements, two atoms closer than 0.5 A (a
-        duplicated atom, or coordinates in nm), a file ase cannot read (with
+        shared by several elements, two atoms closer than 0.1 A (one atom
+        listed twice, or a shared site), a file ase cannot read (with
         ase's reason), several frames with ``index=None``.  In a directory,
         one file that cannot be read fails the whole call (nothing is
         skipped silently); the message names the file.
