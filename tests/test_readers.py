@@ -151,7 +151,13 @@ def test_duplicated_atoms_and_shared_sites_are_errors(tmp_path, text, match):
     assert __import__("re").search(match, _error(path))
 
 
-def test_atoms_exactly_a_tenth_of_an_angstrom_apart_are_accepted(tmp_path):
+@pytest.mark.parametrize("pair_by_pair", [True, False])
+def test_atoms_exactly_a_tenth_of_an_angstrom_apart_are_accepted(tmp_path, monkeypatch,
+                                                                 pair_by_pair):
+    from wacsf import _readers
+
+    if not pair_by_pair:  # the k-d tree that large molecules take
+        monkeypatch.setattr(_readers, "_BRUTE_FORCE_ATOMS", 1)
     path = tmp_path / "h.xyz"
     path.write_text("2\n\nH 0 0 0\nH 0 0 0.1\n")
     assert len(read_structures(path)[0]) == 2

@@ -21,6 +21,7 @@ import warnings
 from numbers import Integral
 from pathlib import Path
 
+import numba
 import numpy as np
 
 __all__ = ["read_structures"]
@@ -421,8 +422,30 @@ def _read_with_ase(path, fmt=None):
 MIN_SEPARATION = 0.1
 
 
+#: Molecules up to this many atoms are checked pair by pair (compiled), larger ones by a k-d tree.
+_BRUTE_FORCE_ATOMS = 3000
+
+
+@numba.njit(cache=True)
+def _first_close_pair(positions, cutoff):
+    """(i, j) of the first pair of atoms closer than ``cutoff``, or (-1, -1)."""
+    limit = cutoff * cutoff
+    for i in range(positions.shape[0]):
+        for j in range(i + 1, positions.shape[0]):
+            dx = positions[j, 0] - positions[i, 0]
+            dy = positions[j, 1] - positions[i, 1]
+            dz = positions[j, 2] - positions[i, 2]
+            if dx * dx + dy * dy + dz * dz < limit:
+                return i, j
+    return -1, -1
+
+
 def _closest_pair(atoms, cutoff):
-    """(i, j, distance) of the closest pair (or atom and own image) closer than cutoff, or None."""
+    """(i, j, distance) of a pair (or atom and own image) closer than cutoff, or None.
+
+    The closest such pair where a neighbour list finds them all (periodic
+    structures, large molecules); the first one found pair by pair otherwise.
+    """
     positions = atoms.positions
     if atoms.pbc.any():
         from vesin import NeighborList
@@ -434,6 +457,11 @@ def _closest_pair(atoms, cutoff):
             )
         except Exception:  # a degenerate cell: refused, with its reason, when featurised
             return None
+    elif len(positions) <= _BRUTE_FORCE_ATOMS:
+        i, j = _first_close_pair(np.ascontiguousarray(positions, dtype=np.float64), cutoff)
+        if i < 0:
+            return None
+        return i, j, float(np.linalg.norm(positions[j] - positions[i]))
     else:
         from scipy.spatial import cKDTree
 
