@@ -214,7 +214,10 @@ def test_periodic_chunking_threads_and_float32():
         (lambda a: a.cell.__setitem__(2, a.cell[0] + a.cell[1]),
          r"structure 1: .*linearly dependent"),
         (lambda a: a.cell.__setitem__((1, 1), np.nan), r"structure 1: .*cell holds NaN"),
-        (lambda a: a.set_cell(a.cell * 1e-3, scale_atoms=True), r"structure 1: .*cell is tiny"),
+        (lambda a: a.set_cell(a.cell * 1e-3, scale_atoms=True),
+         r"structure 1: .*atoms/A\^3, denser than any solid"),
+        (lambda a: a.set_cell([[3, 0, 0], [30000, 3, 0], [0, 0, 3]]),
+         r"structure 1: the cell is tiny or skewed .*niggli_reduce"),
     ],
 )
 def test_degenerate_cells_are_clear_errors(change, match):
@@ -266,3 +269,181 @@ def test_sub_ulp_distance_is_the_same_clear_error_on_every_backend(backend):
     with pytest.raises(ValueError, match=r"structure 0: atom 1 is only 2.22e-16 A from the "
                                          r"absorber \(atom 0\)"):
         WACSFTransformer(backend=backend).fit_transform([atoms])
+
+
+# ------------------------------------------------------------ cells no real structure has
+
+
+def _sc(a, symbol="Fe"):
+    return Atoms(symbol, cell=np.eye(3) * a, pbc=True)
+
+
+def test_a_cell_in_nm_is_refused_before_any_image_search(monkeypatch):
+    from wacsf import _periodic
+
+    def no_search(*args):
+        raise AssertionError("the image search ran")
+
+    monkeypatch.setattr(_periodic, "_count_images", no_search)
+    fe_nm = bulk("Fe", "bcc", a=0.287, cubic=True)  # 78k images per site if accepted
+    with pytest.raises(ValueError) as info:
+        WACSFTransformer().fit_transform([molecule("H2O"), fe_nm])
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("structure 1: 2 atoms in a 0.0236 A^3 cell is 84.6 atoms/A^3")
+    assert "in nm?" in message and "Angstrom" in message
+
+
+def test_density_limit_is_atoms_per_cubic_angstrom_exclusive():
+    from wacsf._periodic import MAX_DENSITY, check_cells
+
+    assert MAX_DENSITY == 1.0
+    cells, pbc = np.diag([1.0, 2.0, 4.0])[None], np.ones((1, 3), dtype=bool)  # 8 A^3
+    check_cells(cells, pbc, 3.0, str, n_atoms=[8])  # exactly 1 atom per A^3: accepted
+    with pytest.raises(ValueError, match="9 atoms in a 8 A\\^3 cell is 1.12 atoms/A\\^3"):
+        check_cells(cells, pbc, 3.0, str, n_atoms=[9])
+    # a slab has no volume to judge: left to the neighbour count
+    check_cells(cells, np.array([[True, True, False]]), 3.0, str, n_atoms=[9])
+
+
+def test_max_neighbours_is_the_densest_sphere_plus_spare():
+    from wacsf._periodic import max_neighbours
+
+    assert max_neighbours(6.0) == int(4 / 3 * np.pi * 216) + 100 == 1004
+    assert max_neighbours(3.0) == int(4 / 3 * np.pi * 27) + 100 == 213
+
+
+def test_a_slab_in_nm_is_refused_by_its_neighbour_count():
+    slab = fcc111("Cu", size=(2, 2, 3), a=0.361, vacuum=None, periodic=False)
+    slab.pbc = (True, True, False)
+    slab.cell[2] = 0.0
+    with pytest.raises(ValueError, match=r"^structure 0: site atom 0 has \d+ neighbours within "
+                                         r"r_cut=6 A, more than a real structure has \(1004\); "
+                                         r"are the cell and positions in nm\?"):
+        WACSFTransformer(**SMALL).fit_transform([slab])
+
+
+@pytest.mark.parametrize("method", ["compiled", "vesin"])
+def test_neighbour_limit_boundary_on_both_searches(monkeypatch, method):
+    from wacsf import _periodic
+    from wacsf._periodic import site_environments
+
+    monkeypatch.setattr(_periodic, "max_neighbours", lambda r_cut: 32)  # sc: 32 within 2 a
+    sizes, _, _ = site_environments(_sc(3.0), [0], 6.0, method=method)
+    assert sizes.tolist() == [33]
+    monkeypatch.setattr(_periodic, "max_neighbours", lambda r_cut: 31)
+    with pytest.raises(ValueError, match="site atom 0 has 32 neighbours .* \\(31\\)"):
+        site_environments(_sc(3.0), [0], 6.0, method=method)
+
+
+def test_a_structure_bound_for_vesin_is_counted_before_vesin_runs(monkeypatch):
+    from wacsf import _periodic
+    from wacsf._periodic import site_environments
+
+    def no_vesin(*args):
+        raise AssertionError("vesin ran")
+
+    monkeypatch.setattr(_periodic, "_vesin_neighbours", no_vesin)
+    monkeypatch.setattr(_periodic, "max_neighbours", lambda r_cut: 31)
+    with pytest.raises(ValueError, match="site atom 0 has 32 neighbours"):
+        site_environments(_sc(3.0), [0, 0], 6.0, method="vesin")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_an_atom_closer_than_half_an_angstrom_in_a_crystal_is_refused(backend):
+    crystal = _rock_salt()
+    t = WACSFTransformer(backend=backend, **SMALL)
+    crystal.positions[1] = crystal.positions[0] + [0.5, 0.0, 0.0]  # exactly 0.5 A: accepted
+    t.fit_transform([crystal])
+    crystal.positions[1] = crystal.positions[0] + [0.49, 0.0, 0.0]
+    with pytest.raises(ValueError, match=r"^structure 0: atom 1 is only 0.49 A from the absorber "
+                                         r"\(atom 0\); in a periodic structure, distances below "
+                                         r"0.5 A .* in nm\?"):
+        t.fit_transform([crystal])
+    # the same pair as a molecule: molecules keep the 1e-6 A rule
+    t.fit_transform([Atoms("NaCl", positions=[[0, 0, 0], [0.49, 0, 0]])])
+
+
+# ------------------------------------------------------------ the boundary r == r_cut
+
+
+@pytest.mark.parametrize(
+    "a, r_cut, neighbours",
+    [
+        (3.0, 6.0, 32),  # six images at exactly r_cut: members (0 < r <= r_cut)
+        (3.0, np.nextafter(6.0, 0.0), 26),  # just outside
+        (3.0, np.nextafter(6.0, 7.0), 32),  # just inside
+        (3.0 * (1 + 1e-12), 6.0, 26),
+        (3.0 * (1 - 1e-12), 6.0, 32),
+        (3.35, 6.7, 32),  # r_cut * (1 / a) rounds to 1.9999999999999998: padded bounds
+    ],
+)
+@pytest.mark.parametrize("method", ["compiled", "vesin", "auto"])
+def test_images_at_exactly_r_cut_are_members_in_both_searches(a, r_cut, neighbours, method):
+    from wacsf._periodic import site_environments
+
+    sizes, source, coords = site_environments(_sc(a), [0], r_cut, method=method)
+    assert sizes.tolist() == [neighbours + 1]
+    d2 = np.einsum("ij,ij->i", coords[1:], coords[1:])
+    assert d2.max() <= r_cut * r_cut
+    compiled = site_environments(_sc(a), [0], r_cut, method="compiled")
+    for x, y in zip((sizes, source, coords), compiled):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_boundary_rule_features_agree_bit_for_bit(monkeypatch):
+    from wacsf import _periodic
+
+    t = WACSFTransformer(r_cut=6.0, backend="numba", **SMALL)
+    compiled = t.fit_transform([_sc(3.0)])
+    monkeypatch.setattr(_periodic, "VESIN_ABOVE", 0.0)
+    np.testing.assert_array_equal(t.fit_transform([_sc(3.0)]), compiled)
+
+
+# ------------------------------------------------------------ which search "auto" takes
+
+
+def test_auto_takes_vesin_strictly_above_the_visit_threshold(monkeypatch):
+    from wacsf import _periodic
+    from wacsf._periodic import VESIN_ABOVE, uses_vesin
+
+    assert VESIN_ABOVE == 3.0e7
+    offsets = np.array([0, 1000, 1010])
+    reach = np.array([[0.5, 0.5, 0.5], [2.0, 2.0, 0.0]])  # 8 and 25 image cells per atom
+    site_struct = np.array([0] * 3750 + [1] * 4)
+    # structure 0: 3750 sites * 1000 atoms * 8 cells = 3e7 visits, not above; structure 1: 1000
+    assert uses_vesin(site_struct, offsets, reach).tolist() == [False, False]
+    site_struct = np.array([0] * 3751 + [1] * 4)
+    assert uses_vesin(site_struct, offsets, reach).tolist() == [True, False]
+    monkeypatch.setattr(_periodic, "VESIN_ABOVE", 1000.0)
+    assert uses_vesin(np.array([1] * 4), offsets, reach).tolist() == [False, False]
+    monkeypatch.setattr(_periodic, "VESIN_ABOVE", 999.0)
+    assert uses_vesin(np.array([1] * 4), offsets, reach).tolist() == [False, True]
+    assert uses_vesin(site_struct, offsets, reach, "compiled").tolist() == [False, False]
+    assert uses_vesin(site_struct, offsets, reach, "vesin").tolist() == [True, True]
+    with pytest.raises(ValueError, match="method must be 'auto', 'compiled' or 'vesin'"):
+        uses_vesin(site_struct, offsets, reach, "fast")
+
+
+def test_auto_sends_only_the_heavy_structure_to_vesin(monkeypatch):
+    from wacsf import _periodic
+
+    calls = []
+    original = _periodic._vesin_neighbours
+
+    def spy(positions, *args):
+        calls.append(len(positions))
+        return original(positions, *args)
+
+    monkeypatch.setattr(_periodic, "_vesin_neighbours", spy)
+    crystal, small = _rock_salt().repeat((3, 3, 3)), _rock_salt()
+    t = WACSFTransformer(absorber_element="Na", backend="numba", **SMALL)
+    ref = t.fit_transform([crystal, small])
+    assert calls == []
+    # 27 Na sites * 54 atoms * image cells: between the two structures' visits
+    reach = _periodic.check_cells(np.array([crystal.cell.array]), np.ones((1, 3), bool), 6.0,
+                                  str)[1]
+    visits = 27 * 54 * np.prod(2 * reach + 1)
+    monkeypatch.setattr(_periodic, "VESIN_ABOVE", float(np.nextafter(visits, 0)))
+    np.testing.assert_array_equal(t.fit_transform([crystal, small]), ref)
+    assert calls == [54]

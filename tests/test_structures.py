@@ -67,7 +67,7 @@ def test_multi_frame_extxyz_through_ase(tmp_path):
     [
         ("2\n\n26 0 0 0\n8 0 0 1.6\n8 0 1.6 0\n", r"a.xyz, line 5: line 1 announces 2 atoms, but "
                                                   r"more atom lines follow"),
-        ("3\n\n26 0 0 0\n8 0 0 1.6\n", r"a.xyz: line 1 announces 3 atoms but only 2 follow"),
+        ("3\n\n26 0 0 0\n8 0 0 1.6\n", r"a.xyz: line 1 announces 3 atoms but only 2 lines follow"),
         ("2\n\n26 0 0 0\n8 0 0 nan\n", r"a.xyz, line 4: coordinates are NaN or infinite"),
         ("2\n\n26 0 0 0\n8 0 inf 1\n", r"a.xyz, line 4: coordinates are NaN or infinite"),
         ("", r"a.xyz: empty file"),
@@ -205,3 +205,113 @@ def test_a_trajectory_cut_mid_frame_names_the_frame(tmp_path):
         WACSFTransformer(**SMALL).fit_transform(ase.io.iread(path))
     with pytest.raises(ValueError, match=r"cut.xyz"):
         read_structures(path, index=":")
+
+
+# ------------------------------------------------------------ the xyz repeated-atom rule
+
+
+def test_the_13_real_s_files_that_repeat_their_absorber_read_as_announced(data_root):
+    files = sorted((data_root / "s_k_edge" / "xyz").glob("*.xyz"))
+    with pytest.warns(UserWarning) as record:
+        atoms = read_structures(data_root / "s_k_edge" / "xyz")
+    repeats = [str(w.message) for w in record if "repeats an atom line" in str(w.message)]
+    assert len(repeats) == 13
+    for path, a in zip(files, atoms):
+        lines = path.read_text().splitlines()
+        assert len(a) == int(lines[0])  # the count line rules, the repeat is left out
+        extra = [ln for ln in lines[2 + len(a):] if ln.strip()]
+        assert (str(path) in " ".join(repeats)) == bool(extra)
+        if extra:  # the repeated line is the absorber's (atom 0's), word for word
+            assert extra == [lines[2]] and a.get_chemical_symbols()[0] == "S"
+
+
+@pytest.mark.parametrize(
+    "tail, n_warnings",
+    [
+        ("S 0 0 0\n", 1),
+        ("S   0   0   0   \n", 1),  # the same words, other spacing
+        ("O 0 0 1.5\nS 0 0 0\n", 2),  # every repeat is left out, each named
+        ("\nS 0 0 0\n\n", 1),  # blank lines around it
+    ],
+)
+def test_repeated_atom_lines_after_the_atoms_are_left_out(tmp_path, tail, n_warnings):
+    path = tmp_path / "s.xyz"
+    path.write_text("2\n\nS 0 0 0\nO 0 0 1.5\n" + tail)
+    with pytest.warns(UserWarning, match="repeats an atom line") as record:
+        (atoms,) = read_structures(path)
+    assert len([w for w in record if "repeats an atom line" in str(w.message)]) == n_warnings
+    assert atoms.get_chemical_symbols() == ["S", "O"]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "S 0 0 0.0001\n",  # not the same line: an atom the count line leaves out
+        "C 0 0 0\n",
+        "S 0 0\n",
+    ],
+)
+def test_a_trailing_line_that_repeats_no_atom_line_is_an_error(tmp_path, tail):
+    path = tmp_path / "s.xyz"
+    path.write_text("2\n\nS 0 0 0\nO 0 0 1.5\n" + tail)
+    with pytest.raises(ValueError, match=r"s.xyz, line 5: line 1 announces 2 atoms, but more "
+                                         r"atom lines follow them"):
+        read_structures(path)
+
+
+def test_a_repeat_only_counts_against_its_own_frame(tmp_path):
+    path = tmp_path / "t.xyz"
+    path.write_text("2\n\nS 0 0 0\nO 0 0 1.5\nS 0 0 0\n2\n\nFe 0 0 0\nO 0 0 1.6\n")
+    with pytest.warns(UserWarning, match=r"t.xyz, line 5: repeats an atom line"):
+        first, second = read_structures(path, index=":")
+    assert (len(first), len(second)) == (2, 2)
+    path.write_text("2\n\nS 0 0 0\nO 0 0 1.5\n2\n\nFe 0 0 0\nO 0 0 1.6\nS 0 0 0\n")
+    with pytest.raises(ValueError, match=r"t.xyz, line 9: line 5 announces 2 atoms"):
+        read_structures(path, index=":")
+
+
+# ------------------------------------------------------------ chunk sizes
+
+
+def _chunks(X, max_rows, absorber_element=None):
+    from wacsf._structures import iter_chunks
+
+    return [(c.base, len(c)) for c in iter_chunks(X, max_rows, absorber_element)]
+
+
+def test_a_chunk_closes_at_exactly_max_rows_structures():
+    mols = [molecule("CH4") for _ in range(7)]
+    assert _chunks(mols, 3) == [(0, 3), (3, 3), (6, 1)]
+    assert _chunks(mols[:6], 3) == [(0, 3), (3, 3)]  # no empty chunk at the end
+    assert _chunks(mols, 1) == [(k, 1) for k in range(7)]
+    assert _chunks(mols, 7) == [(0, 7)]
+    assert _chunks(iter(mols), 3) == [(0, 3), (3, 3), (6, 1)]
+
+
+def test_with_absorber_element_a_chunk_counts_sites_and_one_row_per_siteless_structure():
+    ethane, methane, water = molecule("C2H6"), molecule("CH4"), molecule("H2O")
+    # rows: ethane 2 sites, methane 1, water none (counted as one row: it may be skipped)
+    assert _chunks([ethane, methane, water, ethane], 3, "C") == [(0, 2), (2, 2)]
+    assert _chunks([ethane, ethane, water], 3, "C") == [(0, 2), (2, 1)]
+    assert _chunks([water] * 5, 2, "C") == [(0, 2), (2, 2), (4, 1)]
+
+
+def test_a_chunk_closes_at_atoms_per_chunk_atoms(monkeypatch):
+    from wacsf import _structures
+
+    ethane = molecule("C2H6")  # 8 atoms
+    monkeypatch.setattr(_structures, "ATOMS_PER_CHUNK", 16)
+    assert _chunks([ethane] * 5, 100) == [(0, 2), (2, 2), (4, 1)]  # 16 atoms: closes
+    monkeypatch.setattr(_structures, "ATOMS_PER_CHUNK", 17)
+    assert _chunks([ethane] * 5, 100) == [(0, 3), (3, 2)]
+
+
+def test_chunked_transform_names_rows_by_input_index_and_never_changes_a_number():
+    mols = [molecule(n) for n in ("C2H6", "CH4", "H2O", "C2H6", "CH3CH2OH")]
+    with pytest.warns(UserWarning, match="skipped 1 structures"):
+        whole = WACSFTransformer(absorber_element="C", on_missing_absorber="skip",
+                                 **SMALL).fit_transform(mols)
+    t = WACSFTransformer(absorber_element="C", on_missing_absorber="skip", chunk_size=2, **SMALL)
+    with pytest.warns(UserWarning, match="skipped 1 structures"):
+        np.testing.assert_array_equal(t.fit_transform(mols), whole)
+    assert t.sites_.tolist() == [[0, 0], [0, 1], [1, 0], [3, 0], [3, 1], [4, 0], [4, 1]]

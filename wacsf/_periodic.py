@@ -9,29 +9,50 @@ kernels featurise that cluster exactly as they featurise a molecule, so in
 G4 ``r_jk`` is the distance between the two images, and a periodic structure
 gives the same numbers as its environment written out by hand.
 
+The boundary rule, one for both searches: an image is a neighbour when
+``dx*dx + dy*dy + dz*dz <= r_cut*r_cut`` in float64, ``(dx, dy, dz)`` computed
+by :func:`_image_vector`.  An image exactly at ``r_cut`` is a member (as in
+the kernels, which keep ``r_ij <= r_c``; ``f_c(r_c) = 0``, so it adds nothing
+to a feature).  ``ase.neighborlist`` and vesin count ``r < r_cut`` instead:
+simple-cubic Fe with a = 3.0 A at r_cut = 6 has 32 neighbours here (the six
+at exactly 6 A included) and 26 in ase.
+
 Two image searches give the same clusters, bit for bit (same members, same
 order, vectors computed by one formula, :func:`_image_vector`):
 
 - a compiled per-site search (:func:`_scan_site`), batched over every site
   of every structure in one parallel call: for each site it visits each
   atom's images within the bounds that the lattice-plane spacings allow
-  (``|u_k + n_k| <= r_cut / h_k`` in fractional coordinates), so one
-  absorber in a 2,000-atom cell costs about what a molecule of that size
-  costs;
+  (``|u_k + n_k| <= r_cut / h_k`` in fractional coordinates, the bound
+  padded by a relative 1e-9 so that rounding never drops an image at
+  ``r_cut``), so one absorber in a 2,000-atom cell costs about what a
+  molecule of that size costs;
 - `vesin <https://github.com/Luthaf/vesin>`_, a cell-list neighbour list in
   C, for structures where that search would visit more than
   :data:`VESIN_ABOVE` (site, atom, image) triples (thousands of sites in a
-  large cell): it finds every pair of the structure at once.  Its pairs are
-  re-ordered canonically and their vectors recomputed by the same formula.
+  large cell): it finds every pair of the structure at once.  It is asked
+  for a cutoff padded by a relative 1e-9 (its own test is ``r < cutoff``);
+  its pairs are re-ordered canonically, their vectors recomputed by the same
+  formula and kept by the boundary rule above.
 
 Measured on 2 cores: a vesin call costs 0.2-0.5 ms on a 10-atom cell and
 3-4 ms on a 100-atom cell, 10-60x the kernel's cost for one site, so it is
 the fallback, not the default (``python -m benchmarks.featurise --scan``
 shows what the periodic path costs).  The
-choice is by estimated work only; numbers never depend on it.  Cells smaller
-than ``2 r_cut`` (bcc Fe has a 2.87 A cell) need several image shells; both
-searches find them all.  Non-periodic axes may have a zero cell vector (an
-ase slab with ``pbc=(True, True, False)``).
+choice is by estimated work only (:func:`uses_vesin`); numbers never depend
+on it.  Cells smaller than ``2 r_cut`` (bcc Fe has a 2.87 A cell) need
+several image shells; both searches find them all.  Non-periodic axes may
+have a zero cell vector (an ase slab with ``pbc=(True, True, False)``).
+
+Cells that no real structure has are refused before any search, naming the
+structure: a cell given in nm (``bulk("Fe", "bcc", a=0.287)``) would give
+each site ~10^5 images and run for minutes.  The guards: a fully periodic
+cell denser than :data:`MAX_DENSITY` atoms per A^3; a cell so small or so
+skewed that a site would see more than :data:`MAX_IMAGE_CELLS` images of it;
+a site with more than :func:`max_neighbours` neighbours within ``r_cut``
+(counted before any cluster is stored).  ``wacsf._structures`` also refuses
+a periodic site whose nearest neighbour is closer than
+``MIN_PERIODIC_DISTANCE`` (0.5 A).
 """
 
 import math
@@ -39,17 +60,39 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["check_cells", "periodic_environments", "site_environments", "VESIN_ABOVE"]
+__all__ = ["check_cells", "periodic_environments", "site_environments", "uses_vesin",
+           "max_neighbours", "VESIN_ABOVE", "MAX_DENSITY", "MAX_IMAGE_CELLS"]
 
 #: A structure whose compiled search would visit more (site, atom, image)
 #: triples than this goes to vesin's neighbour list instead.
 VESIN_ABOVE = 3.0e7
-#: A periodic cell so small that each site would see more images of it than
-#: this is refused (a cell given in nm, or a degenerate one), not featurised.
-MAX_IMAGE_CELLS = 1.0e6
+#: A periodic cell so small (or so skewed) that each site would see more
+#: images of it than this is refused, not featurised.  A one-atom cell of the
+#: densest solid needs about 10^4 at r_cut = 12 A.
+MAX_IMAGE_CELLS = 1.0e5
+#: Atoms per cubic Angstrom above which a fully periodic cell is refused: about
+#: 5x the densest solid (diamond, 0.176); a cell given in nm is 1000x too dense.
+MAX_DENSITY = 1.0
+#: Added to ``MAX_DENSITY * (4/3) pi r_cut^3`` in :func:`max_neighbours`, so
+#: that a short cutoff leaves room for a tight first shell.
+_SPARE_NEIGHBOURS = 100
 
 
-def check_cells(cells, pbc, r_cut, labels):
+def max_neighbours(r_cut):
+    """Most neighbours within ``r_cut`` that a site of a real structure can have.
+
+    ``MAX_DENSITY`` atoms per A^3 in the sphere of radius ``r_cut``, plus 100:
+    904 + 100 at the paper's 6 A.  A site with more is refused (a cell in nm
+    gives ~10^5 at 6 A).
+    """
+    return int(MAX_DENSITY * 4.0 / 3.0 * math.pi * float(r_cut) ** 3) + _SPARE_NEIGHBOURS
+
+
+_NM_HINT = ("are the cell and positions in nm? wACSF need Angstrom "
+            "(ase.build.bulk('Fe', 'bcc', a=2.87), not a=0.287)")
+
+
+def check_cells(cells, pbc, r_cut, labels, n_atoms=None):
     """Validate periodic cells; return what the image search needs.
 
     Parameters
@@ -60,6 +103,9 @@ def check_cells(cells, pbc, r_cut, labels):
     r_cut : float
     labels : callable
         ``labels(k)`` names structure k in error messages.
+    n_atoms : array-like of shape (n,), optional
+        Atoms in each cell; with it, a fully periodic cell denser than
+        :data:`MAX_DENSITY` is refused.
 
     Returns
     -------
@@ -75,8 +121,9 @@ def check_cells(cells, pbc, r_cut, labels):
     ------
     ValueError
         Naming the structure: NaN or infinite cell, a zero or linearly
-        dependent periodic vector, a cell so small that one site would see
-        more than ``MAX_IMAGE_CELLS`` images of it.
+        dependent periodic vector, a fully periodic cell denser than
+        ``MAX_DENSITY`` atoms per A^3, a cell so small that one site would
+        see more than ``MAX_IMAGE_CELLS`` images of it.
     """
     cells = np.asarray(cells, dtype=np.float64)
     pbc = np.asarray(pbc, dtype=bool)
@@ -106,6 +153,8 @@ def check_cells(cells, pbc, r_cut, labels):
     if singular.size:
         k = int(singular[0])
         raise _dependent(labels(k), pbc[k], cells[k])
+    if n_atoms is not None:
+        _check_density(cells, pbc, np.asarray(n_atoms, dtype=np.float64), labels)
     inverse = np.linalg.inv(full)
     reach = np.where(pbc, r_cut * np.linalg.norm(inverse, axis=1), 0.0)
     reach = reach * (1.0 + 1e-9) + np.where(pbc, 1e-9, 0.0)
@@ -115,11 +164,27 @@ def check_cells(cells, pbc, r_cut, labels):
         k = int(tiny[0])
         spacing = np.round(r_cut / reach[k][pbc[k]], 6).tolist()
         raise ValueError(
-            f"{labels(k)}: the cell is tiny for r_cut={r_cut:g} (lattice plane spacings "
-            f"{spacing} A): each site would see about {images[k]:.3g} periodic images of the "
-            f"cell; check the cell's units"
+            f"{labels(k)}: the cell is tiny or skewed for r_cut={r_cut:g} (lattice plane "
+            f"spacings {spacing} A): each site would see about {images[k]:.3g} periodic images "
+            f"of it, more than {MAX_IMAGE_CELLS:.0e}; {_NM_HINT}; a skewed cell is reduced by "
+            f"ase.build.niggli_reduce(atoms)"
         )
     return inverse, reach
+
+
+def _check_density(cells, pbc, n_atoms, labels):
+    """Refuse fully periodic cells holding more than ``MAX_DENSITY`` atoms per A^3."""
+    full = pbc.all(axis=1)
+    volume = np.abs(np.einsum("ij,ij->i", cells[:, 0], np.cross(cells[:, 1], cells[:, 2])))
+    dense = np.flatnonzero(full & (n_atoms > MAX_DENSITY * volume))
+    if dense.size:
+        k = int(dense[0])
+        raise ValueError(
+            f"{labels(k)}: {int(n_atoms[k])} atom{'s' if n_atoms[k] != 1 else ''} in a "
+            f"{volume[k]:.3g} A^3 cell is "
+            f"{n_atoms[k] / volume[k]:.3g} atoms/A^3, denser than any solid (diamond: 0.18, "
+            f"limit {MAX_DENSITY:g}); {_NM_HINT}"
+        )
 
 
 def _dependent(label, pbc, cell):
@@ -218,7 +283,8 @@ def _vesin_neighbours(positions, cell, pbc, sites, r_cut):
     """(counts per site, source atoms, vectors) from vesin, in the compiled search's order."""
     from vesin import NeighborList
 
-    calculator = NeighborList(cutoff=float(r_cut), full_list=True)
+    # vesin keeps r < cutoff; pad it so that images at exactly r_cut reach our own test below
+    calculator = NeighborList(cutoff=float(r_cut) * (1.0 + 1e-9), full_list=True)
     first, second, shifts = calculator.compute(
         points=positions, box=cell, periodic=[bool(p) for p in pbc], quantities="ijS"
     )
@@ -232,7 +298,8 @@ def _vesin_neighbours(positions, cell, pbc, sites, r_cut):
     order = np.lexsort((shifts[:, 2], shifts[:, 1], shifts[:, 0], second, rank))
     rank, second, shifts = rank[order], second[order], shifts[order]
     vectors = _vectors(positions, cell, sites[rank], second, shifts)
-    inside = np.einsum("ij,ij->i", vectors, vectors) <= r_cut * r_cut  # our cutoff test
+    dx, dy, dz = vectors[:, 0], vectors[:, 1], vectors[:, 2]
+    inside = dx * dx + dy * dy + dz * dz <= r_cut * r_cut  # the compiled search's test, exactly
     rank, second, vectors = rank[inside], second[inside], vectors[inside]
     return np.bincount(rank, minlength=sites.size).astype(np.int64), second, vectors
 
@@ -247,8 +314,40 @@ def ranges(starts, lengths):
     return np.repeat(np.asarray(starts, dtype=np.int64) - before, lengths) + np.arange(total)
 
 
+def uses_vesin(site_struct, offsets, reach, method="auto"):
+    """Which structures go to vesin: a bool per structure.
+
+    ``"auto"``: those whose compiled search would visit more than
+    :data:`VESIN_ABOVE` (site, atom, image cell) triples, that is
+    ``sites * atoms * prod(2 reach + 1) > VESIN_ABOVE``; ``"compiled"``:
+    none; ``"vesin"``: all.
+    """
+    n = len(reach)
+    if method == "auto":
+        per_struct_sites = np.bincount(site_struct, minlength=n)
+        visits = per_struct_sites * np.diff(offsets) * np.prod(2.0 * reach + 1.0, axis=1)
+        return visits > VESIN_ABOVE
+    if method not in ("compiled", "vesin"):
+        raise ValueError(f"method must be 'auto', 'compiled' or 'vesin', got {method!r}")
+    return np.full(n, method == "vesin")
+
+
+def _check_counts(counts, site_struct, site_atom, offsets, r_cut, labels):
+    """Refuse sites with more neighbours than :func:`max_neighbours` allows."""
+    limit = max_neighbours(r_cut)
+    over = np.flatnonzero(counts > limit)
+    if over.size:
+        q = int(over[0])
+        s = int(site_struct[q])
+        raise ValueError(
+            f"{labels(s)}: site atom {int(site_atom[q] - offsets[s])} has {int(counts[q])} "
+            f"neighbours within r_cut={r_cut:g} A, more than a real structure has "
+            f"({limit}); {_NM_HINT}"
+        )
+
+
 def periodic_environments(positions, offsets, cells, inverse, reach, site_atom, site_struct,
-                          r_cut, method="auto"):
+                          r_cut, method="auto", labels=None):
     """Explicit clusters around every site of a batch of periodic structures.
 
     Parameters
@@ -264,7 +363,9 @@ def periodic_environments(positions, offsets, cells, inverse, reach, site_atom, 
         Its structure.
     r_cut : float
     method : {"auto", "compiled", "vesin"}
-        The image search; never changes a number.
+        The image search (:func:`uses_vesin`); never changes a number.
+    labels : callable, optional
+        ``labels(k)`` names structure k in error messages.
 
     Returns
     -------
@@ -275,19 +376,24 @@ def periodic_environments(positions, offsets, cells, inverse, reach, site_atom, 
         first in each cluster.
     coords : ndarray of shape (sizes.sum(), 3)
         Member positions relative to the absorber (the absorber at 0).
+
+    Raises
+    ------
+    ValueError
+        A site with more than :func:`max_neighbours` neighbours (a cell in
+        nm), before any cluster is stored; for a structure that goes to
+        vesin, its first site is counted by the compiled search first.
     """
+    if labels is None:
+        def labels(k):
+            return f"structure {k}"
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     cells = np.ascontiguousarray(cells, dtype=np.float64)
     site_atom = np.ascontiguousarray(site_atom, dtype=np.int64)
     site_struct = np.ascontiguousarray(site_struct, dtype=np.int64)
     n_sites = site_atom.size
     frac = _fractional(positions, np.ascontiguousarray(inverse), offsets)
-    if method == "auto":
-        per_struct_sites = np.bincount(site_struct, minlength=len(cells))
-        visits = per_struct_sites * np.diff(offsets) * np.prod(2.0 * reach + 1.0, axis=1)
-        heavy = visits > VESIN_ABOVE
-    else:
-        heavy = np.full(len(cells), method == "vesin")
+    heavy = uses_vesin(site_struct, offsets, reach, method)
     on_vesin = heavy[site_struct]
     counts = np.zeros(n_sites, dtype=np.int64)
     light = np.flatnonzero(~on_vesin)
@@ -296,6 +402,14 @@ def periodic_environments(positions, offsets, cells, inverse, reach, site_atom, 
         _count_images(positions, frac, cells, reach, offsets, site_atom[light],
                       site_struct[light], float(r_cut), c)
         counts[light] = c
+        _check_counts(c, site_struct[light], site_atom[light], offsets, r_cut, labels)
+    if on_vesin.any():  # one site per such structure, counted before vesin lists every pair
+        _, first = np.unique(site_struct[on_vesin], return_index=True)
+        probe = np.flatnonzero(on_vesin)[first]
+        c = np.zeros(probe.size, dtype=np.int64)
+        _count_images(positions, frac, cells, reach, offsets, site_atom[probe],
+                      site_struct[probe], float(r_cut), c)
+        _check_counts(c, site_struct[probe], site_atom[probe], offsets, r_cut, labels)
     vesin_parts = {}
     for k in np.flatnonzero(heavy):
         mine = np.flatnonzero(site_struct == k)
@@ -305,6 +419,7 @@ def periodic_environments(positions, offsets, cells, inverse, reach, site_atom, 
         pbc = reach[k] > 0
         c, src, vec = _vesin_neighbours(positions[a:b], cells[k], pbc, site_atom[mine] - a,
                                         r_cut)
+        _check_counts(c, site_struct[mine], site_atom[mine], offsets, r_cut, labels)
         counts[mine] = c
         vesin_parts[k] = (mine, src + a, vec)
     sizes = counts + 1
@@ -330,9 +445,12 @@ def site_environments(atoms, sites, r_cut, method="auto"):
     """
     cells = np.asarray(atoms.cell.array, dtype=np.float64)[None]
     pbc = np.asarray(atoms.pbc, dtype=bool)[None]
-    inverse, reach = check_cells(cells, pbc, r_cut, lambda k: "structure")
+    def label(k):
+        return "structure"
+
+    inverse, reach = check_cells(cells, pbc, r_cut, label, n_atoms=[len(atoms)])
     sites = np.asarray(sites, dtype=np.int64)
     return periodic_environments(
         atoms.positions, np.array([0, len(atoms)]), cells, inverse, reach, sites,
-        np.zeros(sites.size, dtype=np.int64), r_cut, method,
+        np.zeros(sites.size, dtype=np.int64), r_cut, method, label,
     )

@@ -2,8 +2,18 @@
 
 ``.xyz`` files with an element symbol *or* an atomic number in the first
 column are read by a small parser here (``ase.io.read`` rejects atomic
-numbers); extended xyz, CIF, POSCAR and every other format go to
-``ase.io.read``.  Every error names the file, and the line where there is one.
+numbers); extended xyz (a ``Lattice=`` or ``Properties=`` on *any* frame's
+comment line), CIF, POSCAR and every other format go to ``ase.io.read``.
+Every error is one line naming the file, and the line where there is one.
+
+Before ase reads a file, what the file announces is checked against what it
+holds: an xyz or extxyz count line, a POSCAR's atom counts, a CIF's cell
+lengths and angles, so that a count of 10^9 is an error, not an hour in a
+reader.  After reading, every structure is checked: a file with no atoms,
+a CIF site shared by several elements (``_atom_site_occupancy``), and two
+atoms closer than :data:`MIN_SEPARATION` (0.1 A: one atom listed twice, or
+a site shared by two elements) are errors; a CIF site partly occupied by
+one element is read as a full atom, with a warning.
 """
 
 import os
@@ -11,6 +21,7 @@ import warnings
 from numbers import Integral
 from pathlib import Path
 
+import numba
 import numpy as np
 
 __all__ = ["read_structures"]
@@ -155,13 +166,40 @@ def _check_trailing(path, lines, frame_start, n_atoms, at):
     return _next_content(lines, at)
 
 
-def _read_xyz(path):
+def _lines(n, kind=""):
+    """'1 line follows', '2 coordinate lines follow'."""
+    n = max(n, 0)
+    return f"{n} {kind}line follows" if n == 1 else f"{n} {kind}lines follow"
+
+
+def _walk_frames(path, lines):
+    """Comment line of every xyz frame, each count line checked against the lines after it.
+
+    Only count lines are parsed (one per frame), so a count of 10^9 in a small
+    file is an error here, before any reader allocates for it.  Lines between
+    a frame's atoms and the next count line are skipped here; the parser (or
+    ase) judges them.
+    """
+    comments, at = [], 0
+    while at < len(lines):
+        n_atoms = _parse_count(path, lines, at)
+        follow = len(lines) - at - 2
+        if n_atoms > follow:
+            raise ValueError(
+                f"{path}: line {at + 1} announces {n_atoms} atoms but only {_lines(follow)}; "
+                f"fix the atom count (or the file was cut short)"
+            )
+        comments.append(lines[at + 1])
+        at = _next_content(lines, at + 2 + n_atoms)
+        while at < len(lines) and not _looks_like_count(lines[at]):
+            at += 1
+    return comments
+
+
+def _read_xyz(path, lines):
     """Every frame of an xyz file whose first column is an element symbol or an atomic number."""
     from ase import Atoms
 
-    lines = _decode(path).splitlines()
-    if not lines or not lines[0].strip():
-        raise ValueError(f"{path}: empty file, expected an atom count on line 1")
     frames, at = [], 0
     while True:
         frame_start = at
@@ -185,23 +223,171 @@ def _read_xyz(path):
     return out
 
 
-def _is_extxyz(path):
-    """Whether an ``.xyz`` file is extended xyz (a lattice or properties on its comment line)."""
-    with open(path, "rb") as fh:
-        fh.readline()
-        comment = fh.readline()
-    return b"Lattice=" in comment or b"Properties=" in comment
+def _read_xyz_family(path, fmt):
+    """An ``.xyz`` or ``.extxyz`` file: extended xyz (any frame) to ase, plain xyz parsed here."""
+    lines = _decode(path).splitlines()
+    if not lines or not lines[0].strip():
+        raise ValueError(f"{path}: empty file, expected an atom count on line 1")
+    comments = _walk_frames(path, lines)
+    if fmt == "extxyz" or any("Lattice=" in c or "Properties=" in c for c in comments):
+        return _read_with_ase(path, "extxyz")
+    return _read_xyz(path, lines)
 
 
-def _read_with_ase(path, fmt=None):
-    import ase.io
-
+def _numbers(fields):
     try:
-        frames = ase.io.read(path, index=":", format=fmt)
-    except Exception as exc:  # ase raises many types; name the file
-        raise ValueError(f"{path}: ase could not read this file ({exc})") from exc
-    if not isinstance(frames, list):
-        frames = [frames]
+        return [float(f) for f in fields]
+    except ValueError:
+        return None
+
+
+def _check_poscar(path, lines):
+    """The header of a POSCAR/CONTCAR, and its atom counts against the lines that follow."""
+    def fail(k, what):
+        got = repr(lines[k].strip()) if k < len(lines) else "the end of the file"
+        raise ValueError(f"{path}, line {k + 1}: {what}, got {got}; is this a POSCAR file?")
+
+    if len(lines) < 8:
+        raise ValueError(
+            f"{path}: a POSCAR needs at least 8 lines (comment, scale, 3 lattice vectors, "
+            f"counts, coordinate type, coordinates), this file has {len(lines)}"
+        )
+    scale = _numbers(lines[1].split())
+    if not scale or len(scale) not in (1, 3):
+        fail(1, "expected the scaling factor (1 or 3 numbers)")
+    lattice = []
+    for k in (2, 3, 4):
+        vector = _numbers(lines[k].split()[:3])
+        if vector is None or len(vector) != 3:
+            fail(k, "expected a lattice vector (3 numbers)")
+        lattice.append(vector)
+    if not np.isfinite(lattice).all() or abs(np.linalg.det(lattice)) < 1e-12:
+        raise ValueError(f"{path}, lines 3-5: the lattice vectors {lattice} have no volume "
+                         f"(zero or linearly dependent); fix the cell")
+    at = 5
+    if not lines[at].split() or not lines[at].split()[0].lstrip("+-").isdigit():
+        symbols = lines[at].split()
+        at = 6
+        counts_line = lines[at].split()
+    else:
+        symbols, counts_line = None, lines[at].split()
+    try:
+        counts = [int(c) for c in counts_line]
+    except ValueError:
+        fail(at, "expected the number of atoms of each element (integers)")
+    if not counts or min(counts) < 0 or sum(counts) < 1:
+        fail(at, "expected the number of atoms of each element (at least one atom)")
+    if symbols is not None and len(symbols) != len(counts):
+        raise ValueError(f"{path}: line {at} names {len(symbols)} elements but line {at + 1} "
+                         f"gives {len(counts)} counts")
+    at += 1
+    if at < len(lines) and lines[at].strip()[:1] in ("s", "S"):  # Selective dynamics
+        at += 1
+    if at >= len(lines) or lines[at].strip()[:1] not in ("d", "D", "c", "C", "k", "K"):
+        fail(at, "expected 'Direct' or 'Cartesian'")
+    n_atoms, first = sum(counts), at + 1
+    follow = len(lines) - first
+    if n_atoms > follow:
+        raise ValueError(
+            f"{path}: line {at} announces {n_atoms} atoms but only "
+            f"{_lines(follow, 'coordinate ')}; fix the atom counts (or the file was cut short)"
+        )
+    for k in range(first, first + n_atoms):
+        xyz = _numbers(lines[k].split()[:3])
+        if xyz is None or len(xyz) != 3:
+            fail(k, f"expected the coordinates of atom {k - first + 1} of {n_atoms} (3 numbers)")
+
+
+def _read_cif(path):
+    """Every data block with atoms of a CIF file, its cell and occupancies checked."""
+    from ase.io.cif import parse_cif
+
+    _decode(path)  # a clear error for binary files
+    try:
+        blocks = list(parse_cif(str(path)))
+    except Exception as exc:  # ase's CIF parser raises many types on malformed text
+        raise _ase_failed(path, "cif", exc) from exc
+    frames = []
+    for block in blocks:
+        if not block.has_structure():
+            continue
+        where = f"{path}, data_{block.name}"
+        cellpar = block.get_cellpar()
+        if cellpar is None:
+            if block._get_site_coordinates()[0] == "scaled":
+                raise ValueError(
+                    f"{where}: fractional coordinates but no cell (_cell_length_a/b/c and "
+                    f"_cell_angle_alpha/beta/gamma); add the cell"
+                )
+        else:
+            for tag, value in zip(block.cell_tags, cellpar):
+                angle = "angle" in tag
+                ok = isinstance(value, (int, float)) and np.isfinite(value) and (
+                    0 < value < 180 if angle else value > 0)
+                if not ok:
+                    rule = "between 0 and 180 degrees" if angle else "positive (Angstrom)"
+                    raise ValueError(f"{where}: {tag} is {value!r}; it must be {rule}")
+        try:
+            atoms = block.get_atoms()
+        except Exception as exc:  # ase raises many types
+            raise _ase_failed(path, "cif", exc) from exc
+        _check_occupancy(where, block, atoms)
+        frames.append(atoms)
+    if not frames:
+        raise ValueError(
+            f"{path}: no atoms: no data block has atom sites (_atom_site_type_symbol or "
+            f"_atom_site_label with _atom_site_fract_x/y/z or _atom_site_Cartn_x/y/z)"
+        )
+    return _name_frames(path, frames)
+
+
+def _check_occupancy(where, block, atoms):
+    """A CIF site shared by several elements is an error; one partly occupied, a warning."""
+    occupancy = atoms.info.get("occupancy") or {}
+    labels = block.get("_atom_site_label")
+    shared, partial = [], []
+    for key, species in occupancy.items():
+        name = str(labels[int(key)]) if labels is not None and int(key) < len(labels) else key
+        values = {el: v for el, v in species.items() if isinstance(v, (int, float))}
+        if len(species) > 1:
+            shared.append((name, ", ".join(f"{el} {v:g}" for el, v in sorted(values.items()))))
+        elif values and min(values.values()) < 1.0:
+            el, v = next(iter(values.items()))
+            partial.append(f"{name} ({el} {v:g})")
+    if shared:
+        what = shared[0][1]
+        names = [name for name, w in shared if w == what]
+        more = len({w for _, w in shared}) - 1
+        more = f" (and {more} more such sites)" if more else ""
+        raise ValueError(
+            f"{where}: site {'/'.join(names)} is shared by several elements ({what}){more}; wACSF "
+            f"need one element per site: keep one occupant of each site in the file"
+        )
+    if partial:
+        warnings.warn(
+            f"{where}: {len(partial)} partially occupied sites, e.g. {partial[0]}, are read as "
+            f"full atoms",
+            UserWarning, stacklevel=5,
+        )
+
+
+_FORMAT_NAMES = {"xyz": "xyz", "extxyz": "extended xyz", "cif": "CIF", "vasp": "POSCAR"}
+
+
+def _ase_failed(path, fmt, exc):
+    """A one-line error for a file an ase reader failed on."""
+    detail = " ".join(str(exc).split())
+    detail = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    if len(detail) > 160:
+        detail = detail[:157] + "..."
+    what = f"a valid {_FORMAT_NAMES[fmt]} file" if fmt in _FORMAT_NAMES else "readable by ase"
+    return ValueError(
+        f"{path}: not {what} (ase's reader failed: {detail}); check that the file is complete "
+        f"and in that format"
+    )
+
+
+def _name_frames(path, frames):
     stem = Path(path).stem or Path(path).name
     for k, atoms in enumerate(frames):
         atoms.info.setdefault("name", stem if len(frames) == 1 else f"{stem}_{k}")
@@ -209,24 +395,143 @@ def _read_with_ase(path, fmt=None):
     return frames
 
 
+def _read_with_ase(path, fmt=None):
+    import ase.io
+    from ase.io.formats import UnknownFileTypeError
+
+    try:
+        frames = ase.io.read(path, index=":", format=fmt)
+    except UnknownFileTypeError:
+        raise ValueError(
+            f"{path}: unknown structure file type {Path(path).suffix or Path(path).name!r}; "
+            f"read_structures reads .xyz, .extxyz, .cif, .vasp, .poscar, POSCAR* and CONTCAR* "
+            f"files, and the formats ase.io.read recognises by name: rename or convert it"
+        ) from None
+    except Exception as exc:  # ase raises many types; name the file
+        raise _ase_failed(path, fmt, exc) from exc
+    if not isinstance(frames, list):
+        frames = [frames]
+    if not frames:
+        raise ValueError(f"{path}: no structures in this file")
+    return _name_frames(path, frames)
+
+
+#: Two atoms closer than this (Angstrom) in a file are an error: one atom
+#: listed twice, or a site shared by two elements (no bond is shorter than
+#: 0.74 A; cells in nm are refused when featurised, see wacsf._periodic).
+MIN_SEPARATION = 0.1
+
+
+#: Molecules up to this many atoms are checked pair by pair (compiled), larger ones by a k-d tree.
+_BRUTE_FORCE_ATOMS = 3000
+
+
+@numba.njit(cache=True)
+def _first_close_pair(positions, cutoff):
+    """(i, j) of the first pair of atoms closer than ``cutoff``, or (-1, -1)."""
+    limit = cutoff * cutoff
+    for i in range(positions.shape[0]):
+        for j in range(i + 1, positions.shape[0]):
+            dx = positions[j, 0] - positions[i, 0]
+            dy = positions[j, 1] - positions[i, 1]
+            dz = positions[j, 2] - positions[i, 2]
+            if dx * dx + dy * dy + dz * dz < limit:
+                return i, j
+    return -1, -1
+
+
+def _closest_pair(atoms, cutoff):
+    """(i, j, distance) of a pair (or atom and own image) closer than cutoff, or None.
+
+    The closest such pair where a neighbour list finds them all (periodic
+    structures, large molecules); the first one found pair by pair otherwise.
+    """
+    positions = atoms.positions
+    if atoms.pbc.any():
+        from vesin import NeighborList
+
+        try:
+            i, j, d = NeighborList(cutoff=cutoff, full_list=False).compute(
+                points=positions, box=atoms.cell.array, periodic=[bool(p) for p in atoms.pbc],
+                quantities="ijd",
+            )
+        except Exception:  # a degenerate cell: refused, with its reason, when featurised
+            return None
+    elif len(positions) <= _BRUTE_FORCE_ATOMS:
+        i, j = _first_close_pair(np.ascontiguousarray(positions, dtype=np.float64), cutoff)
+        if i < 0:
+            return None
+        return i, j, float(np.linalg.norm(positions[j] - positions[i]))
+    else:
+        from scipy.spatial import cKDTree
+
+        pairs = cKDTree(positions).query_pairs(cutoff, output_type="ndarray")
+        i, j = pairs[:, 0], pairs[:, 1]
+        d = np.linalg.norm(positions[j] - positions[i], axis=1)
+    if not len(d) or d.min() >= cutoff:
+        return None
+    k = int(np.argmin(d))
+    return int(i[k]), int(j[k]), float(d[k])
+
+
+def _check_frames(path, frames):
+    """Every structure of a file has atoms, no two closer than :data:`MIN_SEPARATION`."""
+    for atoms in frames:
+        where = atoms.info.get("source", str(path))
+        if len(atoms) == 0:
+            raise ValueError(f"{where}: the structure holds no atoms")
+        close = _closest_pair(atoms, MIN_SEPARATION)
+        if close is None:
+            continue
+        i, j, d = close
+        a, b = atoms.symbols[i], atoms.symbols[j]
+        if i == j:
+            what = (f"atom {i} ({a}) is only {d:.3g} A from its own periodic image; is the cell "
+                    f"in nm? give it in Angstrom")
+        elif a == b:
+            what = (f"atoms {i} and {j} are the same {a} atom twice ({d:.3g} A apart, at "
+                    f"{np.round(atoms.positions[i], 4).tolist()}); remove the duplicate")
+        else:
+            what = (f"atoms {i} ({a}) and {j} ({b}) sit on one position ({d:.3g} A apart: a "
+                    f"mixed or partially occupied site?); keep one of them")
+        raise ValueError(f"{where}: {what} (atoms closer than {MIN_SEPARATION:g} A are refused)")
+    return frames
+
+
+def _format_of(path):
+    """The reader for a file: by suffix, then by VASP's names; None lets ase guess."""
+    suffix = path.suffix.lower()
+    if suffix in (".xyz", ".extxyz", ".cif"):
+        return suffix[1:]
+    if suffix in (".vasp", ".poscar") or path.name.upper().startswith(_STRUCTURE_NAMES):
+        return "vasp"
+    return None
+
+
 def _read_frames(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no structure file at {str(path)!r}")
-    if path.suffix.lower() == ".xyz":
-        if _is_extxyz(path):
-            _decode(path)  # a clear error for binary or non-UTF-8 files
-            return _read_with_ase(path, "extxyz")
-        return _read_xyz(path)
-    return _read_with_ase(path)
+    fmt = _format_of(path)
+    if fmt in ("xyz", "extxyz"):
+        frames = _read_xyz_family(path, fmt)
+    elif fmt == "cif":
+        frames = _read_cif(path)
+    elif fmt == "vasp":
+        _check_poscar(path, _decode(path).splitlines())
+        frames = _read_with_ase(path, "vasp")
+    else:
+        frames = _read_with_ase(path)
+    return _check_frames(path, frames)
 
 
 def _select(path, frames, index):
     if index is None:
         if len(frames) > 1:
             raise ValueError(
-                f"{path}: holds {len(frames)} structures (frames); read them all with "
-                f"read_structures(..., index=':') or one with index=N"
+                f"{path}: holds {len(frames)} structures (frames), one is expected; write one "
+                f"structure per file, or in Python read every frame with "
+                f"read_structures(path, index=':') (one with index=N)"
             )
         return frames
     if isinstance(index, str):
@@ -263,7 +568,9 @@ def read_structures(paths, index=None):
     paths : str, path-like or iterable of them
         A file, a directory (every ``*.xyz``, ``*.extxyz``, ``*.cif``,
         ``*.vasp``, ``*.poscar``, ``POSCAR*`` and ``CONTCAR*`` in it, sorted
-        by name) or a sequence of files.
+        by name; other files are ignored) or a sequence of files.  A file
+        named otherwise is read by ``ase.io.read`` when ase recognises its
+        name.
     index : None, int, slice or ":", default=None
         Which frames of a file to read.  ``None``: every file must hold one
         structure, and a file with several frames (a trajectory) is an error
@@ -280,9 +587,25 @@ def read_structures(paths, index=None):
     Raises
     ------
     ValueError
-        Naming the file and line: binary or non-UTF-8 text, an atom count
-        that disagrees with the atom lines, unknown elements, coordinates
-        that are not finite numbers, several frames with ``index=None``.
+        One line naming the file (and line): binary or non-UTF-8 text, an
+        atom count that disagrees with the lines that follow it (xyz,
+        extxyz, POSCAR; checked before any reader allocates for it), unknown
+        elements, coordinates that are not finite numbers, a file with no
+        atoms, a CIF cell length or angle that is not positive, a CIF site
+        shared by several elements, two atoms closer than 0.1 A (one atom
+        listed twice, or a shared site), a file ase cannot read (with
+        ase's reason), several frames with ``index=None``.  In a directory,
+        one file that cannot be read fails the whole call (nothing is
+        skipped silently); the message names the file.
+    FileNotFoundError
+        A path that is not a file or a directory.
+
+    Warns
+    -----
+    UserWarning
+        Naming the file: a CIF site partly occupied by one element (read as
+        a full atom); an xyz atom line repeated after a frame's atoms (left
+        out).
 
     Examples
     --------
@@ -294,20 +617,40 @@ def read_structures(paths, index=None):
     >>> [atoms.get_chemical_formula() for atoms in read_structures(d)]
     ['CO']
     """
+    directory = None
     if isinstance(paths, (str, os.PathLike)):
         path = Path(paths)
         if path.is_dir():
+            directory = path
             files = sorted(p for p in path.iterdir() if p.is_file() and is_structure_file(p))
             if not files:
-                raise ValueError(
-                    f"no .xyz files (nor .extxyz, .cif, .vasp, POSCAR or CONTCAR) in "
-                    f"directory {str(path)!r}"
-                )
+                raise ValueError(_no_structure_files(path))
         else:
             files = [path]
     else:
         files = list(paths)
     out = []
     for p in files:
-        out.extend(_select(p, _read_frames(p), index))
+        try:
+            frames = _read_frames(p)
+        except ValueError as exc:
+            if directory is None:
+                raise
+            raise ValueError(
+                f"{exc} (in directory {str(directory)!r}, whose {len(files)} structure files are "
+                f"all read: fix this file or move it out)"
+            ) from exc
+        out.extend(_select(p, frames, index))
     return out
+
+
+def _no_structure_files(path):
+    """The error for a directory without structure files, naming what it holds instead."""
+    others = sorted(p.name for p in path.iterdir() if p.is_file())
+    held = "it is empty" if not others else (
+        f"it holds {len(others)} other files, e.g. {', '.join(map(repr, others[:3]))}: read "
+        f"another format by passing the files themselves (ase.io.read formats)")
+    return (
+        f"no .xyz files (nor .extxyz, .cif, .vasp, .poscar, POSCAR* or CONTCAR*) in directory "
+        f"{str(path)!r}; {held}"
+    )

@@ -34,11 +34,16 @@ import numpy as np
 
 from ._readers import read_structures
 
-__all__ = ["pack", "iter_chunks", "Chunk", "PackedStructures", "MIN_DISTANCE"]
+__all__ = ["pack", "iter_chunks", "Chunk", "PackedStructures", "MIN_DISTANCE",
+           "MIN_PERIODIC_DISTANCE"]
 
 #: Atoms closer than this to their absorber (Angstrom) are refused: no physical
 #: structure has them, and the angle at the absorber is undefined at 0.
 MIN_DISTANCE = 1e-6
+#: In a periodic structure, an atom or image closer than this to its absorber
+#: (Angstrom; far below any bond, H2's is 0.74) is refused: such a cell was
+#: given in nm, or holds duplicated atoms, and its image search would explode.
+MIN_PERIODIC_DISTANCE = 0.5
 
 
 @numba.njit(cache=True)
@@ -53,10 +58,13 @@ def _first_non_finite(positions):
 
 @numba.njit(cache=True)
 def _first_near_absorber(positions, offsets, absorbers, min_distance):
-    """Global index of the first atom closer than ``min_distance`` to its absorber, or -1."""
-    limit = min_distance * min_distance
+    """Global index of the first atom closer than its row's ``min_distance`` to its absorber.
+
+    ``min_distance`` holds one limit per row; returns -1 when no atom is that close.
+    """
     for s in range(offsets.size - 1):
         i = absorbers[s]
+        limit = min_distance[s] * min_distance[s]
         for a in range(offsets[s], offsets[s + 1]):
             if a != i:
                 dx = positions[a, 0] - positions[i, 0]
@@ -420,7 +428,7 @@ def _pack_rows(atoms_list, positions, offsets, counts, periodic, sites, r_cut):
         s = int(per_index[k])
         return f"structure {_sid(atoms_list, s)}{_where(atoms_list[s])}"
 
-    inverse, reach = check_cells(cells, pbc, r_cut, label)
+    inverse, reach = check_cells(cells, pbc, r_cut, label, n_atoms=counts[per_index])
     # the periodic structures' atoms, renumbered 0.. in their own packed block
     per_offsets = np.zeros(per_index.size + 1, dtype=np.int64)
     np.cumsum(counts[per_index], out=per_offsets[1:])
@@ -435,7 +443,8 @@ def _pack_rows(atoms_list, positions, offsets, counts, periodic, sites, r_cut):
     site_struct = rank_of[sites[per_rows, 0]]
     site_atom = per_offsets[site_struct] + sites[per_rows, 1]
     sizes, env_source, env_coords = periodic_environments(
-        per_positions, per_offsets, cells, inverse, reach, site_atom, site_struct, r_cut
+        per_positions, per_offsets, cells, inverse, reach, site_atom, site_struct, r_cut,
+        labels=label,
     )
     row_counts = counts[sites[:, 0]].copy()
     row_counts[per_rows] = sizes
@@ -524,6 +533,7 @@ def pack(X, weights="Z", absorber="auto", absorber_element=None, r_cut=None,
         return PackedStructures(np.zeros((0, 3)), np.zeros(0), np.zeros(1, dtype=np.int64),
                                 none, np.zeros((0, 2), dtype=np.int64))
 
+    raw_positions = positions
     if periodic.any():
         if r_cut is None:
             raise ValueError("pack: periodic structures need r_cut")
@@ -538,17 +548,26 @@ def pack(X, weights="Z", absorber="auto", absorber_element=None, r_cut=None,
         positions, w, local = positions[source], w[source], sites[:, 1]
     absorbers = row_offsets[:-1] + local
 
-    atom = _first_near_absorber(positions, row_offsets, absorbers, MIN_DISTANCE)
+    limits = np.where(periodic[sites[:, 0]], MIN_PERIODIC_DISTANCE, MIN_DISTANCE)
+    atom = _first_near_absorber(positions, row_offsets, absorbers, limits)
     if atom >= 0:
         row = int(np.searchsorted(row_offsets, atom, side="right") - 1)
         s, i = int(sites[row, 0]), int(sites[row, 1])
         other = int((source[atom] if source is not None else atom) - offsets[s])
         d = float(np.linalg.norm(positions[atom] - positions[absorbers[row]]))
         how = "sits exactly on" if d == 0.0 else f"is only {d:.3g} A from"
-        image = " (a periodic image of it)" if periodic[s] else ""
+        image = ""
+        if periodic[s]:  # a member is the atom itself only where its vector is plain p_j - p_i
+            a, b = int(offsets[s]) + other, int(offsets[s]) + i
+            itself = np.array_equal(positions[atom], raw_positions[a] - raw_positions[b])
+            image = "" if itself else " (a periodic image of it)"
+        why = (f"in a periodic structure, distances below {MIN_PERIODIC_DISTANCE:g} A (far "
+               f"below any bond) are not allowed: are the cell and positions in nm? wACSF need "
+               f"Angstrom" if periodic[s] else f"distances below {MIN_DISTANCE:g} A are not "
+               f"allowed")
         raise ValueError(
             f"structure {_sid(atoms_list, s)}: atom {other}{image} {how} the absorber (atom {i})"
-            f"{_where(atoms_list[s])}; distances below {MIN_DISTANCE:g} A are not allowed"
+            f"{_where(atoms_list[s])}; {why}"
         )
     if getattr(atoms_list, "base", 0):
         sites = sites + np.array([atoms_list.base, 0])
