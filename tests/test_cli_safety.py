@@ -460,7 +460,7 @@ def test_analysis_verbs_keep_existing_outputs_and_leave_no_partials(tmp_path, da
 
 
 def test_analysis_verb_interrupted_keeps_only_the_partial_log(tmp_path, data, monkeypatch):
-    import xanesnet_sk.analysis_plots as plots
+    import xanesnet_sk.analysis.plots as plots
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -22,8 +22,11 @@ Layout: ``_main`` holds the parser and :func:`main`; one module per group
 of verbs registers and runs them (``_demo``, ``_featurise``, ``_fit`` for
 learn and validate, ``_apply`` for predict and evaluate, ``_analysis``); the
 shared pieces are ``_common`` (reporting, options, safe outputs), ``_data``
-(data and model files), ``_report`` (tables), ``_progress`` and ``_dask``.
-The library never imports this package.
+(data and model files), ``_training`` (fitting, the featuriser split),
+``_report`` (tables), ``_progress`` and ``_dask``.  The modules import one
+way: a verb's module imports the shared ones, never another verb's that
+imports it back (``tests/test_cli_layout.py`` checks).  The library never
+imports this package.
 """
 
 from ._main import build_parser, main

@@ -42,7 +42,7 @@ def _last_step(model):
 
 def _features_for(model, meta, data, report):
     """(featuriser-free part of the model, feature matrix of ``data``) with the length checked."""
-    from ._fit import featurise_once, split_featuriser
+    from ._training import featurise_once, split_featuriser
 
     if data.kind == "structures":
         wacsf, rest = _model_featuriser(model, meta, "give those features with --data")
@@ -175,7 +175,7 @@ def predict_spectra(model, meta, data, report, absorber_element=None):
 def _model_featuriser(model, meta, hint):
     """(the model's WACSFTransformer, the rest): its own step, or one made from its sidecar."""
     from ._featurise import make_wacsf
-    from ._fit import split_featuriser
+    from ._training import split_featuriser
 
     wacsf, rest = split_featuriser(model)
     if wacsf is None:
@@ -324,7 +324,7 @@ def run_predict(args, report):
 def _predict_on_cluster(args, model, meta, data, report):
     """``predict --scheduler``: spectra computed on the cluster, written here."""
     from ._dask import connect, predict_on_cluster
-    from ._fit import split_featuriser
+    from ._training import split_featuriser
 
     if data.kind != "structures":
         raise CLIError("--scheduler predicts from structures (--xyz), not from features")

@@ -26,7 +26,7 @@ def _targets(data, config, report):
     if data.kind == "structures":
         from wacsf import WACSFTransformer
 
-        from ._fit import featurise_once
+        from ._training import featurise_once
 
         wacsf = WACSFTransformer(**config["wacsf"])
         features = featurise_once(wacsf, data.X, report)
@@ -42,7 +42,7 @@ def run_learn_inverse(args, report, out, config, data, callbacks):
     """Fit the inverse pipeline (spectra -> wACSF features) and save it."""
     from ..inverse import make_inverse_pipeline
     from ._data import save_model
-    from ._fit import fit_pipeline, net_params
+    from ._training import fit_pipeline, net_params
 
     targets, names = _targets(data, config, report)
     try:
