@@ -114,9 +114,10 @@ def add_learn_command(subparsers, parent):
         "learn", parents=[parent], help="fit the XANESNET pipeline and save it",
         description="Fit the XANESNET pipeline (wACSF -> feature filters -> scaling -> MLP) "
                     "on structures and spectra, or on precomputed features, and save it with "
-                    "joblib, plus a JSON sidecar (MODEL.json) with feature names, the energy "
-                    "grid, versions and the training-set size.  An interrupted run (Ctrl-C) "
-                    "exits with status 130 and saves nothing unless --save-on-interrupt.  "
+                    "joblib, plus a JSON sidecar (MODEL.json: model.joblib.json) with feature "
+                    "names, the energy grid, versions and the training-set size.  An "
+                    "interrupted run (Ctrl-C) exits with status 130 and saves nothing unless "
+                    "--save-on-interrupt.  "
                     "Model files are joblib pickles, and loading one runs code from it: load "
                     "only models you made or trust; a .skops --output is the safe format, "
                     "which loads without running code.")
