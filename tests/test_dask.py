@@ -307,6 +307,73 @@ def test_cli_featurise_and_predict_on_the_cluster(client, fitted, tmp_path, caps
                                    read_spectrum(local / f"s{k}.txt").mu, rtol=1e-4, atol=1e-5)
 
 
+def _tree(folder):
+    """{relative path: bytes} of every file under ``folder``."""
+    from pathlib import Path
+
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def test_cli_predict_on_the_cluster_writes_what_a_local_run_writes(client, tmp_path):
+    """An ensemble (error bars) with --absorber-element (site files): the same files, byte
+    for byte, as a local run, from partitions of one structure."""
+    import ase.io
+    import joblib
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    from xanesnet_sk import DeepEnsembleRegressor, make_synthetic_xanes
+    from xanesnet_sk.cli import main
+
+    data = make_synthetic_xanes(n_samples=30, random_state=0)
+    model = make_pipeline(WACSFTransformer(**SMALL),
+                          DeepEnsembleRegressor(Ridge(), n_ensemble=3, bootstrap=True,
+                                                random_state=0, n_jobs=1))
+    path = tmp_path / "ens.joblib"
+    joblib.dump(model.fit(data.structures, data.spectra), path)
+    xyz = tmp_path / "xyz"
+    xyz.mkdir()
+    ase.io.write(xyz / "a.extxyz", bulk("FeO", "rocksalt", a=4.3).repeat((2, 1, 1)))
+    ase.io.write(xyz / "b.extxyz", bulk("FeO", "rocksalt", a=4.35).repeat((2, 2, 1)))
+    for k, atoms in enumerate(data.structures[:2]):
+        ase.io.write(xyz / f"s{k}.xyz", atoms, format="xyz")
+    address = client.scheduler.address
+    for extra in ([], ["--absorber-element", "Fe", "--plot"]):
+        local, remote = tmp_path / f"local{len(extra)}", tmp_path / f"remote{len(extra)}"
+        base = ["predict", "--model", str(path), "--xyz", str(xyz), "-q", *extra]
+        assert main([*base, "--output", str(local)]) == 0
+        assert main([*base, "--output", str(remote), "--scheduler", address,
+                     "--partition-size", "1"]) == 0
+        files = _tree(local)
+        assert "a_std.txt" in files
+        if extra:
+            assert {"sites/a_0.txt", "sites/a_2_std.txt", "sites/b_6.txt"} <= set(files)
+            assert "a.png" in files
+        assert _tree(remote) == files
+
+
+def test_cli_featurise_on_the_cluster_sends_absolute_paths(client, tmp_path, monkeypatch):
+    import ase.io
+
+    from xanesnet_sk.cli import main
+
+    xyz = tmp_path / "rel" / "xyz"
+    xyz.mkdir(parents=True)
+    for k, name in enumerate(["H2O", "CH4", "NH3"]):
+        ase.io.write(xyz / f"m{k}.xyz", molecule(name), format="xyz")
+    monkeypatch.chdir(tmp_path)  # the workers' working directory is not this one
+    assert main(["featurise", "--xyz", "rel/xyz", "--output", "parts", "--scheduler",
+                 client.scheduler.address, "--partition-size", "2", "--n-g2", "8", "--n-g4",
+                 "16", "-q"]) == 0
+    parts = sorted((tmp_path / "parts").glob("part-*.npz"))
+    assert [np.load(p)["names"].tolist() for p in parts] == [["m0", "m1"], ["m2"]]
+    local = WACSFTransformer(**SMALL).fit_transform(
+        [molecule(n) for n in ("H2O", "CH4", "NH3")])
+    np.testing.assert_allclose(np.concatenate([np.load(p)["x"] for p in parts]), local,
+                               rtol=1e-12)
+
+
 def test_cli_scheduler_that_does_not_answer_fails_fast(tmp_path, capsys):
     import socket
     import time
