@@ -331,12 +331,15 @@ def run_predict(args, report):
 def _predict_on_cluster(args, model, meta, data, report, with_std, missing):
     """``predict --scheduler``: the same computation as a local run, partition by partition
     on the cluster; the files are written here."""
+    from sklearn.base import clone
+
     from ._dask import connect, predict_on_cluster
 
     if data.kind != "structures":
         raise CLIError("--scheduler predicts from structures (--xyz), not from features "
                        "(--data with 'x'); predict features without --scheduler")
     wacsf, rest = _featuriser_for(model, meta)
+    wacsf = clone(wacsf).set_params(progress=False)  # no progress bars on the workers
     client = connect(args.scheduler, report)
     try:
         return predict_on_cluster(client, rest, wacsf, data.X, args.partition_size, report,

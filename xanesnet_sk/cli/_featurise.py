@@ -75,7 +75,8 @@ def add_wacsf_options(parser):
                             "(default 64)")
     group.add_argument("--absorber", type=int, metavar="INDEX",
                        help="index of the absorbing atom in every structure (default: the "
-                            "index the data record, e.g. load_dataset(absorber=...), else 0)")
+                            "index a structure's extended-xyz file records as absorber=N, "
+                            "else 0)")
     add_absorber_element_option(group, "featurise every atom of this element (symbol such as "
                                        "Fe, or atomic number), one row per site named "
                                        "<structure>_<atom>, periodic structures included")
