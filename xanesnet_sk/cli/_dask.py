@@ -79,6 +79,7 @@ def _probe(address, timeout):
     """Connect to ``address`` and complete Dask's handshake within ``timeout`` seconds, or
     raise (``distributed``'s own client waits for the handshake without a time limit)."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from distributed.comm import connect as comm_connect
 
@@ -86,7 +87,9 @@ def _probe(address, timeout):
         comm = await asyncio.wait_for(comm_connect(address, timeout=timeout), timeout)
         await comm.close()
 
-    asyncio.run(handshake())
+    # in a thread of its own: main() may be called where an event loop already runs
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, handshake()).result()
 
 
 def connect(address, report, timeout=None):
