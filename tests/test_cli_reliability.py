@@ -468,3 +468,17 @@ def test_another_service_at_the_address_fails_within_the_timeout(tmp_path, capsy
     line = error_line(capsys)
     assert f"--scheduler {address}: no Dask scheduler answered within 5 s" in line
     assert not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------------- messages
+
+
+@pytest.mark.parametrize(("option", "value", "flag"), [("--n-g4", "5", "--n-g4"),
+                                                       ("--r-cut", "-1", "--r-cut")])
+def test_a_bad_wacsf_value_names_the_option_that_sets_it(tmp_path, option, value, flag, capsys):
+    xyz = _write_molecules(tmp_path / "xyz", ["a"])
+    assert main(["featurise", "--xyz", str(xyz), "--output", str(tmp_path / "f.npz"), option,
+                 value]) == 1
+    line = error_line(capsys)
+    assert f"(set by {flag}, or the config's wacsf.{flag[2:].replace('-', '_')})" in line
+    assert not (tmp_path / "f.npz").exists()

@@ -106,8 +106,20 @@ def make_wacsf(params, progress=False):
         wacsf = WACSFTransformer(progress=progress, **params)
         wacsf.fit()
     except (TypeError, ValueError) as exc:
-        raise CLIError(f"wACSF parameters: {exc}") from exc
+        raise CLIError(f"wACSF parameters: {exc}{_option_of(str(exc))}") from exc
     return wacsf
+
+
+def _option_of(message):
+    """`` (option --n-g4, or the config's wacsf.n_g4)`` for the first wACSF parameter with a
+    command-line option that ``message`` names, else ''."""
+    import re
+
+    for option, param in _WACSF_OPTIONS.items():
+        if re.search(rf"(?<![\w-]){param}(?!\w)", message):
+            flag = "--" + option.replace("_", "-")
+            return f" (set by {flag}, or the config's wacsf.{param})"
+    return ""
 
 
 def portable_params(params):
