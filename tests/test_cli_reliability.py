@@ -482,3 +482,24 @@ def test_a_bad_wacsf_value_names_the_option_that_sets_it(tmp_path, option, value
     line = error_line(capsys)
     assert f"(set by {flag}, or the config's wacsf.{flag[2:].replace('-', '_')})" in line
     assert not (tmp_path / "f.npz").exists()
+
+
+def test_evaluate_sites_with_an_ensemble_writes_the_error_bars(tmp_path, ensemble_path):
+    import pandas as pd
+
+    from xanesnet_sk.io import write_spectrum
+    from xanesnet_sk.spectra import xanesnet_grid
+
+    xyz = _crystals(tmp_path / "xyz")
+    (xyz / "c.xyz").unlink()
+    xanes = tmp_path / "xanes"
+    xanes.mkdir()
+    grid = xanesnet_grid(226)
+    for k, name in enumerate(("a", "b")):
+        write_spectrum(xanes / f"{name}.txt", grid, 1.0 + 0.1 * k + np.tanh(grid / 10))
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(ensemble_path), "--xyz", str(xyz), "--xanes",
+                 str(xanes), "--output", str(out), "--absorber-element", "Fe", "-q"]) == 0
+    std = pd.read_csv(out / "std.csv", index_col=0)
+    assert std.shape == (2, 226) and list(std.index) == ["a", "b"]
+    assert (std.to_numpy() > 0).all() and (out / "calibration.png").stat().st_size > 0
