@@ -118,10 +118,13 @@ def _check_energy_grid(model, meta, data):
 
 def is_ensemble(model):
     """Whether ``model`` ends in a deep ensemble of at least 2 nets (it has error bars)."""
-    from ..ensemble import DeepEnsembleRegressor
+    import sys
 
+    # a loaded ensemble imported xanesnet_sk.ensemble; without it (and torch) there is none
+    ensemble = sys.modules.get("xanesnet_sk.ensemble")
     last = _last_step(model)
-    return isinstance(last, DeepEnsembleRegressor) and last.n_ensemble > 1
+    return (ensemble is not None and isinstance(last, ensemble.DeepEnsembleRegressor)
+            and last.n_ensemble > 1)
 
 
 def reports_std(model, absorber_element=None):
