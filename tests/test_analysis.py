@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from xanesnet_sk import analysis
-from xanesnet_sk import analysis_plots as plots
+from xanesnet_sk.analysis import plots
 from xanesnet_sk.metrics import make_delta_mu_scorer
 
 N_POINTS = 40

@@ -70,7 +70,7 @@ def test_featurise_real_npz_and_csv(data_root, tmp_path, capsys):
         (["--xyz", "MISSING", "--output", "OUT/f.npz"], "does not exist"),
         (["--xyz", "XYZ", "--output", "OUT/f.txt"], ".npz or .csv"),
         (["--xyz", "XYZ", "--output", "OUT/f.npz", "--n-g4", "10"], "divisible"),
-        (["--xyz", "OUT", "--output", "OUT/f.npz"], "no .xyz files"),
+        (["--xyz", "OUT", "--output", "OUT/f.npz"], "no structure files"),
     ],
 )
 def test_featurise_errors(argv, needle, small_xyz, tmp_path, capsys):
@@ -126,7 +126,7 @@ def v_model(data_root, tiny_config, tmp_path_factory):
 
 
 def test_learn_writes_model_and_sidecar(fe_model):
-    meta = json.loads(fe_model.with_suffix(".json").read_text())
+    meta = json.loads(fe_model.with_name(fe_model.name + ".json").read_text())
     assert meta["n_train"] == 110 and meta["input"] == "structures"
     assert meta["n_features"] == 97 and len(meta["feature_names"]) == 97
     assert len(meta["energies"]) == 226 and meta["versions"]["xanesnet_sk"]
@@ -157,7 +157,7 @@ def test_predict_plot(fe_model, small_xyz, tmp_path):
 
 
 def test_v_model_predicts_from_features_and_structures(v_model, data_root, tmp_path):
-    meta = json.loads(v_model.with_suffix(".json").read_text())
+    meta = json.loads(v_model.with_name(v_model.name + ".json").read_text())
     assert meta["input"] == "features" and meta["wacsf_params_from"] == "config (assumed)"
     out = tmp_path / "pred"
     xyz = data_root / "fe_k_edge" / "xyz"  # featurised with the paper's 97 wACSF

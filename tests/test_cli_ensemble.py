@@ -110,7 +110,7 @@ def test_inverse_learn_and_predict_descriptors(inverse_model, data_root, tmp_pat
 
     from xanesnet_sk.inverse import InversePipeline
 
-    meta = json.loads(inverse_model.with_suffix(".json").read_text())
+    meta = json.loads(inverse_model.with_name(inverse_model.name + ".json").read_text())
     assert meta["direction"] == "inverse" and len(meta["target_names"]) == 17
     out = tmp_path / "desc"
     xanes = data_root / "fe_k_edge" / "xanes"

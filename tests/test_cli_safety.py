@@ -75,7 +75,7 @@ def test_learn_interrupted_exits_130_and_saves_nothing(tmp_path, data, config, m
     assert main(["learn", "--data", str(data), "--config", str(config), "--output", str(out),
                  "-q"]) == 130
     assert "interrupted" in capsys.readouterr().err
-    assert not out.exists() and not out.with_suffix(".json").exists()
+    assert not out.exists() and not out.with_name(out.name + ".json").exists()
     assert _leftovers(tmp_path) == []
 
 
@@ -84,7 +84,7 @@ def test_learn_save_on_interrupt_marks_the_model(tmp_path, data, config, monkeyp
     out = tmp_path / "m" / "model.joblib"
     assert main(["learn", "--data", str(data), "--config", str(config), "--output", str(out),
                  "--save-on-interrupt"]) == 130
-    meta = json.loads(out.with_suffix(".json").read_text())
+    meta = json.loads(out.with_name(out.name + ".json").read_text())
     assert meta["interrupted"] is True
     assert meta["epochs_completed"] == 1 and meta["epochs_requested"] == 3
     monkeypatch.undo()
@@ -99,7 +99,7 @@ def test_save_on_interrupt_before_any_epoch_saves_nothing(tmp_path, data, config
     out = tmp_path / "model.joblib"
     assert main(["learn", "--data", str(data), "--config", str(config), "--output", str(out),
                  "--save-on-interrupt", "-q"]) == 130
-    assert not out.exists() and not out.with_suffix(".json").exists()
+    assert not out.exists() and not out.with_name(out.name + ".json").exists()
 
 
 def test_validate_interrupted_exits_130_without_table(tmp_path, data, config, monkeypatch):
@@ -204,7 +204,7 @@ def test_unusable_spectra_are_refused_naming_the_sample(tmp_path, config, verb, 
 
 def test_learn_keeps_an_existing_model(tmp_path, data, config, capsys):
     out = tmp_path / "model.joblib"
-    for existing in (out, out.with_suffix(".json")):
+    for existing in (out, out.with_name(out.name + ".json")):
         existing.write_text("precious")
         assert main(["learn", "--data", str(data), "--config", str(config), "--output",
                      str(out)]) == 1
@@ -370,11 +370,11 @@ def test_predict_refuses_features_made_with_other_wacsf_parameters(tmp_path, con
 @pytest.mark.parametrize("payload, kind", [("[1, 2]", "array"), ('"x"', "string"),
                                            ("null", "null"), ("{bad", None)])
 def test_a_bad_sidecar_is_one_line(tmp_path, model, data, payload, kind, capsys):
-    model.with_suffix(".json").write_text(payload)
+    model.with_name(model.name + ".json").write_text(payload)
     assert main(["predict", "--model", str(model), "--data", str(data), "--output",
                  str(tmp_path / "p")]) == 1
     line = _error_line(capsys)
-    assert "model.json" in line
+    assert "model.joblib.json" in line
     assert (f"got a JSON {kind}" if kind else "not valid JSON") in line
 
 
@@ -460,7 +460,7 @@ def test_analysis_verbs_keep_existing_outputs_and_leave_no_partials(tmp_path, da
 
 
 def test_analysis_verb_interrupted_keeps_only_the_partial_log(tmp_path, data, monkeypatch):
-    import xanesnet_sk.analysis_plots as plots
+    import xanesnet_sk.analysis.plots as plots
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -578,7 +578,7 @@ def test_evaluate_a_model_that_predicts_nan_counts_it(tmp_path, data, capsys):
                                        check_inverse=False).fit(x, y - 1.0)
     path = tmp_path / "odd.joblib"
     joblib.dump(model, path)
-    path.with_suffix(".json").write_text(json.dumps({"energies": ENERGIES.tolist()}))
+    path.with_name(path.name + ".json").write_text(json.dumps({"energies": ENERGIES.tolist()}))
     out = tmp_path / "e"
     assert main(["evaluate", "--model", str(path), "--data", str(data), "--output",
                  str(out)]) == 0
@@ -628,14 +628,14 @@ def test_predict_does_not_judge_spectra_it_does_not_use(tmp_path, model):
 ])
 def test_sidecar_values_of_the_wrong_type_are_one_line(tmp_path, model, data, key, value,
                                                        needle, capsys):
-    side = model.with_suffix(".json")
+    side = model.with_name(model.name + ".json")
     meta = json.loads(side.read_text())
     meta[key] = value
     side.write_text(json.dumps(meta))
     assert main(["evaluate", "--model", str(model), "--data", str(data), "--output",
                  str(tmp_path / "e")]) == 1
     line = _error_line(capsys)
-    assert needle in line and "model.json" in line
+    assert needle in line and "model.joblib.json" in line
 
 
 def test_config_file_encoding(tmp_path, capsys):

@@ -66,8 +66,129 @@ def test_a_failing_partition_is_named(client):
 
     structures = _structures()
     structures[9].positions[0, 0] = np.nan
-    with pytest.raises(ValueError, match=r"partition 2: structure 1 has NaN"):
+    with pytest.raises(ValueError, match=r"partition 2 \(input structures 8-11\): structure 9 "
+                                         r"has NaN"):
         wacsf.dask.featurise(structures, WACSFTransformer(**SMALL), partition_size=4).compute()
+
+
+# ---------------------------------------------------------------- without a cluster
+
+
+@pytest.mark.parametrize("structure", [0, 3, 4, 17, 20])
+def test_an_error_names_the_structure_by_its_input_index(structure):
+    """Input item 17 (the second of partition 4) is "structure 17", not "structure 1"; the
+    first and last of a partition and of the input are the boundaries."""
+    import wacsf.dask
+
+    structures = _structures()
+    structures[structure].positions[0, 0] = np.nan
+    k = structure // 4
+    lazy = wacsf.dask.featurise(structures, WACSFTransformer(**SMALL), partition_size=4)
+    last = min(4 * k + 3, 20)
+    with pytest.raises(ValueError, match=rf"^partition {k} \(input structures {4 * k}-{last}\): "
+                                         rf"structure {structure} has NaN"):
+        lazy.compute(scheduler="synchronous")
+
+
+def test_an_error_in_a_users_bag_names_the_partition():
+    import dask.bag as db
+
+    import wacsf.dask
+
+    structures = _structures()
+    structures[5].positions[0, 0] = np.nan
+    bag = db.from_sequence(structures, partition_size=4)  # offsets are the user's
+    with pytest.raises(ValueError, match=r"^partition 1: structure 1 has NaN"):
+        wacsf.dask.featurise(bag, WACSFTransformer(**SMALL)).compute(scheduler="synchronous")
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, None])
+def test_partition_size_below_one_is_refused(bad):
+    import wacsf.dask
+    import xanesnet_sk.dask
+
+    with pytest.raises(ValueError, match=r"partition_size must be an integer >= 1, got "):
+        wacsf.dask.as_bag(_structures(), partition_size=bad)
+    with pytest.raises(ValueError, match=r"partition_size must be an integer >= 1"):
+        wacsf.dask.featurise(_structures(), WACSFTransformer(**SMALL), partition_size=bad)
+    with pytest.raises(ValueError, match=r"npartitions must be an integer >= 1, got "):
+        wacsf.dask.as_bag(_structures(), npartitions=bad if bad is not None else 0)
+    from sklearn.dummy import DummyRegressor
+
+    fitted = DummyRegressor().fit(np.zeros((2, 1)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"partition_size must be an integer >= 1"):
+        xanesnet_sk.dask.predict(fitted, _structures(), partition_size=bad)
+
+
+@pytest.mark.parametrize(("npartitions", "size", "expected"),
+                         [(None, 1, 21), (None, 21, 1), (None, 22, 1), (None, 20, 2), (1, 5, 1),
+                          (3, 1, 3), (21, 1, 21), (40, 1, 21), (4, 1, 4)])
+def test_partition_counts(npartitions, size, expected):
+    import wacsf.dask
+
+    bag = wacsf.dask.as_bag(_structures(), npartitions=npartitions, partition_size=size)
+    sizes = [len(part.compute(scheduler="synchronous")) for part in bag.to_delayed()]
+    assert bag.npartitions == len(sizes) == expected
+    assert sum(sizes) == 21 and sizes[:-1] == [sizes[0]] * (len(sizes) - 1)  # full but the last
+
+
+def test_paths_are_made_absolute(tmp_path, monkeypatch):
+    import ase.io
+
+    import wacsf.dask
+
+    (tmp_path / "xyz").mkdir()
+    for name in ("a", "b"):
+        ase.io.write(tmp_path / "xyz" / f"{name}.xyz", molecule("H2O"), format="xyz")
+    monkeypatch.chdir(tmp_path)
+    expected = [str(tmp_path / "xyz" / "a.xyz"), str(tmp_path / "xyz" / "b.xyz")]
+    for given in ("xyz", ["xyz/a.xyz", "xyz/b.xyz"]):
+        assert wacsf.dask.as_bag(given).compute(scheduler="synchronous") == expected
+
+
+def _ridge_ensemble():
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    from xanesnet_sk import DeepEnsembleRegressor, make_synthetic_xanes
+
+    data = make_synthetic_xanes(n_samples=30, random_state=0)
+    model = make_pipeline(WACSFTransformer(**SMALL),
+                          DeepEnsembleRegressor(Ridge(), n_ensemble=3, bootstrap=True,
+                                                random_state=0, n_jobs=1))
+    return model.fit(data.structures, data.spectra), data
+
+
+def test_predict_takes_a_fitted_ensemble():
+    import xanesnet_sk.dask
+
+    model, data = _ridge_ensemble()
+    lazy = xanesnet_sk.dask.predict(model, data.structures[:9], partition_size=4)
+    assert lazy.numblocks == (3, 1)
+    np.testing.assert_allclose(lazy.compute(scheduler="synchronous"),
+                               model.predict(data.structures[:9]), rtol=1e-12, atol=1e-12)
+
+
+def test_predict_takes_an_ensemble_of_nets_and_knows_its_output_size():
+    import xanesnet_sk.dask
+    from xanesnet_sk import make_synthetic_xanes, make_xanesnet_pipeline
+
+    data = make_synthetic_xanes(n_samples=30, random_state=0)
+    model = make_xanesnet_pipeline(random_state=0, max_epochs=1, hidden_sizes=(8,), n_threads=1,
+                                   wacsf_params=SMALL, n_ensemble=2, n_jobs=1)
+    model.fit(data.structures, data.spectra)
+    lazy = xanesnet_sk.dask.predict(model, data.structures[:5], partition_size=5)
+    assert lazy.shape[1] == data.spectra.shape[1]
+    np.testing.assert_allclose(lazy.compute(scheduler="synchronous"),
+                               model.predict(data.structures[:5]), rtol=1e-5, atol=1e-6)
+
+
+def test_predict_refuses_an_unfitted_model():
+    import xanesnet_sk.dask
+    from xanesnet_sk import make_xanesnet_pipeline
+
+    with pytest.raises(ValueError, match="predict needs a fitted model"):
+        xanesnet_sk.dask.predict(make_xanesnet_pipeline(n_ensemble=2), _structures())
 
 
 def _weights_dying_once(marker):
@@ -184,6 +305,73 @@ def test_cli_featurise_and_predict_on_the_cluster(client, fitted, tmp_path, caps
     for k in range(7):  # float32 net, other batches: equal to its rounding
         np.testing.assert_allclose(read_spectrum(remote / f"s{k}.txt").mu,
                                    read_spectrum(local / f"s{k}.txt").mu, rtol=1e-4, atol=1e-5)
+
+
+def _tree(folder):
+    """{relative path: bytes} of every file under ``folder``."""
+    from pathlib import Path
+
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def test_cli_predict_on_the_cluster_writes_what_a_local_run_writes(client, tmp_path):
+    """An ensemble (error bars) with --absorber-element (site files): the same files, byte
+    for byte, as a local run, from partitions of one structure."""
+    import ase.io
+    import joblib
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    from xanesnet_sk import DeepEnsembleRegressor, make_synthetic_xanes
+    from xanesnet_sk.cli import main
+
+    data = make_synthetic_xanes(n_samples=30, random_state=0)
+    model = make_pipeline(WACSFTransformer(**SMALL),
+                          DeepEnsembleRegressor(Ridge(), n_ensemble=3, bootstrap=True,
+                                                random_state=0, n_jobs=1))
+    path = tmp_path / "ens.joblib"
+    joblib.dump(model.fit(data.structures, data.spectra), path)
+    xyz = tmp_path / "xyz"
+    xyz.mkdir()
+    ase.io.write(xyz / "a.extxyz", bulk("FeO", "rocksalt", a=4.3).repeat((2, 1, 1)))
+    ase.io.write(xyz / "b.extxyz", bulk("FeO", "rocksalt", a=4.35).repeat((2, 2, 1)))
+    for k, atoms in enumerate(data.structures[:2]):
+        ase.io.write(xyz / f"s{k}.xyz", atoms, format="xyz")
+    address = client.scheduler.address
+    for extra in ([], ["--absorber-element", "Fe", "--plot"]):
+        local, remote = tmp_path / f"local{len(extra)}", tmp_path / f"remote{len(extra)}"
+        base = ["predict", "--model", str(path), "--xyz", str(xyz), "-q", *extra]
+        assert main([*base, "--output", str(local)]) == 0
+        assert main([*base, "--output", str(remote), "--scheduler", address,
+                     "--partition-size", "1"]) == 0
+        files = _tree(local)
+        assert "a_std.txt" in files
+        if extra:
+            assert {"sites/a_0.txt", "sites/a_2_std.txt", "sites/b_6.txt"} <= set(files)
+            assert "a.png" in files
+        assert _tree(remote) == files
+
+
+def test_cli_featurise_on_the_cluster_sends_absolute_paths(client, tmp_path, monkeypatch):
+    import ase.io
+
+    from xanesnet_sk.cli import main
+
+    xyz = tmp_path / "rel" / "xyz"
+    xyz.mkdir(parents=True)
+    for k, name in enumerate(["H2O", "CH4", "NH3"]):
+        ase.io.write(xyz / f"m{k}.xyz", molecule(name), format="xyz")
+    monkeypatch.chdir(tmp_path)  # the workers' working directory is not this one
+    assert main(["featurise", "--xyz", "rel/xyz", "--output", "parts", "--scheduler",
+                 client.scheduler.address, "--partition-size", "2", "--n-g2", "8", "--n-g4",
+                 "16", "-q"]) == 0
+    parts = sorted((tmp_path / "parts").glob("part-*.npz"))
+    assert [np.load(p)["names"].tolist() for p in parts] == [["m0", "m1"], ["m2"]]
+    local = WACSFTransformer(**SMALL).fit_transform(
+        [molecule(n) for n in ("H2O", "CH4", "NH3")])
+    np.testing.assert_allclose(np.concatenate([np.load(p)["x"] for p in parts]), local,
+                               rtol=1e-12)
 
 
 def test_cli_scheduler_that_does_not_answer_fails_fast(tmp_path, capsys):

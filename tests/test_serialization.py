@@ -171,7 +171,7 @@ def test_cli_learns_and_loads_the_safe_format(tmp_path, capsys):
     model = tmp_path / "m.skops"
     assert main(["learn", "--data", str(data), "--config", str(cfg), "--output", str(model),
                  "-q"]) == 0
-    meta = json.loads(model.with_suffix(".json").read_text())
+    meta = json.loads(model.with_name(model.name + ".json").read_text())
     assert meta["model_format"] == "skops (safe)"
     assert model.read_bytes()[:2] == b"PK"  # a zip of JSON and .npy, no pickle
     assert main(["predict", "--model", str(model), "--data", str(data), "--output",

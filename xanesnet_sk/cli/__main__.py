@@ -2,6 +2,11 @@
 
 import sys
 
-from ._main import main
+try:
+    from ._main import main
 
-sys.exit(main())
+    status = main()
+except KeyboardInterrupt:  # Ctrl-C while the command line is still loading
+    print("xanesnet-sk: interrupted", file=sys.stderr)
+    status = 130
+sys.exit(status)

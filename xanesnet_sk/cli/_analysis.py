@@ -200,7 +200,8 @@ def _build(args, featurise, variance_drop=None):
                   ("scale", StandardScaler()), ("model", Ridge(alpha=1.0))]
         return Pipeline(steps)
     from ..model import XANESNetRegressor
-    from ._fit import build_pipeline, prefix_of
+    from ._fit import build_pipeline
+    from ._training import prefix_of
 
     pipeline = build_pipeline(_config(args, variance_drop), featurise, seed=args.seed,
                               epochs=args.epochs)
@@ -232,7 +233,7 @@ def _features(args, data, report):
     if data.kind == "structures":
         from wacsf import WACSFTransformer
 
-        from ._fit import featurise_once
+        from ._training import featurise_once
 
         wacsf = WACSFTransformer(**_config(args)["wacsf"])
         return featurise_once(wacsf, data.X, report), wacsf.get_feature_names_out(), data.X
@@ -362,7 +363,7 @@ def _importance(args, X, y, energies, names, report, windows=None):
         X, y, test_size=args.test_size, random_state=args.seed)
     model = _build(args, featurise=False, variance_drop=0.0)
     report.say(f"fitting on {len(X_train)} samples, permuting on {len(X_test)} held out")
-    from ._fit import fit_pipeline
+    from ._training import fit_pipeline
 
     fit_pipeline(model, X_train, y_train, report)
     return permutation_importance_table(

@@ -11,14 +11,20 @@ from ._common import (
     refuse_existing,
 )
 from ._data import add_data_options, load_data, load_model
-from ._featurise import add_absorber_element_option
+from ._energy import grid_mismatch
+from ._featurise import (
+    add_absorber_element_option,
+    add_on_missing_absorber_option,
+    on_missing_absorber,
+)
 
 #: What the help of every verb that loads a model says about pickles.
 TRUST_NOTE = ("Model files are joblib pickles, and loading one runs code from it: load only "
               "models you made or trust, never ones downloaded or sent to you.  A .skops model "
               "(learn --output model.skops, needs skops) loads without running code.")
 
-__all__ = ["add_predict_command", "add_evaluate_command", "predict_spectra", "evaluate"]
+__all__ = ["add_predict_command", "add_evaluate_command", "predict_data", "predict_spectra",
+           "evaluate"]
 
 
 # ------------------------------------------------------------------ shared
@@ -38,20 +44,6 @@ def _last_step(model):
     steps = getattr(model, "steps", None)
     last = steps[-1][1] if steps else model
     return getattr(last, "regressor_", last)
-
-
-def _features_for(model, meta, data, report):
-    """(featuriser-free part of the model, feature matrix of ``data``) with the length checked."""
-    from ._fit import featurise_once, split_featuriser
-
-    if data.kind == "structures":
-        wacsf, rest = _model_featuriser(model, meta, "give those features with --data")
-        X = featurise_once(wacsf, data.X, report)
-    else:
-        rest = split_featuriser(model)[1]
-        X = np.asarray(data.X, dtype=float)
-    _check_features(rest, meta, X, data)
-    return rest, X
 
 
 def _check_features(rest, meta, X, data):
@@ -75,7 +67,7 @@ def _check_features(rest, meta, X, data):
 
 
 #: wACSF parameters that change how features are computed, not what they are.
-_NOT_FEATURE_PARAMS = {"chunk_size", "backend", "n_jobs", "progress"}
+_NOT_FEATURE_PARAMS = {"chunk_size", "backend", "n_jobs", "progress", "on_missing_absorber"}
 
 
 def _check_wacsf_params(meta, data):
@@ -118,64 +110,88 @@ def _check_energy_grid(model, meta, data):
     if ours.size != theirs.size:
         raise CLIError(f"{data.source}: the spectra have {ours.size} energy points but the model "
                        f"predicts {theirs.size}")
-    step = float(np.median(np.abs(np.diff(theirs)))) if theirs.size > 1 else 1.0
-    tolerance = 0.1 * step
-    gap = np.abs(ours - theirs)
-    if np.any(gap > tolerance):
-        k = int(np.argmax(gap))
-        raise CLIError(
-            f"{data.source}: the data's energy grid ({ours[0]:g} to {ours[-1]:g} eV) is not the "
-            f"model's ({theirs[0]:g} to {theirs[-1]:g} eV; point {k}: {ours[k]:g} vs "
-            f"{theirs[k]:g} eV){_relative_hint(ours, theirs)}: resample the spectra onto the "
-            "model's grid (its .json sidecar has it)")
-
-
-def _relative_hint(ours, theirs):
-    rel_ours, rel_theirs = ours.min() < 0, theirs.min() < 0
-    if rel_ours == rel_theirs:
-        return ""
-    which = ("the data's", "the model's") if rel_ours else ("the model's", "the data's")
-    return f"; {which[0]} energies are relative to the edge, {which[1]} absolute"
+    problem = grid_mismatch(ours, theirs)
+    if problem:
+        raise CLIError(f"{data.source}: {problem}: resample the spectra onto the model's grid "
+                       "(its .json sidecar has it)")
 
 
 def is_ensemble(model):
     """Whether ``model`` ends in a deep ensemble of at least 2 nets (it has error bars)."""
-    from ..ensemble import DeepEnsembleRegressor
+    import sys
 
+    # a loaded ensemble imported xanesnet_sk.ensemble; without it (and torch) there is none
+    ensemble = sys.modules.get("xanesnet_sk.ensemble")
     last = _last_step(model)
-    return isinstance(last, DeepEnsembleRegressor) and last.n_ensemble > 1
+    return (ensemble is not None and isinstance(last, ensemble.DeepEnsembleRegressor)
+            and last.n_ensemble > 1)
 
 
 def reports_std(model, absorber_element=None):
-    """Whether predictions come with error bars: an ensemble, one site per structure."""
-    return absorber_element is None and is_ensemble(model)
+    """Whether predictions come with error bars: an ensemble's (of site averages too)."""
+    return is_ensemble(model)
 
 
-def predict_with_std(model, meta, data, report):
-    """(mean, std) of an ensemble's predictions for ``data``, each (n_samples, n_points)."""
-    rest, X = _features_for(model, meta, data, report)
-    mean, std = rest.predict(X, return_std=True)
-    return (np.asarray(mean, dtype=float).reshape(len(X), -1),
-            np.asarray(std, dtype=float).reshape(len(X), -1))
+def predict_data(model, meta, data, report, absorber_element=None, with_std=False,
+                 on_missing_absorber="raise"):
+    """The :class:`~xanesnet_sk.cli._predict.Predicted` of ``data`` (structures or features).
+
+    With ``absorber_element`` (structures only), every atom of that element
+    is predicted and each structure's spectrum is the mean over its sites;
+    ``with_std`` adds an ensemble's standard deviation.
+    """
+    from ._predict import Predicted, predict_structures
+    from ._training import split_featuriser
+
+    if data.kind == "structures":
+        wacsf, rest = _featuriser_for(model, meta)
+        try:
+            return predict_structures(rest, wacsf.set_params(progress=not report.quiet),
+                                      data.X, absorber_element, with_std, on_missing_absorber)
+        except ValueError as exc:
+            from ._featurise import cli_hint
+
+            raise CLIError(f"{data.source}: {cli_hint(str(exc))}") from exc
+    if absorber_element is not None:
+        raise CLIError("--absorber-element needs structures (--xyz DIR, or an .npz of "
+                       "structures), not precomputed features: sites are found in structures")
+    rest = split_featuriser(model)[1]
+    X = np.asarray(data.X, dtype=float)
+    _check_features(rest, meta, X, data)
+    rows = np.arange(len(X))
+    if with_std:
+        mean, std = rest.predict(X, return_std=True)
+        return Predicted(_as_rows(mean, len(X)), _as_rows(std, len(X)), rows)
+    return Predicted(_as_rows(rest.predict(X), len(X)), None, rows)
+
+
+def _as_rows(values, n):
+    return np.asarray(values, dtype=float).reshape(n, -1)
 
 
 def predict_spectra(model, meta, data, report, absorber_element=None):
-    """Predicted spectra of ``data`` (structures or features), shape (n_samples, n_points).
+    """Predicted spectra of ``data`` (structures or features), shape (n_samples, n_points);
+    with ``absorber_element``, each structure's mean over its sites."""
+    return predict_data(model, meta, data, report, absorber_element).spectra
 
-    With ``absorber_element``, every atom of that element is predicted and
-    each structure's spectrum is the mean over its sites; the
-    :class:`~xanesnet_sk.sites.SiteSpectra` is then returned as well.
-    """
-    if absorber_element is None:
-        rest, X = _features_for(model, meta, data, report)
-        return np.asarray(rest.predict(X), dtype=float).reshape(len(X), -1)
-    return _predict_sites(model, meta, data, report, absorber_element)
+
+def _featuriser_for(model, meta):
+    """(WACSFTransformer, the rest) of a model that is to featurise structures, with the
+    rest's feature count checked against the featuriser's."""
+    wacsf, rest = _model_featuriser(model, meta, "give those features with --data")
+    n_features, made = getattr(rest, "n_features_in_", None), wacsf.get_feature_names_out().size
+    if n_features is None:
+        n_features = meta.get("n_features")
+    if n_features is not None and made != n_features:
+        raise CLIError(f"the model expects {n_features} features, but its wACSF make {made}; "
+                       "its .json sidecar's wacsf_params do not match it")
+    return wacsf, rest
 
 
 def _model_featuriser(model, meta, hint):
     """(the model's WACSFTransformer, the rest): its own step, or one made from its sidecar."""
     from ._featurise import make_wacsf
-    from ._fit import split_featuriser
+    from ._training import split_featuriser
 
     wacsf, rest = split_featuriser(model)
     if wacsf is None:
@@ -185,26 +201,6 @@ def _model_featuriser(model, meta, hint):
                            f"parameters are unknown: {hint}")
         wacsf = make_wacsf(params)
     return wacsf, rest
-
-
-def _predict_sites(model, meta, data, report, absorber_element):
-    from ..sites import predict_site_spectra
-
-    if data.kind != "structures":
-        raise CLIError("--absorber-element needs structures (--xyz DIR, or an .npz of "
-                       "structures), not precomputed features: sites are found in structures")
-    wacsf, rest = _model_featuriser(model, meta, "so it cannot featurise the sites")
-    wacsf = wacsf.set_params(progress=not report.quiet)
-    n_features, made = getattr(rest, "n_features_in_", None), wacsf.get_feature_names_out().size
-    if n_features is not None and made != n_features:
-        raise CLIError(f"the model expects {n_features} features, but its wACSF make {made}")
-    try:
-        result = predict_site_spectra(rest, data.X, absorber_element, wacsf=wacsf)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from exc
-    report.say(f"predict: {len(result.sites)} {absorber_element} sites in "
-               f"{len(result.structures)} structures (site spectra averaged per structure)")
-    return result.spectra, result
 
 
 def _add_model_data_output(parser, need_spectra, output_help):
@@ -226,8 +222,10 @@ def add_predict_command(subparsers, parent):
         description="Predict the spectrum of every structure with a model saved by 'learn' "
                     "and write one spectrum file per structure (FDMNES layout: energy and mu "
                     "columns, read back by xanesnet_sk.io.read_spectrum), optionally with a "
-                    "PNG plot each.  Sample names become file names: names with a path "
-                    "separator, and duplicates, are refused.  " + TRUST_NOTE)
+                    "PNG plot each; a deep-ensemble model also writes "
+                    "<name>_std.txt, its calibrated standard deviation.  A structure's name "
+                    "is its file's stem (not a name stored inside the file).  Names with a "
+                    "path separator, and duplicates, are refused.  " + TRUST_NOTE)
     _add_model_data_output(parser, False, "directory for the spectra (<name>.txt) and plots "
                                           "(<name>.png); existing files are kept unless "
                                           "--overwrite")
@@ -243,8 +241,10 @@ def add_predict_command(subparsers, parent):
         parser, "predict every atom of this element (symbol such as Fe, or atomic number) in "
                 "every structure, periodic ones included, and write each structure's spectrum "
                 "as the mean over its sites (the measured K-edge spectrum); the per-site "
-                "spectra go to DIR/sites/<name>_<atom>.txt. The model should have learned "
-                "site spectra of that element")
+                "spectra go to DIR/sites/<name>_<atom>.txt (an ensemble's std: "
+                "<name>_std.txt, the members' spread of their site means). The model should "
+                "have learned site spectra of that element")
+    add_on_missing_absorber_option(parser)
     from ._dask import add_scheduler_options
 
     add_scheduler_options(parser)
@@ -269,39 +269,46 @@ def run_predict(args, report):
     if args.xanes is not None:
         raise CLIError("--xanes is for 'predict --inverse' (spectra in); a forward model "
                        "predicts from --xyz or --data")
+    missing = on_missing_absorber(args)
     data = load_data(args, report, need_spectra=False)
     names = check_names(data.names, data.source)
     out = output_dir(args.output, "--output")
-    with_std = reports_std(model, args.absorber_element) and not getattr(args, "scheduler", None)
+    with_std = reports_std(model, args.absorber_element)
     suffixes = (".txt", ".png") if args.plot else (".txt",)
     if with_std:
         suffixes += ("_std.txt",)
-    finals = [out / f"{name}{suffix}" for name in names for suffix in suffixes]
-    refuse_existing(finals, args.overwrite)
-    sites = None
+    refuse_existing([out / f"{name}{suffix}" for name in names for suffix in suffixes],
+                    args.overwrite)
     if getattr(args, "scheduler", None):
-        y_pred = _predict_on_cluster(args, model, meta, data, report)
-    elif args.absorber_element is not None:
-        y_pred, sites = predict_spectra(model, meta, data, report, args.absorber_element)
-        names = [names[i] for i in sites.structures]
-        site_files = [out / "sites" / f"{data.names[s]}_{atom}.txt" for s, atom in sites.sites]
-        refuse_existing(site_files, args.overwrite)
-    elif with_std:
-        y_pred, y_std = predict_with_std(model, meta, data, report)
+        result = _predict_on_cluster(args, model, meta, data, report, with_std, missing)
     else:
-        y_pred = predict_spectra(model, meta, data, report)
-    if not with_std:
-        y_std = [None] * len(y_pred)
+        result = predict_data(model, meta, data, report, args.absorber_element, with_std,
+                              missing)
+    names = [names[i] for i in result.rows]
+    site_files = []
+    if result.sites is not None:
+        site_files = [out / "sites" / f"{data.names[s]}_{atom}.txt" for s, atom in result.sites]
+        site_files += [p.with_name(f"{p.stem}_std.txt") for p in site_files] if with_std else []
+        refuse_existing(site_files, args.overwrite)
+        skipped = len(data) - len(result.rows)
+        report.say(f"predict: {len(result.sites)} {args.absorber_element} sites in "
+                   f"{len(result.rows)} structures (site spectra averaged per structure)"
+                   + (f"; {skipped} structures without {args.absorber_element} skipped "
+                      "(--on-missing-absorber skip)" if skipped else ""))
+    y_pred = result.spectra
     energies = _model_energies(model, meta)
     if energies.size != y_pred.shape[1]:
         raise CLIError(f"--model: the sidecar's energy grid has {energies.size} points but the "
                        f"model predicts {y_pred.shape[1]}")
     bad = ~np.isfinite(y_pred).all(axis=1)
+    if with_std:
+        bad |= ~np.isfinite(result.std).all(axis=1)
     if bad.any():
         i = int(np.argmax(bad))
         raise CLIError(f"the model predicts NaN or inf for {int(bad.sum())} of {len(bad)} "
                        f"structures (first: {names[i]!r}); nothing written")
     report.say(f"predict: {len(names)} spectra ({y_pred.shape[1]} points) from {data.source}")
+    y_std = result.std if with_std else [None] * len(y_pred)
     with StagedOutputs(args.overwrite) as staged:
         for name, spectrum, std in report.progress(list(zip(names, y_pred, y_std)),
                                                    desc="writing", unit="spectrum"):
@@ -311,30 +318,35 @@ def run_predict(args, report):
             if args.plot:
                 plot_spectrum(energies, spectrum, title=name, std=std,
                               path=staged.path(out / f"{name}.png"))
-        if sites is not None:
-            (out / "sites").mkdir(exist_ok=True)
-            for path, spectrum in zip(site_files, sites.site_spectra):
+        if result.sites is not None:
+            output_dir(out / "sites", "--output")
+            site_values = list(result.site_spectra)
+            if with_std:
+                site_values += list(result.site_std)
+            for path, spectrum in zip(site_files, site_values):
                 write_spectrum(staged.path(path), energies, spectrum)
     report.wrote(f"{len(names)} spectra" + (" with their std (NAME_std.txt)" if with_std else "")
                  + (" and plots" if args.plot else ""), out)
-    if sites is not None:
-        report.wrote(f"{len(sites.sites)} site spectra", out / "sites")
+    if result.sites is not None:
+        report.wrote(f"{len(result.sites)} site spectra", out / "sites")
 
 
-def _predict_on_cluster(args, model, meta, data, report):
-    """``predict --scheduler``: spectra computed on the cluster, written here."""
+def _predict_on_cluster(args, model, meta, data, report, with_std, missing):
+    """``predict --scheduler``: the same computation as a local run, partition by partition
+    on the cluster; the files are written here."""
+    from sklearn.base import clone
+
     from ._dask import connect, predict_on_cluster
-    from ._fit import split_featuriser
 
     if data.kind != "structures":
-        raise CLIError("--scheduler predicts from structures (--xyz), not from features")
-    if split_featuriser(model)[0] is None:
-        raise CLIError("--scheduler needs a model that featurises structures itself (trained "
-                       "with --xyz), not one trained on precomputed features")
+        raise CLIError("--scheduler predicts from structures (--xyz), not from features "
+                       "(--data with 'x'); predict features without --scheduler")
+    wacsf, rest = _featuriser_for(model, meta)
+    wacsf = clone(wacsf).set_params(progress=False)  # no progress bars on the workers
     client = connect(args.scheduler, report)
     try:
-        return predict_on_cluster(client, model, data.X, args.partition_size,
-                                  args.absorber_element)
+        return predict_on_cluster(client, rest, wacsf, data.X, args.partition_size, report,
+                                  args.absorber_element, with_std, missing)
     finally:
         client.close()
 
@@ -435,13 +447,9 @@ def evaluate(model, meta, data, out, report, overwrite=False, absorber_element=N
     from ._report import delta_mu, peak_pairs, spectrum_table, summary_table
 
     _check_energy_grid(model, meta, data)
-    y_std = None
-    if reports_std(model, absorber_element):
-        y_pred, y_std = predict_with_std(model, meta, data, report)
-    elif absorber_element is None:
-        y_pred = predict_spectra(model, meta, data, report)
-    else:
-        y_pred = predict_spectra(model, meta, data, report, absorber_element)[0]
+    result = predict_data(model, meta, data, report, absorber_element,
+                          with_std=reports_std(model, absorber_element))
+    y_pred, y_std = result.spectra, result.std
     if data.y.shape != y_pred.shape:
         raise CLIError(f"{data.source}: spectra have {data.y.shape[1]} points but the model "
                        f"predicts {y_pred.shape[1]}")

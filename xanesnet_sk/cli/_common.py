@@ -9,10 +9,9 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
-
-import numpy as np
 
 __all__ = [
     "CLIError",
@@ -112,16 +111,44 @@ def existing_file(path, option, suffixes=None):
     return path
 
 
+#: Directories the current verb created (deepest last), removed again if it fails.
+_created_dirs = []
+
+
 def output_dir(path, option):
-    """Create the output directory ``path`` (and parents); CLIError if it cannot be."""
+    """Create the output directory ``path`` (and parents); CLIError if it cannot be.
+
+    The directories created are recorded, so that a verb that fails removes
+    them again (:func:`remove_created_dirs`) when they are still empty.
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise CLIError(f"{option} {str(path)!r} exists and is not a directory")
+    missing = []
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            break
+        missing.append(parent)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CLIError(f"{option} {str(path)!r}: cannot create directory ({exc.strerror})") from exc
+    _created_dirs.extend(reversed(missing))
     return path
+
+
+def forget_created_dirs():
+    """Start a verb: no directory created yet."""
+    _created_dirs.clear()
+
+
+def remove_created_dirs():
+    """Remove the directories this verb created that are empty (a failed run's), deepest
+    first; directories holding anything are kept."""
+    for path in reversed(_created_dirs):
+        with contextlib.suppress(OSError):
+            path.rmdir()  # only succeeds on an empty directory
+    _created_dirs.clear()
 
 
 def output_file(path, option, suffixes=None):
@@ -139,6 +166,7 @@ def output_file(path, option, suffixes=None):
 
 def write_json(path, payload):
     """Write ``payload`` as indented JSON (NumPy scalars and arrays converted)."""
+    import numpy as np  # here, not at import: the command line starts without numpy
 
     def default(value):
         if isinstance(value, np.ndarray):
@@ -242,6 +270,48 @@ def check_names(names, source):
     return [str(n) for n in names]
 
 
+def partial_name(final, pid):
+    """The temporary name under which process ``pid`` writes ``final``."""
+    final = Path(final)
+    return final.with_name(f".{final.stem}.partial-{pid}{final.suffix}")
+
+
+def _running(pid):
+    """Whether a process ``pid`` exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists, owned by someone else (or we cannot tell: keep its file)
+    return True
+
+
+def remove_stale_partials(final):
+    """Remove temporary files of ``final`` left by processes that no longer run."""
+    final = Path(final)
+    pattern = re.compile(rf"\.{re.escape(final.stem)}\.partial-(\d+){re.escape(final.suffix)}")
+    with contextlib.suppress(OSError):
+        for path in final.parent.glob(f".{glob_escape(final.stem)}.partial-*"):
+            match = pattern.fullmatch(path.name)
+            if match is None:
+                continue
+            pid = int(match.group(1))
+            if pid != os.getpid() and not _running(pid):
+                with contextlib.suppress(OSError):
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
+
+
+def glob_escape(text):
+    """``text`` with glob's special characters escaped."""
+    import glob
+
+    return glob.escape(text)
+
+
 class StagedOutputs:
     """Output files written under temporary names and renamed into place together.
 
@@ -264,12 +334,18 @@ class StagedOutputs:
         self._pending = {}  # final -> temporary
 
     def path(self, final):
-        """The temporary name to write ``final`` to (its existence is checked first)."""
+        """The temporary name to write ``final`` to (its existence is checked first).
+
+        Temporary files of ``final`` that an earlier run left (it was killed
+        before it could remove them: ``kill -9``, a power cut) are removed;
+        those of a process that still runs are left alone.
+        """
         final = Path(final)
         if final in self._pending:
             raise CLIError(f"{self.option}: {str(final)!r} would be written twice")
         refuse_existing([final], self.overwrite, self.option)
-        temp = final.with_name(f".{final.stem}.partial-{os.getpid()}{final.suffix}")
+        remove_stale_partials(final)
+        temp = partial_name(final, os.getpid())
         self._pending[final] = temp
         return temp
 

@@ -6,10 +6,11 @@ file, which holds either precomputed features ``x`` (like
 ``tmqm_k_edge_v.npz`` or the output of ``xanesnet-sk featurise``) or
 structures.  Either way the verb gets a :class:`CLIData`.
 
-A model is a joblib pickle of the fitted pipeline plus a JSON sidecar
-(``MODEL.json`` beside ``MODEL``) with what the pipeline itself does not
-carry: the energy grid, the wACSF parameters of feature-trained models,
-feature names, versions and the training-set size.
+A model is a joblib pickle (or a ``.skops`` file) of the fitted pipeline
+plus a JSON sidecar (``MODEL.json`` beside ``MODEL``: ``model.joblib.json``
+for ``model.joblib``; models saved before have ``model.json``, still read)
+with what the pipeline itself does not carry: the energy grid, the wACSF
+parameters of feature-trained models, feature names, versions and the training-set size.
 """
 
 import datetime
@@ -174,11 +175,60 @@ def _check_spectra(data):
                        "undefined for it; remove it from the data")
 
 
-def _load_structures(xyz):
+def structure_files(directory, option="--xyz"):
+    """The structure files of ``directory`` that the verbs read, sorted by name.
+
+    The suffixes and names :func:`wacsf.read_structures` reads from a
+    directory (``.xyz``, ``.extxyz``, ``.cif``, ``.vasp``, ``.poscar``,
+    ``POSCAR*``, ``CONTCAR*``); hidden files are left out, as
+    :func:`~xanesnet_sk.load_dataset` leaves them out.
+    """
+    from ..datasets import XYZ_SUFFIXES
+
+    directory = Path(directory)
+    files = sorted(p for p in directory.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and (
+                       p.suffix.lower() in XYZ_SUFFIXES
+                       or p.name.upper().startswith(("POSCAR", "CONTCAR"))))
+    if not files:
+        raise CLIError(f"{option} {str(directory)!r}: no structure files (.xyz, .extxyz, .cif, "
+                       ".vasp, .poscar, POSCAR, CONTCAR) in this directory")
+    return files
+
+
+def structure_name(path):
+    """A structure file's sample name: its stem (``POSCAR`` for ``POSCAR``)."""
+    path = Path(path)
+    return path.stem or path.name
+
+
+def read_one_structure(path):
+    """The one structure of the file ``path``, its ``info["name"]`` set to the file's stem.
+
+    The file's stem names the sample (the name of its output files), whatever
+    the file says inside (an extended xyz ``name=`` key, a CIF block name);
+    a file with several structures is refused, naming it (the verbs read
+    one structure per file).
+    """
     from wacsf import read_structures
 
-    structures = read_structures(xyz)
-    names = [a.info.get("name", f"sample_{i}") for i, a in enumerate(structures)]
+    frames = read_structures([path], index=":")
+    if len(frames) != 1:
+        what = "no structure" if not frames else f"{len(frames)} structures (frames)"
+        raise ValueError(f"{path}: holds {what}; the command line reads one structure per "
+                         "file: write each structure to its own file (e.g. with ase.io.write)")
+    atoms = frames[0]
+    atoms.info["name"] = structure_name(path)
+    return atoms
+
+
+def _load_structures(xyz):
+    files = structure_files(xyz)
+    try:
+        structures = [read_one_structure(path) for path in files]
+    except ValueError as exc:
+        raise CLIError(f"--xyz: {exc}") from None
+    names = [structure_name(path) for path in files]
     return CLIData(structures, None, None, names, "structures", str(xyz))
 
 
@@ -298,9 +348,27 @@ def _npz_structures(path, arrays):
 
 
 def sidecar_path(model_path):
-    """The JSON sidecar beside a model file: ``model.joblib`` -> ``model.json``."""
+    """The JSON sidecar of a model file: the file's name plus ``.json``.
+
+    ``model.joblib`` -> ``model.joblib.json``, ``model.skops`` ->
+    ``model.skops.json``: each model file has its own, so that a
+    ``model.joblib`` and a ``model.skops`` side by side do not share (and
+    overwrite) one.  Models saved before this rule have ``model.json``
+    (:func:`legacy_sidecar_path`), which :func:`load_model` still reads.
+    """
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name + ".json")
+
+
+def legacy_sidecar_path(model_path):
+    """The sidecar name of models saved by earlier versions: ``model.joblib`` ->
+    ``model.json`` (shared by every model file of that stem)."""
     model_path = Path(model_path)
     return model_path.with_name(model_path.stem + ".json")
+
+
+def _model_format(path):
+    return "skops (safe)" if Path(path).suffix.lower() == SAFE_SUFFIX else "joblib (pickle)"
 
 
 def _versions():
@@ -369,7 +437,7 @@ def save_model(path, model, metadata, report, overwrite=False):
     created = datetime.datetime.now().isoformat(timespec="seconds")
     meta = {"format": MODEL_FORMAT, "created": created, "versions": _versions(), **metadata}
     safe = path.suffix.lower() == SAFE_SUFFIX
-    meta["model_format"] = "skops (safe)" if safe else "joblib (pickle)"
+    meta["model_format"] = _model_format(path)
     with StagedOutputs(overwrite) as staged:
         if safe:
             from ..serialization import save_safe
@@ -421,8 +489,8 @@ def load_model(path):
         raise CLIError(f"--model {str(path)!r}: holds a {type(model).__name__}, not a model "
                        "saved by 'xanesnet-sk learn'")
     meta = {}
-    side = sidecar_path(path)
-    if side.is_file():
+    side = _find_sidecar(path)
+    if side is not None:
         try:
             meta = json.loads(side.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
@@ -432,6 +500,24 @@ def load_model(path):
                            f"keys to values), got a JSON {_json_kind(meta)}")
         _check_sidecar(meta, side)
     return model, meta
+
+
+def _find_sidecar(path):
+    """The model's sidecar: its own (``NAME.json``), else an older model's ``STEM.json``
+    unless that one says it belongs to a model of the other format; None if neither."""
+    own = sidecar_path(path)
+    if own.is_file():
+        return own
+    legacy = legacy_sidecar_path(path)
+    if legacy == own or not legacy.is_file():
+        return None
+    try:
+        recorded = json.loads(legacy.read_text(encoding="utf-8")).get("model_format")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return legacy  # its own errors are reported when it is read
+    if recorded is not None and recorded != _model_format(path):
+        return None  # the sidecar of the other model file of this stem
+    return legacy
 
 
 def _check_sidecar(meta, side):

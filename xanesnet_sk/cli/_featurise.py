@@ -1,6 +1,7 @@
 """``xanesnet-sk featurise``: wACSF of a directory of structures, to .npz or .csv."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,13 +10,15 @@ from ._common import (
     CLIError,
     StagedOutputs,
     add_output_option,
+    check_names,
     existing_dir,
     output_file,
     refuse_existing,
 )
 
 __all__ = ["add_featurise_command", "add_wacsf_options", "wacsf_params", "make_wacsf",
-           "absorber_element_arg", "add_absorber_element_option"]
+           "absorber_element_arg", "add_absorber_element_option",
+           "add_on_missing_absorber_option", "on_missing_absorber", "site_names", "cli_hint"]
 
 
 def absorber_element_arg(text):
@@ -28,6 +31,24 @@ def add_absorber_element_option(parser, help):
     parser.add_argument("--absorber-element", type=absorber_element_arg, metavar="ELEMENT",
                         help=help)
 
+
+def add_on_missing_absorber_option(parser):
+    """``--on-missing-absorber {raise,skip}`` (with ``--absorber-element``)."""
+    parser.add_argument("--on-missing-absorber", choices=["raise", "skip"], default=None,
+                        help="with --absorber-element: a structure without an atom of the "
+                             "element is an error naming it (raise, the default) or is left "
+                             "out, with a note (skip)")
+
+
+def on_missing_absorber(args):
+    """The ``--on-missing-absorber`` choice, refused without ``--absorber-element``."""
+    choice = getattr(args, "on_missing_absorber", None)
+    if choice is not None and getattr(args, "absorber_element", None) is None:
+        raise CLIError("--on-missing-absorber applies to --absorber-element ELEMENT; give the "
+                       "element, or leave the option out")
+    return choice or "raise"
+
+
 #: CLI option -> WACSFTransformer parameter.
 _WACSF_OPTIONS = {
     "r_cut": "r_cut",
@@ -35,6 +56,7 @@ _WACSF_OPTIONS = {
     "n_g4": "n_g4",
     "absorber": "absorber",
     "absorber_element": "absorber_element",
+    "on_missing_absorber": "on_missing_absorber",
     "backend": "backend",
     "n_jobs": "n_jobs",
 }
@@ -53,10 +75,12 @@ def add_wacsf_options(parser):
                             "(default 64)")
     group.add_argument("--absorber", type=int, metavar="INDEX",
                        help="index of the absorbing atom in every structure (default: the "
-                            "index the data record, e.g. load_dataset(absorber=...), else 0)")
+                            "index a structure's extended-xyz file records as absorber=N, "
+                            "else 0)")
     add_absorber_element_option(group, "featurise every atom of this element (symbol such as "
                                        "Fe, or atomic number), one row per site named "
                                        "<structure>_<atom>, periodic structures included")
+    add_on_missing_absorber_option(group)
     group.add_argument("--backend", choices=["auto", "numba", "cuda", "numpy"],
                        help="wACSF backend (default auto: CUDA if a GPU is there, else Numba)")
     group.add_argument("--n-jobs", type=int, metavar="N",
@@ -82,8 +106,20 @@ def make_wacsf(params, progress=False):
         wacsf = WACSFTransformer(progress=progress, **params)
         wacsf.fit()
     except (TypeError, ValueError) as exc:
-        raise CLIError(f"wACSF parameters: {exc}") from exc
+        raise CLIError(f"wACSF parameters: {exc}{_option_of(str(exc))}") from exc
     return wacsf
+
+
+def _option_of(message):
+    """`` (option --n-g4, or the config's wacsf.n_g4)`` for the first wACSF parameter with a
+    command-line option that ``message`` names, else ''."""
+    import re
+
+    for option, param in _WACSF_OPTIONS.items():
+        if re.search(rf"(?<![\w-]){param}(?!\w)", message):
+            flag = "--" + option.replace("_", "-")
+            return f" (set by {flag}, or the config's wacsf.{param})"
+    return ""
 
 
 def portable_params(params):
@@ -126,10 +162,10 @@ def add_featurise_command(subparsers, parent):
 
 def run_featurise(args, report):
     """Featurise ``--xyz`` and write ``--output``."""
-    from wacsf import read_structures
-
     from .._config import load_config
+    from ._data import read_one_structure, structure_files, structure_name
 
+    on_missing_absorber(args)  # refused without --absorber-element
     if getattr(args, "scheduler", None):
         return _run_featurise_on_cluster(args, report)
     out = output_file(args.output, "--output", suffixes=(".npz", ".csv"))
@@ -138,16 +174,23 @@ def run_featurise(args, report):
     config = load_config(args.config) if args.config else {}
     params = wacsf_params(args, config.get("wacsf"))
     wacsf = make_wacsf(params, progress=not report.quiet)
-    structures = read_structures(xyz)
+    files = structure_files(xyz)
+    stems = check_names([structure_name(p) for p in files], f"--xyz {str(xyz)!r}")
+    try:
+        structures = [read_one_structure(path) for path in files]
+    except ValueError as exc:
+        raise CLIError(f"--xyz: {exc}") from None
     report.say(f"featurise: {len(structures)} structures from {xyz}")
     try:
-        x = wacsf.transform(structures)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            x = wacsf.transform(structures)
     except ValueError as exc:
-        raise CLIError(str(exc)) from exc
-    names = [a.info.get("name", str(i)) for i, a in enumerate(structures)]
+        raise CLIError(cli_hint(str(exc))) from exc
+    for warning in caught:
+        report.say(f"note: {cli_hint(str(warning.message))}")
     sites = wacsf.sites_
-    if wacsf.absorber_element is not None:
-        names = [f"{names[s]}_{atom}" for s, atom in sites]
+    names = site_names(stems, sites) if wacsf.absorber_element is not None else stems
     feature_names = np.asarray(wacsf.get_feature_names_out(), dtype=str)
     with StagedOutputs(args.overwrite) as staged:
         write_features(staged.path(out), x, feature_names, np.array(names, dtype=str),
@@ -156,14 +199,23 @@ def run_featurise(args, report):
     report.wrote("features", out)
 
 
-def _structure_files(directory):
-    from ..datasets import XYZ_SUFFIXES
+def site_names(names, sites):
+    """``<structure>_<atom>``: the name of every site row (``sites``: structure, atom)."""
+    return [f"{names[s]}_{atom}" for s, atom in np.asarray(sites).reshape(-1, 2)]
 
-    files = sorted(p for p in directory.iterdir() if p.is_file() and (
-        p.suffix.lower() in XYZ_SUFFIXES or p.name.upper().startswith(("POSCAR", "CONTCAR"))))
-    if not files:
-        raise CLIError(f"--xyz: no structure files in {str(directory)!r}")
-    return files
+
+#: Library hints (keyword arguments) and the command-line option that does the same.
+_CLI_HINTS = {
+    "on_missing_absorber='skip' leaves such structures out":
+        "give --on-missing-absorber skip to leave such structures out",
+}
+
+
+def cli_hint(message):
+    """A library error message with its keyword-argument hints given as CLI options."""
+    for library, cli in _CLI_HINTS.items():
+        message = message.replace(library, cli)
+    return message.replace("absorber_element=", "--absorber-element ")
 
 
 def _run_featurise_on_cluster(args, report):
@@ -171,28 +223,34 @@ def _run_featurise_on_cluster(args, report):
     from .._config import load_config
     from ._common import output_dir
     from ._dask import connect, featurise_partitions
+    from ._data import structure_files, structure_name
 
     if Path(args.output).suffix.lower() in (".npz", ".csv"):
         raise CLIError("--output: with --scheduler, give a directory; each partition is "
                        "written to DIR/part-NNNNN.npz")
-    xyz = existing_dir(args.xyz, "--xyz")
+    xyz = existing_dir(args.xyz, "--xyz").absolute()  # the workers' directory is not ours
     config = load_config(args.config) if args.config else {}
     params = wacsf_params(args, config.get("wacsf"))
     wacsf = make_wacsf(params)
-    files = _structure_files(xyz)
-    n_parts = -(-len(files) // max(1, args.partition_size))
+    files = structure_files(xyz)
+    stems = check_names([structure_name(p) for p in files], f"--xyz {str(args.xyz)!r}")
+    n_parts = -(-len(files) // args.partition_size)
     finals = [Path(args.output) / f"part-{k:05d}.npz" for k in range(n_parts)]
     refuse_existing(finals, args.overwrite)
     client = connect(args.scheduler, report)  # before anything is written
-    out = output_dir(args.output, "--output")
-    feature_names = np.asarray(wacsf.get_feature_names_out(), dtype=str)
-    report.say(f"featurise: {len(files)} structure files from {xyz} in {n_parts} partitions")
-    rows = [0]
     try:
+        out = output_dir(args.output, "--output")
+        feature_names = np.asarray(wacsf.get_feature_names_out(), dtype=str)
+        report.say(f"featurise: {len(files)} structure files from {xyz} in {n_parts} "
+                   "partitions")
+        rows = [0]
         with StagedOutputs(args.overwrite) as staged:
-            def write(k, x, names, sites):
-                write_features(staged.path(finals[k]), x, feature_names, names,
-                               portable_params(wacsf.get_params()), sites=sites)
+            def write(k, x, sites):
+                names = (site_names(stems, sites) if wacsf.absorber_element is not None
+                         else stems[k * args.partition_size:k * args.partition_size + len(x)])
+                write_features(staged.path(finals[k]), x, feature_names,
+                               np.array(names, dtype=str), portable_params(wacsf.get_params()),
+                               sites=sites)
                 rows[0] += len(x)
 
             featurise_partitions(client, [str(f) for f in files], wacsf, args.partition_size,

@@ -13,6 +13,14 @@ from ._common import (
     output_file,
 )
 from ._data import add_data_options, load_data, model_output, save_model
+from ._training import (  # noqa: F401  (featurise_once re-exported)
+    featurise_once,
+    fit_pipeline,
+    fitted_nets,
+    net_params,
+    prefix_of,
+    split_featuriser,
+)
 
 __all__ = ["add_learn_command", "add_validate_command", "build_pipeline", "fit_pipeline",
            "cross_validate_dmu", "featurise_once", "check_fit_options", "check_trained"]
@@ -45,25 +53,6 @@ def read_config(args):
     from .._config import load_config, validate_config
 
     return load_config(args.config) if args.config else validate_config({})
-
-
-def prefix_of(estimator, cls):
-    """The ``set_params`` prefix (``"a__b__"``) of the first ``cls`` inside ``estimator``."""
-    if isinstance(estimator, cls):
-        return ""
-    for key, value in estimator.get_params(deep=True).items():
-        if isinstance(value, cls):
-            return key + "__"
-    return None
-
-
-def net_params(config, epochs=None):
-    """The net's parameters from the config's ``model`` section, ``--epochs`` applied."""
-    model = dict(config["model"])
-    model.setdefault("n_threads", 1)  # small batches gain nothing from more threads
-    if epochs is not None:
-        model["max_epochs"] = epochs
-    return model
 
 
 def build_pipeline(config, featurise, seed=None, epochs=None, wacsf_params=None, n_ensemble=1):
@@ -116,66 +105,6 @@ def build_pipeline(config, featurise, seed=None, epochs=None, wacsf_params=None,
     return pipeline
 
 
-def split_featuriser(pipeline):
-    """(featuriser or None, the rest of the pipeline)."""
-    from wacsf import WACSFTransformer
-
-    steps = getattr(pipeline, "steps", None)
-    if not steps:  # a bare estimator (a model saved by other means)
-        return None, pipeline
-    first = steps[0][1]
-    if isinstance(first, WACSFTransformer):
-        return first, pipeline[1:]
-    return None, pipeline
-
-
-def featurise_once(wacsf, structures, report):
-    """wACSF of ``structures`` with a progress bar unless quiet."""
-    from sklearn.base import clone
-
-    wacsf = clone(wacsf).set_params(progress=not report.quiet)
-    return wacsf.fit_transform(structures)
-
-
-def fit_pipeline(pipeline, X, y, report, desc="training", callbacks=()):
-    """Fit ``pipeline`` with an epoch progress bar (and ``callbacks``, e.g. TensorBoard),
-    all detached again after the fit."""
-    from ..model import XANESNetRegressor
-    from ._progress import EpochProgress
-
-    net = prefix_of(pipeline, XANESNetRegressor)
-    callbacks = list(callbacks)
-    if not report.quiet:
-        callbacks.append(("progress", EpochProgress(report, desc)))
-    if not callbacks or net is None:
-        return pipeline.fit(X, y)
-    pipeline.set_params(**{net + "callbacks": callbacks})
-    try:
-        pipeline.fit(X, y)
-    finally:
-        pipeline.set_params(**{net + "callbacks": None})
-        added = {name for name, _ in callbacks}
-        templates = [v for v in pipeline.get_params(deep=True).values()
-                     if isinstance(v, XANESNetRegressor)]
-        for fitted in templates + _fitted_nets(pipeline, XANESNetRegressor):
-            fitted.set_params(callbacks=None)
-            # the initialised ones too: a TensorBoard writer holds a lock and cannot pickle
-            fitted.callbacks_ = [(name, cb) for name, cb in getattr(fitted, "callbacks_", [])
-                                 if name not in added]
-    return pipeline
-
-
-def _fitted_nets(pipeline, cls):
-    """The fitted nets inside the last step (itself, a TransformedTargetRegressor's, or
-    an ensemble's members)."""
-    last = pipeline.steps[-1][1]
-    members = getattr(last, "estimators_", None) or [last]
-    candidates = []
-    for member in members:
-        candidates += [member, getattr(member, "regressor_", None)]
-    return [c for c in candidates if isinstance(c, cls) and hasattr(c, "module_")]
-
-
 # ------------------------------------------------------------------ learn
 
 
@@ -185,9 +114,10 @@ def add_learn_command(subparsers, parent):
         "learn", parents=[parent], help="fit the XANESNET pipeline and save it",
         description="Fit the XANESNET pipeline (wACSF -> feature filters -> scaling -> MLP) "
                     "on structures and spectra, or on precomputed features, and save it with "
-                    "joblib, plus a JSON sidecar (MODEL.json) with feature names, the energy "
-                    "grid, versions and the training-set size.  An interrupted run (Ctrl-C) "
-                    "exits with status 130 and saves nothing unless --save-on-interrupt.  "
+                    "joblib, plus a JSON sidecar (MODEL.json: model.joblib.json) with feature "
+                    "names, the energy grid, versions and the training-set size.  An "
+                    "interrupted run (Ctrl-C) exits with status 130 and saves nothing unless "
+                    "--save-on-interrupt.  "
                     "Model files are joblib pickles, and loading one runs code from it: load "
                     "only models you made or trust; a .skops --output is the safe format, "
                     "which loads without running code.")
@@ -282,7 +212,7 @@ def _save_interrupted(out, pipeline, data, config, args, report):
     """``--save-on-interrupt``: save the part-trained pipeline, marked as such, if usable."""
     from ..model import XANESNetRegressor, completed_epochs
 
-    nets = _fitted_nets(pipeline, XANESNetRegressor)
+    nets = fitted_nets(pipeline, XANESNetRegressor)
     done = completed_epochs(nets[0]) if nets else 0
     if done < 1:
         report.say("interrupted before the first epoch finished: no model saved")
@@ -308,7 +238,7 @@ def check_trained(pipeline, X, y, interrupted=False):
 
     from ..model import XANESNetRegressor, completed_epochs
 
-    for net in _fitted_nets(pipeline, XANESNetRegressor):
+    for net in fitted_nets(pipeline, XANESNetRegressor):
         bad = [name for name, p in net.module_.named_parameters()
                if not torch.isfinite(p).all()]
         if bad:

@@ -10,9 +10,12 @@ __all__ = ["run_learn_inverse", "run_predict_inverse", "check_direction"]
 def check_direction(model, inverse, option="--model"):
     """CLIError when the model's direction (:func:`~xanesnet_sk.inverse.direction_of`) is
     not the one asked for."""
-    from ..inverse import direction_of
+    import sys
 
-    direction = direction_of(model)
+    # a model that holds an InversePipeline imported xanesnet_sk.inverse when it was
+    # loaded; without that module (and torch, which it imports) it is a forward model
+    inverse_module = sys.modules.get("xanesnet_sk.inverse")
+    direction = "forward" if inverse_module is None else inverse_module.direction_of(model)
     if inverse and direction != "inverse":
         raise CLIError(f"{option}: a forward model (structures to spectra) cannot predict "
                        "descriptors from spectra; train one with 'learn --inverse'")
@@ -26,7 +29,7 @@ def _targets(data, config, report):
     if data.kind == "structures":
         from wacsf import WACSFTransformer
 
-        from ._fit import featurise_once
+        from ._training import featurise_once
 
         wacsf = WACSFTransformer(**config["wacsf"])
         features = featurise_once(wacsf, data.X, report)
@@ -42,7 +45,7 @@ def run_learn_inverse(args, report, out, config, data, callbacks):
     """Fit the inverse pipeline (spectra -> wACSF features) and save it."""
     from ..inverse import make_inverse_pipeline
     from ._data import save_model
-    from ._fit import fit_pipeline, net_params
+    from ._training import fit_pipeline, net_params
 
     targets, names = _targets(data, config, report)
     try:
@@ -64,30 +67,42 @@ def run_learn_inverse(args, report, out, config, data, callbacks):
     save_model(out, pipeline, meta, report, overwrite=args.overwrite)
 
 
+#: ``predict`` options that a forward prediction uses and ``--inverse`` does not.
+_FORWARD_ONLY = {"xyz": "--xyz", "data": "--data", "absorber_element": "--absorber-element",
+                 "on_missing_absorber": "--on-missing-absorber", "scheduler": "--scheduler",
+                 "plot": "--plot"}
+
+
 def run_predict_inverse(args, report, model, meta):
     """Predict descriptors for the spectra of ``--xanes DIR``; write DIR/descriptors.csv."""
     import pandas as pd
 
     from ..io import read_spectrum
     from ._common import existing_dir
+    from ._energy import grid_mismatch
 
     check_direction(model, inverse=True)
+    given = [flag for key, flag in _FORWARD_ONLY.items() if getattr(args, key, None)]
+    if given:
+        raise CLIError(f"{given[0]} is not used by 'predict --inverse', which reads spectra "
+                       "(--xanes DIR) and writes descriptors; leave it out")
     if args.xanes is None:
         raise CLIError("predict --inverse needs --xanes DIR (the spectra)")
     xanes = existing_dir(args.xanes, "--xanes")
     files = sorted(p for p in xanes.iterdir() if p.suffix.lower() in (".txt", ".dat"))
     if not files:
         raise CLIError(f"--xanes {xanes}: no .txt or .dat spectrum files")
-    energies = np.asarray(meta.get("energies", []), dtype=float)
+    energies = np.asarray(meta.get("energies") or [], dtype=float)
     spectra = []
     for path in report.progress(files, desc="reading", unit="spectrum"):
-        spectrum = read_spectrum(path)
-        if energies.size and (spectrum.energies.shape != energies.shape
-                              or not np.allclose(spectrum.energies, energies, atol=1e-6)):
-            raise CLIError(f"{path.name}: {spectrum.mu.size} energy points on "
-                           f"[{spectrum.energies[0]:g}, {spectrum.energies[-1]:g}] eV, but the "
-                           f"model was trained on {energies.size} points on "
-                           f"[{energies[0]:g}, {energies[-1]:g}] eV; nothing written")
+        try:
+            spectrum = read_spectrum(path)
+        except ValueError as exc:
+            raise CLIError(f"--xanes: {exc}; nothing written") from None
+        problem = grid_mismatch(spectrum.energies, energies) if energies.size else None
+        if problem:
+            raise CLIError(f"{path.name}: {problem}; resample the spectrum onto the model's "
+                           "grid (its .json sidecar has it); nothing written")
         spectra.append(spectrum.mu)
     try:
         pred = model.predict(np.vstack(spectra))

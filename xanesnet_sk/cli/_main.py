@@ -1,13 +1,44 @@
 """The ``xanesnet-sk`` parser and :func:`main`: every verb registered, errors in one line."""
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 
-from ._common import CLIError, Reporter, common_parent
+from ._common import CLIError, Reporter, common_parent, forget_created_dirs, remove_created_dirs
 
 __all__ = ["main", "build_parser"]
 
 PROG = "xanesnet-sk"
+
+#: Exit status of a run stopped by SIGTERM (128 + 15, as the shell reports it).
+TERMINATED = 128 + signal.SIGTERM
+#: Exit status of a run stopped by Ctrl-C (SIGINT).
+INTERRUPTED = 130
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that a verb cleans up as on Ctrl-C."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """While inside: SIGTERM raises :class:`Terminated` (in the main thread only, where
+    Python runs signal handlers); the previous handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
 
 class _UsageError(Exception):
     """A bad command line (argparse's complaint), reported in one line."""
@@ -79,28 +110,52 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status: 0 success, 1 failure, 2 bad command line, 130 interrupted.
+        Exit status: 0 success, 1 failure, 2 bad command line, 130 interrupted
+        (Ctrl-C), 143 terminated (SIGTERM).  An interrupted, terminated or
+        failed run removes its temporary files and the (empty) directories it
+        created.
     """
-    parser = build_parser()
+    forget_created_dirs()
+    verb = None
     try:
-        args = parser.parse_args(argv)
-    except _UsageError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help and --version
-        return exc.code if isinstance(exc.code, int) else 0
+        with _sigterm_raises():
+            try:
+                parser = build_parser()
+                args = parser.parse_args(argv)
+            except _UsageError as exc:
+                print(exc, file=sys.stderr)
+                return 2
+            except SystemExit as exc:  # --help and --version
+                return exc.code if isinstance(exc.code, int) else 0
+            verb = args.verb
+            status = _run(args)
+    except KeyboardInterrupt:
+        status = _stopped(verb, "interrupted", INTERRUPTED)
+    except Terminated:
+        status = _stopped(verb, "terminated (SIGTERM)", TERMINATED)
+    if status:
+        remove_created_dirs()
+    forget_created_dirs()
+    return status
+
+
+def _stopped(verb, what, status):
+    print(f"{PROG}{f' {verb}' if verb else ''}: {what}", file=sys.stderr)
+    return status
+
+
+def _run(args):
+    """Run the verb of ``args``; 0, or 1 with one line on stderr (a traceback with
+    ``--traceback``)."""
     report = Reporter(quiet=getattr(args, "quiet", False))
     try:
         args.func(args, report)  # a verb's return value is for the demo, not the exit
-    except KeyboardInterrupt:
-        print(f"{PROG} {args.verb}: interrupted", file=sys.stderr)
-        return 130
     except Exception as exc:
         if getattr(args, "traceback", False):
+            remove_created_dirs()
             raise
         kind = "" if _expected(exc) else f"{type(exc).__name__}: "
         hint = "" if _expected(exc) else " (rerun with --traceback for details)"
         print(f"{PROG} {args.verb}: error: {kind}{_one_line(exc)}{hint}", file=sys.stderr)
         return 1
     return 0
-
