@@ -170,8 +170,8 @@ def _exp_neg(x):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _cutoff_poly(r, r_cut):
-    """f_c(r) = (cos(pi r / r_c) + 1) / 2, exactly 0 beyond r_c; branch-free.
+def _cutoff_core(r, r_cut):
+    """(cos(pi r / r_c) + 1) / 2 for 0 <= r <= r_c (a little beyond either end is fine).
 
     cos(y) = -sin(y - pi/2) with |y - pi/2| <= pi/2 for 0 <= r <= r_c, and sin
     by its odd Taylor polynomial to degree 23 (truncation < (pi/2)^25/25! =
@@ -192,8 +192,29 @@ def _cutoff_poly(r, r_cut):
     p = _fma(p, z2, 1.0 / 120.0)
     p = _fma(p, z2, -1.0 / 6.0)
     sin_z = _fma(z, z2 * p, z)
-    fc = 0.5 * (1.0 - sin_z)
+    return 0.5 * (1.0 - sin_z)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _cutoff_poly(r, r_cut):
+    """f_c(r) = (cos(pi r / r_c) + 1) / 2, exactly 0 beyond r_c; branch-free."""
+    fc = _cutoff_core(r, r_cut)
     return fc if r <= r_cut else 0.0
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _cutoff_rjk(r, r_cut, rjk_limit):
+    """f_c(r_jk): the cosine for r <= r_c; beyond, 0 (``rjk_limit = r_c``) or the
+    unclamped cosine (``rjk_limit = inf``, XANESNET's), branch-free.
+
+    For r_c < r <= 2 r_c, cos(pi r / r_c) = cos(pi (2 r_c - r) / r_c), and
+    2 r_c - r is exact (Sterbenz), so the polynomial of :func:`_cutoff_core`
+    stays on its range.  For r <= r_c the instructions are those of
+    :func:`_cutoff_poly`: the clamped setting gives its numbers bit for bit.
+    """
+    rr = r if r <= r_cut else 2.0 * r_cut - r
+    fc = _cutoff_core(rr, r_cut)
+    return fc if r <= rjk_limit else 0.0
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
@@ -273,7 +294,7 @@ def _g2(nr, nwfc, nb, g2_eta, g2_mu, e, out_row):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _pair_row(j, k0, k1, r_cut, nx, ny, nz, nr, nwfc, prjk, pcos, prad):
+def _pair_row(j, k0, k1, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, prjk, pcos, prad):
     """Pair pass for the pairs (j, k0..k1-1) into staging slots 0..k1-k0-1.
 
     Three loops with one store each: with fewer arrays written per loop,
@@ -293,14 +314,15 @@ def _pair_row(j, k0, k1, r_cut, nx, ny, nz, nr, nwfc, prjk, pcos, prad):
         c = (xj * nx[k] + yj * ny[k] + zj * nz[k]) / (rj * nr[k])
         pcos[k - k0] = min(1.0, max(-1.0, c))  # rounding must not make 1 + lambda cos < 0
     for k in range(k0, k1):
-        prad[k - k0] = wfcj * nwfc[k] * _cutoff_poly(prjk[k - k0], r_cut)
+        prad[k - k0] = wfcj * nwfc[k] * _cutoff_rjk(prjk[k - k0], r_cut, rjk_limit)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _compact(j, k0, k1, q0, r_cut, nr, prjk, pcos, prad, br1, br2, br3, brad, bcos):
-    """Append the staged pairs with r_jk <= r_c to the block at q0; new fill.
+def _compact(j, k0, k1, q0, rjk_limit, nr, prjk, pcos, prad, br1, br2, br3, brad, bcos):
+    """Append the staged pairs with r_jk <= rjk_limit to the block at q0; new fill.
 
-    Pairs beyond r_c have rad == 0 exactly, so dropping them changes nothing.
+    With the clamped cutoff (``rjk_limit = r_c``) pairs beyond r_c have
+    rad == 0 exactly, so dropping them changes nothing.
     """
     q = q0
     rj = nr[j]
@@ -312,7 +334,7 @@ def _compact(j, k0, k1, q0, r_cut, nr, prjk, pcos, prad, br1, br2, br3, brad, bc
         br3[q] = prjk[t]
         brad[q] = prad[t]
         bcos[q] = pcos[t]
-        q += 1 if prjk[t] <= r_cut else 0
+        q += 1 if prjk[t] <= rjk_limit else 0
     return q
 
 
@@ -370,7 +392,7 @@ def _flush(n, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _g4(nb, r_cut, nx, ny, nz, nr, nwfc, g4_eta, g4_mu, lambdas, zetas, zeta_int,
+def _g4(nb, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, g4_eta, g4_mu, lambdas, zetas, zeta_int,
         stage, block, ang, acc):
     """G4 sums (unscaled) of one structure into acc (n_eta, n_lambda * n_zeta)."""
     acc[:, :] = 0.0
@@ -384,12 +406,12 @@ def _g4(nb, r_cut, nx, ny, nz, nr, nwfc, g4_eta, g4_mu, lambdas, zetas, zeta_int
         k0 = j + 1
         while k0 < nb:
             k1 = min(nb, k0 + stage.shape[1])
-            _pair_row(j, k0, k1, r_cut, nx, ny, nz, nr, nwfc, prjk, pcos, prad)
+            _pair_row(j, k0, k1, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, prjk, pcos, prad)
             if fill + (k1 - k0) > cap:
                 _flush(fill, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3,
                        brad, bcos, base, cur, e, ang, acc)
                 fill = 0
-            fill = _compact(j, k0, k1, fill, r_cut, nr, prjk, pcos, prad,
+            fill = _compact(j, k0, k1, fill, rjk_limit, nr, prjk, pcos, prad,
                             br1, br2, br3, brad, bcos)
             k0 = k1
     _flush(fill, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos,
@@ -397,7 +419,7 @@ def _g4(nb, r_cut, nx, ny, nz, nr, nwfc, g4_eta, g4_mu, lambdas, zetas, zeta_int
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _one_structure(positions, weights, a, b, i, r_cut, g2_eta, g2_mu, g4_eta, g4_mu,
+def _one_structure(positions, weights, a, b, i, r_cut, rjk_limit, g2_eta, g2_mu, g4_eta, g4_mu,
                    lambdas, zetas, zeta_int, scale, nbr, stage, block, ang, acc, out_row):
     """Fill out_row with the wACSF vector of one structure, using scratch."""
     nb, g1 = _gather_neighbours(positions, weights, a, b, i, r_cut, nbr[0], nbr[1], nbr[2],
@@ -405,7 +427,7 @@ def _one_structure(positions, weights, a, b, i, r_cut, g2_eta, g2_mu, g4_eta, g4
     out_row[0] = g1
     _g2(nbr[3], nbr[6], nb, g2_eta, g2_mu, nbr[7], out_row)
     n2 = g2_eta.size
-    _g4(nb, r_cut, nbr[0], nbr[1], nbr[2], nbr[3], nbr[6], g4_eta, g4_mu, lambdas, zetas,
+    _g4(nb, r_cut, rjk_limit, nbr[0], nbr[1], nbr[2], nbr[3], nbr[6], g4_eta, g4_mu, lambdas, zetas,
         zeta_int, stage, block, ang, acc)
     n_ang = acc.shape[1]
     for m in range(acc.shape[0]):
@@ -414,12 +436,13 @@ def _one_structure(positions, weights, a, b, i, r_cut, g2_eta, g2_mu, g4_eta, g4
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _run_range(start, stop, positions, weights, offsets, absorbers, r_cut, g2_eta, g2_mu,
-               g4_eta, g4_mu, lambdas, zetas, zeta_int, scale, nbr, stage, block, ang, acc, out):
+def _run_range(start, stop, positions, weights, offsets, absorbers, r_cut, rjk_limit, g2_eta,
+               g2_mu, g4_eta, g4_mu, lambdas, zetas, zeta_int, scale, nbr, stage, block, ang, acc,
+               out):
     """Structures start..stop-1 on one thread with its own scratch (serial)."""
     for s in range(start, stop):
         _one_structure(
-            positions, weights, offsets[s], offsets[s + 1], absorbers[s], r_cut,
+            positions, weights, offsets[s], offsets[s + 1], absorbers[s], r_cut, rjk_limit,
             g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, zeta_int, scale,
             nbr, stage, block, ang, acc, out[s],
         )
@@ -442,17 +465,29 @@ def _thread_ranges(offsets, n_ranges):
     return bounds
 
 
+def _rjk_limit(r_cut, rjk_cutoff="clamped"):
+    """The kernels' ``rjk_limit``: pairs with r_jk above it are dropped, and f_c(r_jk)
+    is 0 above it -- ``r_cut`` for ``"clamped"``, infinity for ``"xanesnet"``."""
+    if rjk_cutoff == "clamped":
+        return float(r_cut)
+    if rjk_cutoff == "xanesnet":
+        return math.inf
+    raise ValueError(f"rjk_cutoff must be 'clamped' or 'xanesnet', got {rjk_cutoff!r}")
+
+
 def wacsf_features(
     positions, weights, offsets, absorbers, r_cut,
-    g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale, out,
+    g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale, out, rjk_cutoff="clamped",
 ):
     """Fill ``out[s]`` with the wACSF vector of structure ``s``, for every s.
 
     Uses ``numba.get_num_threads()`` threads (read here: inside a compiled
-    function it would stop the kernel from being cached).
+    function it would stop the kernel from being cached).  ``rjk_cutoff``:
+    ``"clamped"`` (f_c(r_jk) = 0 beyond r_c) or ``"xanesnet"`` (the unclamped
+    cosine on r_jk).
     """
     _kernel(
-        positions, weights, offsets, absorbers, float(r_cut),
+        positions, weights, offsets, absorbers, float(r_cut), _rjk_limit(r_cut, rjk_cutoff),
         g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, float(pair_scale), out,
         numba.get_num_threads(),
     )
@@ -461,7 +496,7 @@ def wacsf_features(
 
 @numba.njit(parallel=True, cache=True, fastmath=FASTMATH, nogil=True)
 def _kernel(
-    positions, weights, offsets, absorbers, r_cut,
+    positions, weights, offsets, absorbers, r_cut, rjk_limit,
     g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale, out, n_threads,
 ):
     """:func:`wacsf_features` on ``n_threads`` cost-balanced ranges."""
@@ -492,7 +527,7 @@ def _kernel(
     acc = np.empty((n_ranges, g4_eta.size, n_ang))
     for t in numba.prange(n_ranges):
         _run_range(
-            bounds[t], bounds[t + 1], positions, weights, offsets, absorbers, r_cut,
+            bounds[t], bounds[t + 1], positions, weights, offsets, absorbers, r_cut, rjk_limit,
             g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, zeta_int, scale,
             nbr[t], stage[t], block[t], ang[t], acc[t], out,
         )
@@ -506,6 +541,7 @@ _serial_kernel = numba.njit(cache=True, fastmath=FASTMATH, nogil=True)(_kernel.p
 def wacsf_features_range(
     positions, weights, offsets, absorbers, r_cut,
     g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale, out, start, stop,
+    rjk_cutoff="clamped",
 ):
     """:func:`wacsf_features` for structures ``start .. stop - 1`` only, on the calling
     thread (the GIL released), filling ``out[start:stop]``.
@@ -517,7 +553,8 @@ def wacsf_features_range(
     if stop > start:
         _serial_kernel(
             positions, weights, offsets[start:stop + 1], absorbers[start:stop], float(r_cut),
-            g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, float(pair_scale), out[start:stop], 1,
+            _rjk_limit(r_cut, rjk_cutoff), g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas,
+            float(pair_scale), out[start:stop], 1,
         )
     return out
 
