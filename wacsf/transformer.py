@@ -1,17 +1,19 @@
 """WACSFTransformer: the scikit-learn estimator around the wACSF kernels."""
 
 import logging
+import math
 import os
 from collections.abc import Mapping, Sized
 from numbers import Integral, Real
 
+import numba
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _backends
 from ._params import feature_names, resolve_grids
-from ._structures import iter_chunks, pack
+from ._structures import MIN_DISTANCE, iter_chunks, pack
 
 __all__ = ["WACSFTransformer"]
 
@@ -298,9 +300,27 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         -------
         self : WACSFTransformer
         """
-        self._grids()
-        self._check_absorber()
+        self._settings(refresh=True)
         return self
+
+    def _settings(self, refresh=False):
+        """The validated parameters and everything ``transform`` needs that does not
+        depend on ``X`` (grids, kernel arguments, weight table): computed by ``fit``, or
+        by the first ``transform``, and again only when a parameter changes."""
+        cached = self.__dict__.get("_settings_cache")
+        if not refresh and cached is not None and cached.matches(self):
+            return cached
+        self._validate_params()
+        grids = self._grids()
+        self._check_absorber()
+        settings = _Settings(self, grids)
+        self._settings_cache = settings
+        return settings
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_settings_cache", None)  # derived from the parameters; rebuilt on use
+        return state
 
     def _check_absorber(self):
         if self.absorber_element is not None and not (
@@ -330,19 +350,23 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
             One row per structure, or with ``absorber_element`` one row per
             site; ``sites_`` maps rows to (structure, atom).
         """
-        self._validate_params()
-        grids = self._grids()
-        self._check_absorber()
-        n_features = 1 + grids["g2_eta"].size + grids["g4_eta"].size * (
-            grids["lambdas"].size * grids["zetas"].size
-        )
+        settings = self._settings()
+        if settings.small_ok:
+            out = _transform_small(self, X, settings)
+            if out is not None:
+                return out
+        return self._transform(X, settings)
+
+    def _transform(self, X, settings):
+        """``transform`` in chunks, on the threads and backend asked for."""
+        grids, n_features = settings.grids, settings.n_features
         n_hint = len(X) if isinstance(X, Sized) and not isinstance(X, (str, os.PathLike)) else None
         backend = _backends.resolve(self.backend, n_hint if n_hint is not None else self.chunk_size)
         self.backend_ = backend
         logger.info("wacsf: %s structures on backend %r",
                     n_hint if n_hint is not None else "a stream of", backend)
         kernel = _backends.get_kernel(backend, dtype=self.dtype)
-        pair_scale = 2.0 if self.g4_pairs == "ordered" else 1.0
+        pair_scale = settings.pair_scale
         outs, sites = _Rows(n_hint if self.absorber_element is None else None, n_features,
                             self.dtype), []
         chunks = iter_chunks(X, self.chunk_size, self.absorber_element)
@@ -408,6 +432,224 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.transformer_tags.preserves_dtype = []
         return tags
+
+
+#: ``transform`` of at most this many structures, on one thread (or fewer than two
+#: per thread), skips the chunking machinery: :func:`_transform_small`.
+SMALL_INPUT = 16
+
+
+class _Settings:
+    """What ``transform`` needs that does not depend on ``X``, for one set of parameters.
+
+    ``matches(estimator)`` says whether the estimator's parameters are still
+    those it was made from: the same objects (``is``), and, for the mutable
+    ones (lists, arrays, dicts), equal to a copy taken then -- so that
+    ``set_params``, assigning an attribute or editing a list in place all
+    revalidate.  A callable ``weights`` is taken to be a pure function.
+    """
+
+    def __init__(self, est, grids):
+        import copy
+
+        names = est._get_param_names()
+        self.names = tuple(names)
+        self.values = tuple(getattr(est, name) for name in names)
+        self.mutable = tuple(
+            (name, copy.deepcopy(value)) for name, value in zip(names, self.values)
+            if isinstance(value, (list, dict, np.ndarray, set)) or (
+                isinstance(value, Mapping) and not isinstance(value, (str, bytes)))
+        )
+        self.grids = grids
+        self.n_features = 1 + grids["g2_eta"].size + grids["g4_eta"].size * (
+            grids["lambdas"].size * grids["zetas"].size
+        )
+        self.pair_scale = 2.0 if est.g4_pairs == "ordered" else 1.0
+        from ._cpu import _rjk_limit, _serial_kernel
+
+        self.serial_kernel = _serial_kernel
+        r_cut = float(est.r_cut)
+        #: the serial kernel's arguments after (positions, weights, offsets, absorbers)
+        self.kernel_params = (
+            r_cut, _rjk_limit(r_cut, est.rjk_cutoff), grids["g2_eta"], grids["g2_mu"],
+            grids["g4_eta"], grids["g4_mu"], grids["lambdas"], grids["zetas"], self.pair_scale,
+        )
+        self.table = _weights_table(est.weights)
+        absorber = est.absorber
+        self.small_ok = (
+            est.backend in ("auto", "numba") and est.absorber_element is None
+            and self.table is not None
+            and ((isinstance(absorber, str) and absorber == "auto")
+                 or (isinstance(absorber, Integral) and not isinstance(absorber, bool)))
+        )
+        self.absorber = absorber if self.small_ok and not isinstance(absorber, str) else None
+        self.dtype = np.dtype(est.dtype)
+
+    def matches(self, est):
+        """Whether ``est``'s parameters are still the ones these settings were made from."""
+        d = est.__dict__
+        for name, value in zip(self.names, self.values):
+            if d.get(name, _MISSING) is not value:
+                return False
+        for name, copied in self.mutable:
+            if not _equal(d[name], copied):
+                return False
+        return True
+
+
+_MISSING = object()
+
+
+def _equal(a, b):
+    try:
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+                    and a.dtype == b.dtype and a.shape == b.shape
+                    and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")))
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # e.g. a list holding arrays: just revalidate
+        return False
+
+
+def _weights_table(weights):
+    """Weight by atomic number (index Z, 0..118; NaN where none), as packing computes it,
+    or None when ``weights`` is not valid (packing then raises its error)."""
+    from ._structures import _weight_table
+
+    if isinstance(weights, str):
+        if weights != "Z":
+            return None
+        return np.arange(119, dtype=np.float64)
+    try:
+        return _weight_table(weights)
+    except Exception:
+        return None
+
+
+@numba.njit(cache=True)
+def _small_checks(positions, numbers, table, offsets, absorbers, min_distance, weights):
+    """Fill ``weights`` and return True when nothing is wrong with these structures:
+    finite coordinates, 1 <= Z <= 118 with a finite weight, no atom within
+    ``min_distance`` of its absorber.  False: the caller packs them the normal way,
+    which names the problem."""
+    for a in range(positions.shape[0]):
+        for c in range(3):
+            if not math.isfinite(positions[a, c]):
+                return False
+        z = numbers[a]
+        if z < 1 or z > 118:
+            return False
+        w = table[z]
+        if not math.isfinite(w):
+            return False
+        weights[a] = w
+    limit = min_distance * min_distance
+    for s in range(offsets.size - 1):
+        i = absorbers[s]
+        for a in range(offsets[s], offsets[s + 1]):
+            if a != i:
+                dx = positions[a, 0] - positions[i, 0]
+                dy = positions[a, 1] - positions[i, 1]
+                dz = positions[a, 2] - positions[i, 2]
+                if dx * dx + dy * dy + dz * dz < limit:
+                    return False
+    return True
+
+
+def _transform_small(est, X, settings):
+    """``transform`` of a few molecules without the chunking machinery, or None.
+
+    For a list or tuple of at most :data:`SMALL_INPUT` non-periodic
+    ``ase.Atoms`` that one thread featurises anyway (one thread, or fewer
+    than two structures per thread): packs them directly, checks them in one
+    compiled pass, and runs the same serial kernel the normal path runs, so
+    every number is the normal path's, bit for bit.  Any other input, and
+    any input with a problem, returns None: the normal path then runs (and
+    names the problem).
+    """
+    if type(X) is not list and type(X) is not tuple:
+        return None
+    n = len(X)
+    if n == 0 or n > SMALL_INPUT:
+        return None
+    if n > 1:
+        threads = _threads_for(est.n_jobs)
+        if threads > 1 and n >= 2 * threads:
+            return None
+    atoms_type = _atoms_type()
+    fixed = settings.absorber
+    positions, numbers, offsets, local = [], [], [0], []
+    total = 0
+    for atoms in X:
+        if type(atoms) is not atoms_type or atoms.pbc.any():
+            return None
+        arrays = atoms.arrays
+        num = arrays["numbers"]
+        count = len(num)
+        if fixed is None:  # absorber="auto"
+            i = atoms.info.get("absorber", 0)
+            if type(i) is not int and not isinstance(i, np.integer):
+                return None
+            i = int(i)
+        else:
+            i = fixed
+        if i < 0:
+            i += count
+        if not 0 <= i < count:
+            return None
+        positions.append(arrays["positions"])
+        numbers.append(num)
+        local.append(i)
+        total += count
+        offsets.append(total)
+    if n == 1:
+        positions, numbers = positions[0], numbers[0]
+    else:
+        positions, numbers = np.concatenate(positions), np.concatenate(numbers)
+    if (positions.dtype != np.float64 or not positions.flags.c_contiguous
+            or numbers.dtype != np.int64):
+        return None
+    sites = np.array(list(enumerate(local)), dtype=np.int64)
+    offsets = np.array(offsets, dtype=np.int64)
+    absorbers = offsets[:-1] + sites[:, 1]
+    weights = np.empty(total)
+    if not _small_checks(positions, numbers, settings.table, offsets, absorbers,
+                         MIN_DISTANCE, weights):
+        return None
+    est.backend_ = "numba"
+    logger.info("wacsf: %s structures on backend %r", n, "numba")
+    out = np.empty((n, settings.n_features))
+    settings.serial_kernel(positions, weights, offsets, absorbers, *settings.kernel_params,
+                           out, 1)
+    if not _all_finite(out):
+        _check_finite(out, sites)
+    est.sites_ = sites
+    return out if settings.dtype == np.float64 else out.astype(settings.dtype)
+
+
+def _atoms_type():
+    from ase import Atoms
+
+    return Atoms
+
+
+@numba.njit(cache=True)
+def _all_finite(out):
+    """Whether every element of the 2-d ``out`` is finite."""
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            if not math.isfinite(out[r, c]):
+                return False
+    return True
+
+
+def _threads_for(n_jobs):
+    """The Numba thread count ``transform`` runs on for ``n_jobs`` (see ``_backends``)."""
+    import numba
+
+    if n_jobs is None or n_jobs == -1:
+        return numba.get_num_threads()
+    return min(int(n_jobs), numba.config.NUMBA_NUM_THREADS)
 
 
 def _check_finite(out, sites):
