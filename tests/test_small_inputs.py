@@ -38,7 +38,12 @@ def _both(t, X):
     fast = tr._transform_small(t, X, settings)
     assert fast is not None, "the fast path declined"
     fast_sites = t.sites_.copy()
-    normal = t._transform(X, settings)
+    settings.small_ok = False  # the cached settings: transform takes the normal path
+    try:
+        normal = t.transform(X)
+    finally:
+        settings.small_ok = True
+    assert t._settings() is settings
     return fast, fast_sites, normal, t.sites_
 
 
