@@ -576,9 +576,11 @@ def cost_ranges(offsets, n_ranges):
 # - positions, the neighbour search, r_ij, f_c(r_ij) and G1, exactly as the
 #   float64 kernel (O(n_atoms) work); the neighbours' vectors, r and w f_c are
 #   then rounded to float32 once;
-# - the G2 exponent -eta (r - mu)^2, computed in float64 and rounded, because
-#   the shifted G2 grid's eta (19 A^-2 at the defaults) turns the float32
-#   rounding of r into a 1e-5 relative error of exp already at eta (r-mu)^2 ~ 10;
+# - G2 (n_neighbours x n_g2 exponentials, a small part of the work): the
+#   shifted G2 grid's eta (19 A^-2 at the defaults) would turn the float32
+#   rounding of r into a 1e-5 relative error of exp already at
+#   eta (r - mu)^2 ~ 10, and a loop mixing float64 exponents with float32
+#   exponentials measured slower than the float64 one;
 # - the G4 accumulators: each block of up to ``_BLOCK`` pairs is summed in
 #   float32, and the block sums are added in float64.
 #
@@ -698,20 +700,6 @@ def _dot32(a, b, n):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _g2_32(nr, nwfc, nb, g2_eta, g2_mu, wfc32, e, out_row):
-    """G2 with the exponent in float64, the exp and the sum in float32."""
-    for j in range(nb):
-        wfc32[j] = _F32(nwfc[j])
-    for m in range(g2_eta.size):
-        eta = g2_eta[m]
-        mu = g2_mu[m]
-        for j in range(nb):
-            d = nr[j] - mu
-            e[j] = _exp_neg32(_F32(-eta * (d * d)))
-        out_row[1 + m] = _dot32(wfc32, e, nb)
-
-
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _pair_row32(j, k0, k1, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, prjk, pcos, prad):
     """:func:`_pair_row` in float32."""
     xj = nx[j]
@@ -773,12 +761,15 @@ def _flush32(n, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bc
         return
     _angular32(n, lambdas, zetas, zeta_int, brad, bcos, base, cur, ang)
     n_ang = ang.shape[0]
+    ssum = base  # free once the angular factors are made: r_ij^2 + r_ik^2 + r_jk^2
+    for q in range(n):
+        ssum[q] = br1[q] * br1[q] + br2[q] * br2[q] + br3[q] * br3[q]
     for m in range(g4_eta.size):
         mu = g4_mu[m]
         eta = -g4_eta[m]
         if mu == _ZERO32:
             for q in range(n):
-                e[q] = _exp_neg32(eta * (br1[q] * br1[q] + br2[q] * br2[q] + br3[q] * br3[q]))
+                e[q] = _exp_neg32(eta * ssum[q])
         else:
             for q in range(n):
                 d1 = br1[q] - mu
@@ -824,8 +815,9 @@ def _one_structure32(positions, weights, a, b, i, r_cut, rjk_limit, g2_eta, g2_m
     nb, g1 = _gather_neighbours(positions, weights, a, b, i, r_cut, nbr[0], nbr[1], nbr[2],
                                 nbr[3], nbr[4], nbr[5], nbr[6])
     out_row[0] = g1
-    _g2_32(nbr[3], nbr[6], nb, g2_eta, g2_mu, nbr32[4], nbr32[5], out_row)
+    _g2(nbr[3], nbr[6], nb, g2_eta, g2_mu, nbr[7], out_row)  # float64, rounded on store
     for j in range(nb):
+        nbr32[4, j] = nbr[6, j]
         nbr32[0, j] = nbr[0, j]
         nbr32[1, j] = nbr[1, j]
         nbr32[2, j] = nbr[2, j]
@@ -883,7 +875,7 @@ def _kernel32(
     zetas32 = zetas.astype(np.float32)
     stage_len = min(max_atoms, _BLOCK)
     nbr = np.empty((n_ranges, 8, max_atoms))
-    nbr32 = np.empty((n_ranges, 6, max_atoms), dtype=np.float32)
+    nbr32 = np.empty((n_ranges, 5, max_atoms), dtype=np.float32)
     stage = np.empty((n_ranges, 3, stage_len), dtype=np.float32)
     block = np.empty((n_ranges, 8, _BLOCK), dtype=np.float32)
     ang = np.empty((n_ranges, n_ang, _BLOCK), dtype=np.float32)

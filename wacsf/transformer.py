@@ -121,8 +121,7 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
     dtype : {"float64", "float32"}, default="float64"
         Output dtype and precision.  ``"float32"``: the Numba CPU and CUDA
         kernels compute in float32 (twice the SIMD lanes; the CPU kernel keeps
-        the neighbour search, the G2 exponents and the G4 block sums in
-        float64): within 2.2e-6 relative of float64 on the 110 Fe complexes
+        the neighbour search, G2 and the G4 block sums in float64): within 2.2e-6 relative of float64 on the 110 Fe complexes
         (every value above 1e-30).  The NumPy backend computes in float64 and
         converts.
     progress : bool, default=None
