@@ -754,6 +754,47 @@ def _angular32(n, lambdas, zetas, zeta_int, rad, cos_t, base, cur, ang):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _fused4_exp(n, eta, ssum, ang, e, acc, m):
+    """e[q] = exp(eta ssum[q]) and acc[m, 0:4] += sum_q ang[0:4, q] e[q], one pass."""
+    s0 = _ZERO32
+    s1 = _ZERO32
+    s2 = _ZERO32
+    s3 = _ZERO32
+    g0, g1, g2, g3 = ang[0], ang[1], ang[2], ang[3]
+    for q in range(n):
+        ev = _exp_neg32(eta * ssum[q])
+        e[q] = ev
+        s0 = _sum_add32(s0, g0[q] * ev)
+        s1 = _sum_add32(s1, g1[q] * ev)
+        s2 = _sum_add32(s2, g2[q] * ev)
+        s3 = _sum_add32(s3, g3[q] * ev)
+    acc[m, 0] += np.float64(s0)
+    acc[m, 1] += np.float64(s1)
+    acc[m, 2] += np.float64(s2)
+    acc[m, 3] += np.float64(s3)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _fused4(n, a0, ang, e, acc, m):
+    """acc[m, a0:a0+4] += sum_q ang[a0:a0+4, q] e[q], one pass over e."""
+    s0 = _ZERO32
+    s1 = _ZERO32
+    s2 = _ZERO32
+    s3 = _ZERO32
+    g0, g1, g2, g3 = ang[a0], ang[a0 + 1], ang[a0 + 2], ang[a0 + 3]
+    for q in range(n):
+        ev = e[q]
+        s0 = _sum_add32(s0, g0[q] * ev)
+        s1 = _sum_add32(s1, g1[q] * ev)
+        s2 = _sum_add32(s2, g2[q] * ev)
+        s3 = _sum_add32(s3, g3[q] * ev)
+    acc[m, a0] += np.float64(s0)
+    acc[m, a0 + 1] += np.float64(s1)
+    acc[m, a0 + 2] += np.float64(s2)
+    acc[m, a0 + 3] += np.float64(s3)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _flush32(n, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos,
              base, cur, e, ang, acc):
     """:func:`_flush` in float32; the block sums go into the float64 ``acc``."""
@@ -767,6 +808,17 @@ def _flush32(n, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bc
     for m in range(g4_eta.size):
         mu = g4_mu[m]
         eta = -g4_eta[m]
+        if mu == _ZERO32 and n_ang >= 4:
+            # exponentials and the first four columns' sums in one pass, then the
+            # other columns four at a time: e is read once per four columns
+            _fused4_exp(n, eta, ssum, ang, e, acc, m)
+            a0 = 4
+            while a0 + 4 <= n_ang:
+                _fused4(n, a0, ang, e, acc, m)
+                a0 += 4
+            for a in range(a0, n_ang):
+                acc[m, a] += np.float64(_dot32(ang[a], e, n))
+            continue
         if mu == _ZERO32:
             for q in range(n):
                 e[q] = _exp_neg32(eta * ssum[q])
