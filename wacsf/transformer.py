@@ -121,9 +121,10 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
     dtype : {"float64", "float32"}, default="float64"
         Output dtype and precision.  ``"float32"``: the Numba CPU and CUDA
         kernels compute in float32 (twice the SIMD lanes; the CPU kernel keeps
-        the neighbour search, G2 and the G4 block sums in float64): within 2.2e-6 relative of float64 on the 110 Fe complexes
-        (every value above 1e-30).  The NumPy backend computes in float64 and
-        converts.
+        the neighbour search, G2 and the G4 block sums in float64), within
+        2.2e-6 relative of float64 on the 110 Fe complexes (every value that
+        float32 holds as a normal number) and about 1.5x as fast on one CPU
+        thread.  The NumPy backend computes in float64 and converts.
     progress : bool, default=None
         Show a progress bar per chunk; ``None`` shows one only when there is
         more than one chunk.
@@ -177,6 +178,13 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
                                            r_min=1, n_g2=16, n_g4=32,
                                            zetas=(1,), rjk_cutoff="xanesnet"``
     =====================================  =======================================
+
+    Per call: ``fit`` (or the first ``transform``) validates the parameters
+    and builds the grids once; ``transform`` repeats that only after a
+    parameter changes.  A list of up to 16 molecules that one thread
+    featurises anyway skips the chunking machinery (the same kernel, the same
+    numbers): ``transform([atoms])`` of a 39-atom Fe complex takes about
+    50-70 us, of which the kernel is about 33 us (2-core AMD EPYC, shared).
 
     Periodic structures: the neighbours j, k are every periodic image
     ``j + n . cell`` (integer n along the periodic axes of ``atoms.pbc``;
