@@ -350,15 +350,18 @@ def main(argv=None):
             t = WACSFTransformer(backend="numpy", progress=False)
             med, ts = _median_time(lambda: t.transform(structs), repeats)
             record("numpy oracle (transform)", set_name, n, med, ts)
-        for label, n_jobs in (("numba 1 thread", 1), (f"numba {max_threads} threads", None)):
-            t = WACSFTransformer(backend="numba", n_jobs=n_jobs, progress=False)
-            med, ts = _median_time(lambda: t.transform(structs), repeats)
-            record(f"{label} (transform)", set_name, n, med, ts)
-            from wacsf import _cpu
+        from wacsf import _cpu
 
+        out32 = np.empty((n, n_feat), dtype=np.float32)
+        for label, n_jobs in (("numba 1 thread", 1), (f"numba {max_threads} threads", None)):
             nt = 1 if n_jobs == 1 else max_threads
-            med, ts = _with_threads(nt, lambda: _median_time(lambda: _kernel_call(_cpu.wacsf_features, packed, grids, out), repeats))
-            record(f"{label} (kernel only, pre-packed)", set_name, n, med, ts)
+            for dtype, suffix, buf in (("float64", "", out), ("float32", " float32", out32)):
+                t = WACSFTransformer(backend="numba", n_jobs=n_jobs, progress=False, dtype=dtype)
+                med, ts = _median_time(lambda: t.transform(structs), repeats)
+                record(f"{label}{suffix} (transform)", set_name, n, med, ts)
+                med, ts = _with_threads(nt, lambda: _median_time(
+                    lambda: _kernel_call(_cpu.wacsf_features, packed, grids, buf), repeats))
+                record(f"{label}{suffix} (kernel only, pre-packed)", set_name, n, med, ts)
         if cuda_ok:
             from wacsf import _cuda
 
@@ -390,6 +393,8 @@ def main(argv=None):
                 record(label, set_name, len(sub), med, ts,
                        f"own ACSF ({acsf.get_number_of_features()} species-resolved features); throughput only")
 
+    latency = per_call_latency(base, quick=args.quick)
+
     # ratios against numba all threads on the same structure set
     for r in rows:
         ref = next(x for x in rows if x["structures"] == r["structures"]
@@ -411,12 +416,59 @@ def main(argv=None):
                                       lambdas=[1, -1], zetas=[1, 2, 4, 8]),
         threading_layer=_threading_layer(),
     )
+    print(f"\nper call, one structure ({latency['atoms']} atoms), median of {latency['calls']} "
+          f"calls, one thread:")
+    for key, value in latency["median_us"].items():
+        print(f"  {key:44s} {value:10.1f} us")
     print(f"\n{meta['cpu']}, {max_threads} Numba threads, numba {numba.__version__}, numpy {np.__version__}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(dict(meta=meta, results=rows), indent=2))
+        args.json.write_text(json.dumps(dict(meta=meta, results=rows, latency=latency),
+                                        indent=2))
         print(f"wrote {args.json}")
     return rows
+
+
+def per_call_latency(base, calls=1000, quick=False):
+    """Median seconds of one call on one structure, one thread: ``transform([atoms])``
+    (float64, float32) and ``predict([atoms])`` of a fitted XANESNET pipeline.
+
+    The structure is the first real Fe complex; every call is timed on its own.
+    """
+    import torch
+
+    calls = 100 if quick else calls
+    one = [base[0]]
+
+    def median_us(fn):
+        fn()
+        times = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times) * 1e6
+
+    rows = {}
+    torch_threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        for dtype in ("float64", "float32"):
+            t = WACSFTransformer(n_jobs=1, dtype=dtype, progress=False).fit()
+            rows[f"transform([atoms]) {dtype}"] = median_us(lambda: t.transform(one))
+        try:
+            from xanesnet_sk.pipeline import make_xanesnet_pipeline
+        except ImportError:
+            pass
+        else:
+            y = np.random.default_rng(0).normal(size=(len(base), 226))
+            pipe = make_xanesnet_pipeline(random_state=0, wacsf_params=dict(n_jobs=1),
+                                          max_epochs=1).fit(base, y)
+            rows["pipeline predict([atoms]) (untrained net)"] = median_us(
+                lambda: pipe.predict(one))
+    finally:
+        torch.set_num_threads(torch_threads)
+    return dict(atoms=len(base[0]), calls=calls, median_us=rows)
 
 
 def thread_scaling(structures, repeats):

@@ -45,7 +45,8 @@ one block per absorbing site at a time, ``THREADS_PER_BLOCK`` threads each.
    with ``s = (r_ij - mu)^2 + (r_ik - mu)^2 + (r_jk - mu)^2``, shared by all
    lambda and zeta; powers ``(1 + lambda cos)^zeta`` for zeta a power of two
    by repeated squaring, reusing the previous power, other zeta by ``pow``.
-   Pairs with ``r_jk > r_cut`` are skipped (f_c(r_jk) = 0).
+   Pairs with ``r_jk > r_cut`` are skipped (f_c(r_jk) = 0), unless
+   ``rjk_cutoff="xanesnet"`` asks for the unclamped cosine on r_jk.
 3. *Block reduction.*  The partial sums go through shared memory in rounds
    of a few features (a tree over the threads, ``syncthreads`` between
    levels), and the block writes each output value once, scaled by
@@ -141,8 +142,8 @@ def _zeta_squarings(zetas):
 
 
 @functools.lru_cache(maxsize=None)
-def _build_kernel(threads, max_shared, tile, dtype_name):
-    """Compile-time constants (block size, buffers, precision) -> the kernel."""
+def _build_kernel(threads, max_shared, tile, dtype_name, clamp_rjk=True):
+    """Compile-time constants (block size, buffers, precision, r_jk cutoff) -> the kernel."""
     np_float = np.dtype(dtype_name).type
     nb_float = float64 if dtype_name == "float64" else float32
     ZERO = np_float(0.0)
@@ -163,6 +164,13 @@ def _build_kernel(threads, max_shared, tile, dtype_name):
     @cuda.jit(device=True)
     def fc(r, r_cut):
         if r > r_cut:
+            return ZERO
+        return HALF * (math.cos(PI * r / r_cut) + ONE)
+
+    @cuda.jit(device=True)
+    def fc_rjk(r, r_cut):
+        """f_c(r_jk): clamped to 0 beyond r_cut, or XANESNET's unclamped cosine."""
+        if clamp_rjk and r > r_cut:
             return ZERO
         return HALF * (math.cos(PI * r / r_cut) + ONE)
 
@@ -257,13 +265,13 @@ def _build_kernel(threads, max_shared, tile, dtype_name):
                     dy = yj - yk
                     dz = zj - zk
                     rjk = math.sqrt(dx * dx + dy * dy + dz * dz)
-                    if rjk > r_cut:
+                    if clamp_rjk and rjk > r_cut:
                         continue
                     rij = buf[3, j]
                     rik = buf[3, k]
                     cos_t = (xj * xk + yj * yk + zj * zk) / (rij * rik)
                     cos_t = min(ONE, max(MINUS_ONE, cos_t))
-                    radial = buf[4, j] * buf[4, k] * buf[5, j] * buf[5, k] * fc(rjk, r_cut)
+                    radial = buf[4, j] * buf[4, k] * buf[5, j] * buf[5, k] * fc_rjk(rjk, r_cut)
                     for m in range(g_lo, g_hi):
                         mu = g4_mu[m]
                         d1 = rij - mu
@@ -376,7 +384,7 @@ def _clock(timings, key, since):
 def wacsf_features(
     positions, weights, offsets, absorbers, r_cut,
     g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale, out,
-    dtype="float64", timings=None,
+    dtype="float64", timings=None, rjk_cutoff="clamped",
 ):
     """Fill ``out[s]`` with the wACSF vector of structure ``s``, on the GPU.
 
@@ -398,6 +406,9 @@ def wacsf_features(
         Precision of the computation on the device.
     timings : dict, optional
         Receives (adds to) seconds spent in ``'h2d'``, ``'kernel'``, ``'d2h'``.
+    rjk_cutoff : {"clamped", "xanesnet"}, default="clamped"
+        f_c(r_jk) is 0 beyond ``r_cut`` (``"clamped"``), or the unclamped
+        cosine for every r_jk (``"xanesnet"``, as the XANESNET codes).
 
     Returns
     -------
@@ -405,6 +416,8 @@ def wacsf_features(
     """
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    if rjk_cutoff not in ("clamped", "xanesnet"):
+        raise ValueError(f"rjk_cutoff must be 'clamped' or 'xanesnet', got {rjk_cutoff!r}")
     np_float = np.dtype(dtype)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     absorbers = np.ascontiguousarray(absorbers, dtype=np.int64)
@@ -437,7 +450,8 @@ def wacsf_features(
 
     threads = int(THREADS_PER_BLOCK)
     max_shared = int(MAX_SHARED_NEIGHBOURS)
-    kernel = _build_kernel(threads, max_shared, int(FEATURE_TILE), np_float.name)
+    kernel = _build_kernel(threads, max_shared, int(FEATURE_TILE), np_float.name,
+                           rjk_cutoff == "clamped")
 
     budget = _memory_budget()
     itemsize = np_float.itemsize

@@ -15,11 +15,18 @@ For the absorber i, neighbours j, k != i, cutoff r_c (XANESNET paper eqs. 1-7):
 
 ``pair_scale`` multiplies G4: 1 for unordered pairs j<k, 2 for the ordered
 double sum of the paper's eq. 4.
+
+``rjk_cutoff="xanesnet"`` replaces f_c(r_jk) by the unclamped cosine
+0.5 (cos(pi r_jk / r_c) + 1) for every r_jk (up to 2 r_c), as every public
+XANESNET code computes it; ``"clamped"`` (default) is the formula above.
 """
 
 import numpy as np
 
-__all__ = ["cutoff", "wacsf_features"]
+__all__ = ["cutoff", "cutoff_unclamped", "wacsf_features", "RJK_CUTOFFS"]
+
+#: Accepted values of ``rjk_cutoff``.
+RJK_CUTOFFS = ("clamped", "xanesnet")
 
 
 def cutoff(r, r_cut):
@@ -28,7 +35,21 @@ def cutoff(r, r_cut):
     return np.where(r <= r_cut, 0.5 * (np.cos(np.pi * r / r_cut) + 1.0), 0.0)
 
 
-def _one(pos, w, i, r_cut, g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale):
+def cutoff_unclamped(r, r_cut):
+    """0.5 (cos(pi r / r_cut) + 1) for every r: XANESNET's f_c(r_jk), not zero beyond r_cut."""
+    r = np.asarray(r, dtype=np.float64)
+    return 0.5 * (np.cos(np.pi * r / r_cut) + 1.0)
+
+
+def check_rjk_cutoff(rjk_cutoff):
+    """``rjk_cutoff`` itself, or a ValueError naming the accepted values."""
+    if not isinstance(rjk_cutoff, str) or rjk_cutoff not in RJK_CUTOFFS:
+        raise ValueError(f"rjk_cutoff must be 'clamped' or 'xanesnet', got {rjk_cutoff!r}")
+    return rjk_cutoff
+
+
+def _one(pos, w, i, r_cut, g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale,
+         rjk_cutoff):
     others = np.delete(np.arange(len(pos)), i)
     rij_vec = pos[others] - pos[i]
     rij = np.linalg.norm(rij_vec, axis=1)
@@ -43,7 +64,8 @@ def _one(pos, w, i, r_cut, g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_sc
     rjk = np.linalg.norm(rij_vec[j] - rij_vec[k], axis=1)
     cos_theta = np.einsum("ij,ij->i", rij_vec[j], rij_vec[k]) / (rij[j] * rij[k])
     cos_theta = np.clip(cos_theta, -1.0, 1.0)  # rounding must not make 1 + lambda cos < 0
-    radial = wj[j] * wj[k] * fc[j] * fc[k] * cutoff(rjk, r_cut)
+    fc_jk = cutoff(rjk, r_cut) if rjk_cutoff == "clamped" else cutoff_unclamped(rjk, r_cut)
+    radial = wj[j] * wj[k] * fc[j] * fc[k] * fc_jk
     g4 = []
     for eta, mu in zip(g4_eta, g4_mu):
         gauss = np.exp(-eta * ((rij[j] - mu) ** 2 + (rij[k] - mu) ** 2 + (rjk - mu) ** 2))
@@ -57,13 +79,14 @@ def _one(pos, w, i, r_cut, g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_sc
 
 def wacsf_features(
     positions, weights, offsets, absorbers, r_cut,
-    g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale, out,
+    g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale, out, rjk_cutoff="clamped",
 ):
     """Fill ``out[s]`` with the wACSF vector of structure ``s``, for every s."""
+    check_rjk_cutoff(rjk_cutoff)
     for s in range(len(offsets) - 1):
         a, b = offsets[s], offsets[s + 1]
         out[s] = _one(
             positions[a:b], weights[a:b], absorbers[s] - a, r_cut,
-            g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale,
+            g2_eta, g2_mu, g4_eta, g4_mu, lambdas, zetas, pair_scale, rjk_cutoff,
         )
     return out
