@@ -367,7 +367,7 @@ def add_evaluate_command(subparsers, parent):
     parser = subparsers.add_parser(
         "evaluate", parents=[parent], help="delta mu / delta E of a saved model on data",
         description="Evaluate a saved model on structures with known spectra: per-spectrum "
-                    "delta mu (%%) against a mean-spectrum baseline, peak-position errors "
+                    "delta mu (%) against a mean-spectrum baseline, peak-position errors "
                     "delta E with the hit rate, tables (CSV and printed), a delta mu histogram "
                     "and a peak parity plot as in the XANESNET paper's Figs. 11 and 12.  The "
                     "data must be on the model's energy grid.  " + TRUST_NOTE)

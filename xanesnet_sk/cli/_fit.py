@@ -319,7 +319,7 @@ def add_validate_command(subparsers, parent):
     parser = subparsers.add_parser(
         "validate", parents=[parent], help="repeated k-fold cross-validation (delta mu)",
         description="Repeated k-fold cross-validation of the pipeline: median and IQR of the "
-                    "per-spectrum delta mu (%%) in every fold and overall, next to a trivial "
+                    "per-spectrum delta mu (%) in every fold and overall, next to a trivial "
                     "baseline (the training folds' mean spectrum); a table is printed and "
                     "written to CSV.")
     add_data_options(parser)

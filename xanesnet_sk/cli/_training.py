@@ -58,14 +58,17 @@ def fit_pipeline(pipeline, X, y, report, desc="training", callbacks=()):
     net = prefix_of(pipeline, XANESNetRegressor)
     callbacks = list(callbacks)
     if not report.quiet:
+        # named as the net's own bar ("progress"), which it replaces
         callbacks.append(("progress", EpochProgress(report, desc)))
-    if not callbacks or net is None:
+    if net is None:
         return pipeline.fit(X, y)
-    pipeline.set_params(**{net + "callbacks": callbacks})
+    progress = pipeline.get_params()[net + "progress"]
+    pipeline.set_params(**{net + "callbacks": callbacks or None,
+                           net + "progress": progress and not report.quiet})
     try:
         pipeline.fit(X, y)
     finally:
-        pipeline.set_params(**{net + "callbacks": None})
+        pipeline.set_params(**{net + "callbacks": None, net + "progress": progress})
         added = {name for name, _ in callbacks}
         templates = [v for v in pipeline.get_params(deep=True).values()
                      if isinstance(v, XANESNetRegressor)]
