@@ -188,8 +188,11 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
 
     Periodic structures: the neighbours j, k are every periodic image
     ``j + n . cell`` (integer n along the periodic axes of ``atoms.pbc``;
-    the absorber's own images included) within ``r_cut``, found by the
-    `vesin <https://luthaf.fr/vesin>`_ neighbour list; ``r_jk`` is the
+    the absorber's own images included) within ``r_cut`` (an image at exactly
+    ``r_cut`` included), found by a compiled per-site image search or, for
+    structures where that search would visit more than 3e7 (site, atom,
+    image) triples, by the `vesin <https://luthaf.fr/vesin>`_ neighbour list
+    (both give the same neighbours bit for bit); ``r_jk`` is the
     distance between the two images, so a periodic structure gives the same
     features as its environment written out as an explicit cluster.  A
     structure with ``pbc`` set on an axis needs a cell with a non-zero,
