@@ -28,6 +28,7 @@ from .model import (  # noqa: E402
     XANESNetRegressor,
 )
 from .pipeline import make_xanesnet_pipeline  # noqa: E402
+from .screening import screen  # noqa: E402
 from .selection import CorrelationFilter, feature_variance  # noqa: E402
 from .sites import (  # noqa: E402
     SiteAveragedRegressor,
@@ -81,4 +82,5 @@ __all__ = [
     "SiteAveragedRegressor",
     "predict_site_spectra",
     "site_average",
+    "screen",
 ]
