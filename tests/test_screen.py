@@ -201,3 +201,24 @@ def test_cli_screen_bad_input_writes_nothing(cli_inputs, tmp_path, capsys):
                  str(short), "--e0", "7112", "--output", str(out), "-q"])
     err = capsys.readouterr().err
     assert code == 1 and "short.xdi: the measurement covers" in err and not out.exists()
+
+
+def test_ensemble_std_bands_chi2_and_batch_size_restored(setup):
+    """A real (tiny) deep ensemble: error bars reach the table and the kept spectra, and the
+    nets' batch size, raised for prediction, is put back."""
+    from xanesnet_sk import make_xanesnet_pipeline
+
+    ds, _, _ = setup
+    model = make_xanesnet_pipeline(random_state=0, n_ensemble=2, max_epochs=2,
+                                   hidden_sizes=(8,), n_jobs=1, calibration=None)
+    model.fit(ds.structures, ds.spectra)
+    from xanesnet_sk.screening import _nets
+
+    before = [net.batch_size for net in _nets(model)]
+    assert len(before) == 2
+    result = screen(model, ds.structures, _measure(ds, 4), e0=7115.0, metric="chi2", top_k=2)
+    assert [net.batch_size for net in _nets(model)] == before
+    assert result.top_std.shape == (2, GRID.size) and np.all(result.top_std > 0)
+    assert np.all(np.isfinite(result.ranking["mean_std"]))
+    np.testing.assert_array_equal(result.ranking["score"], result.ranking["chi2"])
+
