@@ -222,3 +222,54 @@ def test_ensemble_std_bands_chi2_and_batch_size_restored(setup):
     assert np.all(np.isfinite(result.ranking["mean_std"]))
     np.testing.assert_array_equal(result.ranking["score"], result.ranking["chi2"])
 
+
+
+def test_cli_predict_inverse_accepts_a_measured_spectrum(cli_inputs, tmp_path, capsys):
+    import pandas as pd
+
+    from xanesnet_sk import make_inverse_pipeline
+    from xanesnet_sk.cli import main
+    from xanesnet_sk.cli._common import Reporter
+    from xanesnet_sk.cli._data import save_model
+
+    root, forward, xyz, measured, ds = cli_inputs
+    targets = np.column_stack([ds.spectra[:, :5].sum(axis=1), ds.spectra[:, -5:].sum(axis=1)])
+    inverse = make_inverse_pipeline(random_state=0, max_epochs=2, hidden_sizes=(8,))
+    inverse.fit(ds.spectra, targets)
+    path = tmp_path / "inverse.joblib"
+    save_model(path, inverse, {"direction": "inverse", "energies": GRID,
+                               "target_names": ["low", "high"]}, Reporter(quiet=True))
+    out = tmp_path / "inv"
+    assert main(["predict", "--inverse", "--model", str(path), "--measured", str(measured),
+                 "--e0", "7115", "--output", str(out), "-q"]) == 0
+    table = pd.read_csv(out / "descriptors.csv")
+    assert table.columns.tolist() == ["name", "low", "high"] and table["name"].tolist() == ["m"]
+    # the same spectrum, prepared in Python, gives the same descriptors
+    from xanesnet_sk.measured import prepare_measured
+
+    expected = inverse.predict(prepare_measured(str(measured), GRID, e0=7115.0).mu[None, :])
+    np.testing.assert_allclose(table[["low", "high"]].to_numpy(), expected, rtol=1e-4)
+    # a forward model is refused, and so is --measured without --inverse
+    assert main(["predict", "--inverse", "--model", str(forward), "--measured", str(measured),
+                 "--output", str(tmp_path / "x"), "-q"]) == 1
+    assert "a forward model" in capsys.readouterr().err
+    assert main(["predict", "--model", str(forward), "--measured", str(measured), "--xyz",
+                 str(xyz), "--output", str(tmp_path / "y"), "-q"]) == 1
+    assert "--measured is for 'predict --inverse'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_cli_screen_refuses_an_inverse_model(cli_inputs, tmp_path, capsys):
+    from xanesnet_sk import make_inverse_pipeline
+    from xanesnet_sk.cli import main
+    from xanesnet_sk.cli._common import Reporter
+    from xanesnet_sk.cli._data import save_model
+
+    root, _, xyz, measured, ds = cli_inputs
+    inverse = make_inverse_pipeline(random_state=0, max_epochs=1, hidden_sizes=(4,))
+    inverse.fit(ds.spectra, ds.spectra[:, :2])
+    path = tmp_path / "inverse.joblib"
+    save_model(path, inverse, {"direction": "inverse", "energies": GRID}, Reporter(quiet=True))
+    assert main(["screen", "--model", str(path), "--candidates", str(xyz), "--measured",
+                 str(measured), "--output", str(tmp_path / "o"), "-q"]) == 1
+    assert "an inverse model" in capsys.readouterr().err and not (tmp_path / "o").exists()

@@ -4,7 +4,8 @@ import numpy as np
 
 from ._common import CLIError, StagedOutputs, add_output_option, output_dir, refuse_existing
 
-__all__ = ["add_screen_command", "add_measured_options", "model_grid", "prepare_cli_measured"]
+__all__ = ["add_screen_command", "add_measured_options", "model_grid", "prepare_cli_measured",
+           "measured_for_inverse"]
 
 
 def add_measured_options(parser, required=False):
@@ -62,6 +63,19 @@ def prepare_cli_measured(args, grid):
         raise CLIError(str(exc)) from None
     except FileNotFoundError as exc:
         raise CLIError(f"--measured: {exc}") from None
+
+
+def measured_for_inverse(args, report, model, meta):
+    """``predict --inverse --measured FILE``: ([the file], [its spectrum on the model's grid])."""
+    from pathlib import Path
+
+    if args.xanes is not None:
+        raise CLIError("give --xanes DIR or --measured FILE, not both")
+    grid = model_grid(model, meta, report, args.model_e0)
+    prepared = prepare_cli_measured(args, grid)
+    report.say(f"predict --inverse: {prepared.measured.source}: E0 {prepared.e0:.2f} eV, edge "
+               f"step {prepared.edge_step:.4g}; normalised and aligned onto the model's grid")
+    return [Path(args.measured)], [prepared.mu]
 
 
 def add_screen_command(subparsers, parent):
