@@ -21,9 +21,7 @@ compared with a model's prediction (on an edge-relative grid, by default
 Normalisation needs xraylarch, an optional extra
 (``pip install "xanesnet-sk[experiment]"``); reading does not.
 
-What range a measurement needs
-------------------------------
-The model's grid (``E0 - 15`` to ``E0 + 60`` eV by default) must lie inside
+**What range a measurement needs.**  The model's grid (``E0 - 15`` to ``E0 + 60`` eV by default) must lie inside
 the measurement.  Larch fits its pre-edge line over ``[pre1, pre2]`` and its
 post-edge polynomial over ``[norm1, norm2]`` (eV relative to E0); by default
 ``pre1`` is the first point, ``pre2`` about a third of it, ``norm2`` the last

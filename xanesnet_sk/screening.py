@@ -8,9 +8,7 @@ prediction to the measurement's resolution, and ranks the candidates by
 their distance to the measurement, normalised and aligned onto the model's
 grid by :func:`~xanesnet_sk.measured.prepare_measured`.
 
-The distance
-------------
-With ``y`` the measured spectrum on the model's grid (edge step 1) and
+**The distance.**  With ``y`` the measured spectrum on the model's grid (edge step 1) and
 ``p`` a candidate's prediction, a scale ``a`` (the least-squares
 ``argmin_a sum (y - a p)**2``, clipped to be positive; ``a = 1`` with
 ``scale=False``) takes up the difference between the model's normalisation
