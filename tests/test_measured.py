@@ -170,3 +170,40 @@ def test_prepare_measured_simulated_measurement_round_trip():
     np.testing.assert_allclose(p.mu, y / (y[-20:].mean() - y[0]) - 0.0, atol=0.05)
     with pytest.raises(ValueError, match=r"simulated measurement: the measurement covers"):
         prepare_measured(simulate_measurement(GRID, y, below=10, noise=0.0), GRID, e0=7112.0)
+
+
+# ---------------------------------------------------------------- candidates (no larch)
+
+
+def test_iter_candidates_directory_trajectory_database_and_names(tmp_path):
+    import ase.db
+    from ase.io import write
+
+    from xanesnet_sk import make_synthetic_xanes
+    from xanesnet_sk.screening import iter_candidates
+
+    structures = make_synthetic_xanes(3, random_state=0).structures
+    d = tmp_path / "dir"
+    d.mkdir()
+    for k, atoms in enumerate(structures):
+        bare = atoms.copy()
+        bare.info = {}
+        write(d / f"s{k}.xyz", bare)
+    # named as predict names them: the file stem (or a name the file itself records)
+    assert [a.info["name"] for a in iter_candidates(d)] == ["s0", "s1", "s2"]
+    write(tmp_path / "run.traj", structures)
+    assert [a.info["name"] for a in iter_candidates(tmp_path / "run.traj")] == [
+        "run_0", "run_1", "run_2"]
+    write(tmp_path / "multi.xyz", structures)
+    assert len(list(iter_candidates(tmp_path / "multi.xyz"))) == 3
+    with ase.db.connect(str(tmp_path / "c.db")) as db:
+        db.write(structures[0], name="first")
+        db.write(structures[1])
+    assert [a.info["name"] for a in iter_candidates(tmp_path / "c.db")] == ["first", "c_2"]
+    stream = iter_candidates(iter(structures))
+    assert next(stream) is structures[0]          # lazily, one at a time
+    with pytest.raises(FileNotFoundError, match="nope"):
+        list(iter_candidates(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no structure files"):
+        list(iter_candidates(tmp_path / "empty"))
