@@ -224,9 +224,12 @@ def throughput(args):
         feats.append(wacsf.transform(chunk))
     featurise_s = time.perf_counter() - start
     X = np.vstack(feats)
+    from xanesnet_sk.screening import _prediction_batches
+
     start = time.perf_counter()
-    for k in range(0, n, args.chunk_size):
-        rest.predict(X[k:k + args.chunk_size])
+    with _prediction_batches(rest, args.chunk_size):   # as screen() predicts
+        for k in range(0, n, args.chunk_size):
+            rest.predict(X[k:k + args.chunk_size])
     predict_s = time.perf_counter() - start
     start = time.perf_counter()
     list(_candidates(structures, n))
