@@ -21,16 +21,16 @@ compared with a model's prediction (on an edge-relative grid, by default
 Normalisation needs xraylarch, an optional extra
 (``pip install "xanesnet-sk[experiment]"``); reading does not.
 
-**What range a measurement needs.**  The model's grid (``E0 - 15`` to ``E0 + 60`` eV by default) must lie inside
-the measurement.  Larch fits its pre-edge line over ``[pre1, pre2]`` and its
-post-edge polynomial over ``[norm1, norm2]`` (eV relative to E0); by default
-``pre1`` is the first point, ``pre2`` about a third of it, ``norm2`` the last
-point and ``norm1`` about a third of that (at most 150).  A measurement from
-``E0 - 50`` (or lower) to ``E0 + 150`` eV (or higher) gives both fits room
-away from the edge; one that covers only the model's grid still works
-(pre-edge line over -15 to -5 eV, a straight post-edge line over 20 to 60 eV)
-but its edge step is less certain.  Each window must hold at least
-:data:`MIN_FIT_POINTS` points, else an error says which.
+**What range a measurement needs.** The model's grid (``E0 - 15`` to ``E0 +
+60`` eV by default) must lie inside the measurement. Larch fits its pre-edge
+line over ``[pre1, pre2]`` and its post-edge polynomial over ``[norm1, norm2]``
+(eV relative to E0); by default ``pre1`` is the first point, ``pre2`` about a
+third of it, ``norm2`` the last point and ``norm1`` about a third of that (at
+most 150). A measurement from ``E0 - 50`` (or lower) to ``E0 + 150`` eV (or
+higher) gives both fits room away from the edge; one that covers only the
+model's grid still works (pre-edge line over -15 to -5 eV, a straight post-edge
+line over 20 to 60 eV) but its edge step is less certain. Each window must hold
+at least :data:`MIN_FIT_POINTS` points, else an error says which.
 """
 
 import math
