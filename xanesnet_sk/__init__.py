@@ -29,6 +29,7 @@ _LAZY = {
     "XANESNetModule": "model",
     "XANESNetRegressor": "model",
     "make_xanesnet_pipeline": "pipeline",
+    "screen": "screening",
     "CorrelationFilter": "selection",
     "feature_variance": "selection",
     "SiteAveragedRegressor": "sites",
@@ -101,4 +102,5 @@ __all__ = [
     "SiteAveragedRegressor",
     "predict_site_spectra",
     "site_average",
+    "screen",
 ]

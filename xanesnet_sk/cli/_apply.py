@@ -246,8 +246,10 @@ def add_predict_command(subparsers, parent):
                 "have learned site spectra of that element")
     add_on_missing_absorber_option(parser)
     from ._dask import add_scheduler_options
+    from ._screen import add_measured_options
 
     add_scheduler_options(parser)
+    add_measured_options(parser)  # predict --inverse --measured FILE
     parser.set_defaults(func=run_predict)
     return parser
 
@@ -265,6 +267,9 @@ def run_predict(args, report):
         return run_predict_inverse(args, report, model, meta)
     from ._inverse import check_direction
 
+    if getattr(args, "measured", None) is not None:
+        raise CLIError("--measured is for 'predict --inverse'; to rank structures against a "
+                       "measured spectrum use 'xanesnet-sk screen'")
     check_direction(model, inverse=False)
     if args.xanes is not None:
         raise CLIError("--xanes is for 'predict --inverse' (spectra in); a forward model "

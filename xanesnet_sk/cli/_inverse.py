@@ -77,17 +77,40 @@ def run_predict_inverse(args, report, model, meta):
     """Predict descriptors for the spectra of ``--xanes DIR``; write DIR/descriptors.csv."""
     import pandas as pd
 
-    from ..io import read_spectrum
-    from ._common import existing_dir
-    from ._energy import grid_mismatch
-
     check_direction(model, inverse=True)
     given = [flag for key, flag in _FORWARD_ONLY.items() if getattr(args, key, None)]
     if given:
         raise CLIError(f"{given[0]} is not used by 'predict --inverse', which reads spectra "
-                       "(--xanes DIR) and writes descriptors; leave it out")
+                       "(--xanes DIR or --measured FILE) and writes descriptors; leave it out")
+    if getattr(args, "measured", None) is not None:
+        from ._screen import measured_for_inverse
+
+        files, spectra = measured_for_inverse(args, report, model, meta)
+    else:
+        files, spectra = _read_xanes(args, report, meta)
+    try:
+        pred = model.predict(np.vstack(spectra))
+    except ValueError as exc:
+        raise CLIError(f"--xanes: {exc}; nothing written") from None
+    out = output_dir(args.output, "--output")
+    final = out / "descriptors.csv"
+    refuse_existing([final], args.overwrite)
+    names = meta.get("target_names") or [f"target_{i}" for i in range(pred.shape[1])]
+    table = pd.DataFrame(np.asarray(pred).reshape(len(files), -1), columns=names)
+    table.insert(0, "name", [p.stem for p in files])
+    with StagedOutputs(args.overwrite) as staged:
+        table.to_csv(staged.path(final), index=False, float_format="%.6g")
+    report.wrote(f"{len(files)} rows of {len(names)} predicted descriptors", final)
+
+
+def _read_xanes(args, report, meta):
+    """(files, spectra) of ``--xanes DIR``, each on the model's grid."""
+    from ..io import read_spectrum
+    from ._common import existing_dir
+    from ._energy import grid_mismatch
+
     if args.xanes is None:
-        raise CLIError("predict --inverse needs --xanes DIR (the spectra)")
+        raise CLIError("predict --inverse needs --xanes DIR (the spectra) or --measured FILE")
     xanes = existing_dir(args.xanes, "--xanes")
     files = sorted(p for p in xanes.iterdir() if p.suffix.lower() in (".txt", ".dat"))
     if not files:
@@ -104,16 +127,4 @@ def run_predict_inverse(args, report, model, meta):
             raise CLIError(f"{path.name}: {problem}; resample the spectrum onto the model's "
                            "grid (its .json sidecar has it); nothing written")
         spectra.append(spectrum.mu)
-    try:
-        pred = model.predict(np.vstack(spectra))
-    except ValueError as exc:
-        raise CLIError(f"--xanes: {exc}; nothing written") from None
-    out = output_dir(args.output, "--output")
-    final = out / "descriptors.csv"
-    refuse_existing([final], args.overwrite)
-    names = meta.get("target_names") or [f"target_{i}" for i in range(pred.shape[1])]
-    table = pd.DataFrame(np.asarray(pred).reshape(len(files), -1), columns=names)
-    table.insert(0, "name", [p.stem for p in files])
-    with StagedOutputs(args.overwrite) as staged:
-        table.to_csv(staged.path(final), index=False, float_format="%.6g")
-    report.wrote(f"{len(files)} rows of {len(names)} predicted descriptors", final)
+    return files, spectra

@@ -64,6 +64,7 @@ def build_parser():
     from ._demo import add_demo_command
     from ._featurise import add_featurise_command
     from ._fit import add_learn_command, add_validate_command
+    from ._screen import add_screen_command
 
     parser = _Parser(
         prog=PROG,
@@ -81,6 +82,7 @@ def build_parser():
     add_predict_command(subparsers, parent)
     add_evaluate_command(subparsers, parent)
     add_analysis_commands(subparsers, parent)
+    add_screen_command(subparsers, parent)
     return parser
 
 

@@ -1,0 +1,527 @@
+"""Screening candidate structures against a measured spectrum.
+
+:func:`screen` featurises every candidate structure (streamed in chunks, so
+memory is bounded by a chunk and the ranking table, not by the input),
+predicts its spectrum with a forward model (with the deep ensemble's
+standard deviation when the model has one), optionally broadens the
+prediction to the measurement's resolution, and ranks the candidates by
+their distance to the measurement, normalised and aligned onto the model's
+grid by :func:`~xanesnet_sk.measured.prepare_measured`.
+
+**The distance.**  With ``y`` the measured spectrum on the model's grid (edge step 1) and
+``p`` a candidate's prediction, a scale ``a`` (the least-squares
+``argmin_a sum (y - a p)**2``, clipped to be positive; ``a = 1`` with
+``scale=False``) takes up the difference between the model's normalisation
+(e.g. raw FDMNES mu) and the measurement's.  Then
+
+- ``delta_mu = 100 mean|y - a p| / mean|y|`` (the project's Δμ, in %);
+- ``chi2 = mean((y - a p)**2 / ((a s)**2 + sigma**2))`` over the grid, with
+  ``s`` the ensemble's standard deviation at each point (0 without an
+  ensemble) and ``sigma`` the measurement's noise (estimated from its
+  point-to-point scatter unless given).
+
+``score`` is the ``metric`` chosen (default ``delta_mu``); rank 1 is the
+smallest.
+"""
+
+import heapq
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from numbers import Integral
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["screen", "ScreenResult", "iter_candidates", "METRICS"]
+
+#: The distances :func:`screen` ranks by.
+METRICS = ("delta_mu", "chi2")
+
+
+@dataclass
+class ScreenResult:
+    """What :func:`screen` returns.
+
+    Parameters
+    ----------
+    ranking : pandas.DataFrame
+        One row per candidate, best first: ``rank`` (1 = best), ``name``,
+        ``score``, ``delta_mu``, ``chi2``, ``scale`` (the factor ``a``),
+        ``mean_std`` (the ensemble's mean std, NaN without one), ``index``
+        (position in the input), and ``n_sites`` (sites averaged).
+    energies : ndarray of shape (n_points,)
+        The model's edge-relative grid (eV).
+    measured : PreparedSpectrum
+        The measurement, normalised and on the grid.
+    top_spectra : ndarray of shape (k, n_points)
+        The ``top_k`` best predictions (scaled by ``a``, broadened), best first.
+    top_std : ndarray of shape (k, n_points) or None
+        Their ensemble std (scaled by ``a``), or None.
+    metric : str
+        The distance ranked by.
+    """
+
+    ranking: "object"
+    energies: np.ndarray
+    measured: "object"
+    top_spectra: np.ndarray
+    top_std: np.ndarray | None
+    metric: str
+
+    def plot(self, k=None, ax=None, path=None):
+        """The measured spectrum over the ``k`` best predictions (with ±2 std bands).
+
+        Parameters
+        ----------
+        k : int or None, default=None
+            How many candidates (default: all kept, ``top_k``).
+        ax : matplotlib Axes or None, default=None
+            Where to draw; a new figure when None.
+        path : str, path-like or None, default=None
+            Save the figure there (and close it).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt
+
+        k = len(self.top_spectra) if k is None else min(int(k), len(self.top_spectra))
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+        else:
+            fig = ax.figure
+        e = self.energies
+        colours = plt.get_cmap("viridis")(np.linspace(0, 0.85, max(k, 1)))
+        for i in range(k):
+            row = self.ranking.iloc[i]
+            label = f"{int(row['rank'])}. {row['name']} ({self.metric} {row['score']:.3g})"
+            ax.plot(e, self.top_spectra[i], color=colours[i], lw=1.2, label=label)
+            if self.top_std is not None:
+                ax.fill_between(e, self.top_spectra[i] - 2 * self.top_std[i],
+                                self.top_spectra[i] + 2 * self.top_std[i], color=colours[i],
+                                alpha=0.15, lw=0)
+        ax.plot(e, self.measured.mu, "k.", ms=2.5, label="measured (normalised)")
+        ax.set(xlabel="E - E0 (eV)", ylabel="normalised mu",
+               title=f"{Path(self.measured.measured.source).name}: E0 = "
+                     f"{self.measured.e0:.2f} eV, top {k} of {len(self.ranking)}")
+        ax.legend(fontsize=7, loc="lower right")
+        if path is not None:
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+        return fig
+
+
+# ---------------------------------------------------------------- candidates
+
+
+def iter_candidates(candidates):
+    """``ase.Atoms`` of every candidate, lazily, each with ``info["name"]`` set.
+
+    Parameters
+    ----------
+    candidates : str, path-like or iterable
+        A directory of structure files (each file one candidate, named by its
+        stem), one file (an ase database ``.db``: one candidate per row, named
+        by its ``name`` key or ``<stem>_<id>``; a trajectory or multi-frame
+        file: one per frame, ``<stem>_<k>``; else its structure), or an
+        iterable of ``ase.Atoms``, paths or ase.db rows.
+
+    Yields
+    ------
+    ase.Atoms
+    """
+    from ase import Atoms
+
+    from wacsf import read_structures
+
+    if isinstance(candidates, (str, os.PathLike)):
+        path = Path(candidates)
+        if path.is_dir():
+            from wacsf._readers import is_structure_file
+
+            files = sorted(p for p in path.iterdir() if p.is_file() and is_structure_file(p))
+            if not files:
+                raise ValueError(f"{path}: no structure files (.xyz, .extxyz, .cif, POSCAR, ...)")
+            for file in files:
+                yield from read_structures([file])
+            return
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file or directory")
+        if path.suffix.lower() == ".db":
+            import ase.db
+
+            for row in ase.db.connect(str(path)).select():
+                atoms = row.toatoms()
+                atoms.info["name"] = str(row.get("name", f"{path.stem}_{row.id}"))
+                yield atoms
+            return
+        if path.suffix.lower() == ".traj":
+            import ase.io
+
+            for k, atoms in enumerate(ase.io.iread(str(path), index=":")):
+                atoms.info["name"] = f"{path.stem}_{k}"
+                yield atoms
+            return
+        frames = read_structures(path, index=":")
+        if len(frames) == 1:
+            frames[0].info["name"] = path.stem
+        yield from frames
+        return
+    for k, item in enumerate(candidates):
+        if isinstance(item, Atoms):
+            item.info.setdefault("name", str(k))
+            yield item
+        elif isinstance(item, (str, os.PathLike)):
+            yield from read_structures([item])
+        elif hasattr(item, "toatoms"):
+            atoms = item.toatoms()
+            atoms.info["name"] = str(item.get("name", item.id))
+            yield atoms
+        else:
+            raise TypeError(f"candidate {k}: expected ase.Atoms, a structure file or an ase.db "
+                            f"row, got {type(item).__name__}")
+
+
+# ---------------------------------------------------------------- the model
+
+
+def _split(model, wacsf):
+    """(featuriser, the rest) of a forward model."""
+    from sklearn.pipeline import Pipeline
+
+    from wacsf import WACSFTransformer
+
+    from .inverse import direction_of
+
+    if direction_of(model) == "inverse":
+        raise ValueError("model: an inverse model (spectra to descriptors) cannot screen "
+                         "structures; give a forward model (structures to spectra)")
+    first = model.steps[0][1] if isinstance(model, Pipeline) else None
+    if isinstance(first, WACSFTransformer):
+        if wacsf is not None:
+            raise ValueError("the model featurises structures itself: leave wacsf=None")
+        return first, model[1:]
+    if wacsf is None:
+        raise ValueError("this model takes wACSF features: pass wacsf=WACSFTransformer(...) "
+                         "with the parameters it was trained with")
+    return wacsf, model
+
+
+def _nets(estimator):
+    """The fitted skorch nets inside ``estimator`` (pipelines, target transforms, ensembles)."""
+    from skorch import NeuralNet
+
+    if isinstance(estimator, NeuralNet):
+        yield estimator
+        return
+    for _, step in getattr(estimator, "steps", ()):
+        yield from _nets(step)
+    if hasattr(estimator, "regressor_"):
+        yield from _nets(estimator.regressor_)
+    for member in getattr(estimator, "estimators_", ()) or ():
+        yield from _nets(member)
+
+
+@contextmanager
+def _prediction_batches(estimator, size):
+    """Predict in batches of ``size`` rows (skorch's default is the training batch, 32:
+    about 10 times slower on the CPU); every net's ``batch_size`` is restored after."""
+    changed = []
+    try:
+        for net in _nets(estimator):
+            if "iterator_valid__batch_size" not in vars(net) and net.batch_size < size:
+                changed.append((net, net.batch_size))
+                net.batch_size = size
+        yield
+    finally:
+        for net, size_before in changed:
+            net.batch_size = size_before
+
+
+def _has_std(rest):
+    from .ensemble import DeepEnsembleRegressor
+
+    last = rest.steps[-1][1] if hasattr(rest, "steps") else rest
+    last = getattr(last, "regressor_", last)
+    return isinstance(last, DeepEnsembleRegressor) and last.n_ensemble > 1
+
+
+def _element_number(element):
+    from ase.data import atomic_numbers, chemical_symbols
+
+    if element is None:
+        return None
+    if isinstance(element, Integral):
+        if not 0 < int(element) < len(chemical_symbols):
+            raise ValueError(f"absorber element {element} is not an atomic number")
+        return int(element)
+    symbol = str(element).strip().capitalize()
+    if symbol not in atomic_numbers:
+        raise ValueError(f"absorber element {element!r} is not an element symbol")
+    return atomic_numbers[symbol]
+
+
+def _check_absorbers(atoms_list, z, absorber, site_mode, measured_source):
+    """ValueError naming the first candidate without the absorbing element."""
+    from ase.data import chemical_symbols
+
+    from wacsf._structures import _absorber_indices
+
+    indices = None if site_mode else _absorber_indices(atoms_list, absorber)
+    for k, atoms in enumerate(atoms_list):
+        numbers = atoms.numbers
+        name = atoms.info.get("name", "?")
+        where = atoms.info.get("source", name)
+        if site_mode:
+            if not np.any(numbers == z):
+                raise ValueError(f"candidate {name} ({where}) has no {chemical_symbols[z]} atom, "
+                                 f"the absorbing element of {measured_source}")
+            continue
+        at = int(indices[k])
+        if not -len(numbers) <= at < len(numbers) or numbers[at] != z:
+            got = chemical_symbols[numbers[at]] if -len(numbers) <= at < len(numbers) else "missing"
+            raise ValueError(f"candidate {name} ({where}): its absorbing atom {at} is "
+                             f"{got}, but {measured_source} is a {chemical_symbols[z]} edge; put "
+                             f"the {chemical_symbols[z]} atom first or use absorber_element")
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def _score(y, pred, std, noise, scale, weight):
+    """(delta_mu, chi2, a) of every row of ``pred`` against ``y``."""
+    if scale:
+        a = (pred @ y) / np.maximum(np.einsum("ij,ij->i", pred, pred), 1e-300)
+        a = np.clip(a, 1e-12, None)
+    else:
+        a = np.ones(len(pred))
+    resid = y[None, :] - a[:, None] * pred
+    delta_mu = 100.0 * np.abs(resid).mean(axis=1) / max(np.abs(y).mean(), 1e-300)
+    var = np.full_like(resid, noise ** 2) if std is None else (a[:, None] * std) ** 2 + noise ** 2
+    var = np.maximum(var, 1e-300)
+    chi2 = (resid ** 2 / var * weight).sum(axis=1) / weight.sum()
+    return delta_mu, chi2, a
+
+
+def screen(model, candidates, measured, *, e0=None, shift=0.0, energies=None,
+           absorber_element=None, absorber=None, element=None, broadening=None,
+           metric="delta_mu", scale=True, noise=None, top_k=5, chunk_size=4096, n_jobs=None,
+           wacsf=None, flatten=False, pre_edge_params=None, progress=False):
+    """Rank candidate structures by how well their predicted spectra match a measurement.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        A forward model: a fitted :func:`~xanesnet_sk.make_xanesnet_pipeline`
+        starting with a ``WACSFTransformer``, or a regressor on wACSF features
+        together with ``wacsf``.  A deep ensemble gives each prediction its
+        standard deviation.
+    candidates : str, path-like or iterable
+        Structures, streamed (see :func:`iter_candidates`): a directory, a
+        trajectory, an ase database, a structure file, or an iterable of
+        ``ase.Atoms`` (or files, or ase.db rows).
+    measured : str, path-like, MeasuredSpectrum, PreparedSpectrum or (energies, mu)
+        The measurement: read and normalised with
+        :func:`~xanesnet_sk.measured.prepare_measured` (needs xraylarch),
+        unless already a PreparedSpectrum on the model's grid.
+    e0 : float or None, default=None
+        The measured edge energy (eV) when known; None: the file's, else
+        Larch's (the maximum of dmu/dE).
+    shift : float, default=0.0
+        Added to E0 when aligning (eV).
+    energies : array-like or None, default=None
+        The model's edge-relative grid; None: ``xanesnet_grid`` of the
+        model's output size (the grid every model of this project is trained
+        on unless told otherwise).
+    absorber_element : str, int or None, default=None
+        Average the predictions of every atom of this element in a candidate
+        (the measured spectrum of a material with several sites); None: one
+        absorbing atom per candidate (``absorber``, default the featuriser's).
+    absorber : int or None, default=None
+        Index of the absorbing atom without ``absorber_element`` (default:
+        the featuriser's ``absorber``).
+    element : str, int or None, default=None
+        The absorbing element every candidate must have (at ``absorber``, or
+        anywhere with ``absorber_element``); None: ``absorber_element``, else
+        the measurement's ``Element.symbol``, else unchecked.
+    broadening : float, transformer or None, default=None
+        Broaden the predictions before comparing: a Lorentzian FWHM in eV
+        (:class:`~xanesnet_sk.spectra.LorentzianBroadening` on the grid), or a
+        spectra transformer such as
+        :class:`~xanesnet_sk.spectra.ArctanBroadening` built on the grid.
+    metric : {"delta_mu", "chi2"}, default="delta_mu"
+        The distance ``score`` holds (see the module's notes).
+    scale : bool, default=True
+        Fit the factor ``a`` per candidate (the model's and the measurement's
+        normalisations differ); False compares as they are.
+    noise : float or None, default=None
+        The measurement's noise (normalised units) in chi2; None: estimated.
+    top_k : int, default=5
+        How many best predictions to keep for the plot.
+    chunk_size : int, default=4096
+        Candidates featurised and predicted at a time (bounds memory).
+    n_jobs : int or None, default=None
+        Featuriser threads (None: the featuriser's own setting).
+    wacsf : WACSFTransformer or None, default=None
+        The featuriser, for a model that takes features.
+    flatten : bool, default=False
+        Compare with Larch's flattened measurement.
+    pre_edge_params : dict or None, default=None
+        ``pre1``, ``pre2``, ``norm1``, ``norm2``, ``nnorm``, ``nvict``,
+        ``step`` for the normalisation.
+    progress : bool, default=False
+        Show a progress bar of candidates.
+
+    Returns
+    -------
+    ScreenResult
+
+    Raises
+    ------
+    ValueError
+        An inverse model; a measurement that does not cover the grid (naming
+        the file); a candidate without the absorbing element (naming it).
+    ImportError
+        Normalising without xraylarch (``pip install "xanesnet-sk[experiment]"``).
+    """
+    import pandas as pd
+    from sklearn.base import clone
+
+    from .measured import PreparedSpectrum, as_measured, prepare_measured
+    from .spectra import LorentzianBroadening, xanesnet_grid
+
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if not (isinstance(top_k, Integral) and top_k >= 1):
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    if not (isinstance(chunk_size, Integral) and chunk_size >= 1):
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    featuriser, rest = _split(model, wacsf)
+    with_std = _has_std(rest)
+    if energies is None:
+        n_out = getattr(rest, "n_outputs_", None)
+        if n_out is None:
+            last = rest.steps[-1][1] if hasattr(rest, "steps") else rest
+            n_out = getattr(getattr(last, "regressor_", last), "n_outputs_", 226)
+        energies = xanesnet_grid(int(n_out))
+    grid = np.asarray(energies, dtype=float).reshape(-1)
+    if isinstance(measured, PreparedSpectrum):
+        prepared = measured
+        if prepared.mu.shape != grid.shape or not np.allclose(prepared.grid, grid):
+            raise ValueError(f"{prepared.measured.source}: prepared on another grid than the "
+                             "model's; prepare it with the model's energies")
+    else:
+        spectrum = as_measured(measured)
+        prepared = prepare_measured(spectrum, grid, e0=e0, shift=shift, flatten=flatten,
+                                    **(pre_edge_params or {}))
+    y = prepared.mu
+    sigma = prepared.noise if noise is None else float(noise)
+    sigma = max(sigma, 1e-3 * max(np.abs(y).max(), 1e-12))  # floor: no division by ~0
+    broaden = None
+    if broadening is not None:
+        if isinstance(broadening, (int, float)):
+            broaden = LorentzianBroadening(grid, width=float(broadening)).fit(y[None, :])
+        else:
+            broaden = clone(broadening).fit(y[None, :])
+    featuriser = clone(featuriser)
+    site_mode = absorber_element is not None
+    if site_mode:
+        featuriser.set_params(absorber=0, absorber_element=absorber_element)
+    elif absorber is not None:
+        featuriser.set_params(absorber=int(absorber))
+    if n_jobs is not None:
+        featuriser.set_params(n_jobs=n_jobs)
+    featuriser.set_params(progress=False)
+    z = _element_number(element if element is not None else
+                        absorber_element if absorber_element is not None else
+                        prepared.measured.element)
+    absorber_index = featuriser.get_params()["absorber"]
+    weight = np.ones_like(grid)
+    names, scores, dmus, chis, scales, stds, n_sites = [], [], [], [], [], [], []
+    heap = []  # (-score, index, spectrum, std): the top_k best so far
+    stream = iter_candidates(candidates)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc="screening", unit="candidate")
+    base = 0
+    with _prediction_batches(rest, chunk_size):
+        while True:
+            chunk = list(islice(stream, chunk_size))
+            if not chunk:
+                break
+            if z is not None:
+                _check_absorbers(chunk, z, absorber_index, site_mode, prepared.measured.source)
+            X = featuriser.transform(chunk)
+            if with_std:
+                pred, std = rest.predict(X, return_std=True)
+                pred, std = np.asarray(pred, float).reshape(len(X), -1), np.asarray(std, float)
+                std = std.reshape(len(X), -1)
+            else:
+                pred, std = np.asarray(rest.predict(X), float).reshape(len(X), -1), None
+            if pred.shape[1] != grid.size:
+                raise ValueError(f"the model predicts {pred.shape[1]} points but its grid "
+                                 f"(energies) has {grid.size}")
+            counts = np.ones(len(chunk), dtype=int)
+            if site_mode:
+                owner = featuriser.sites_[:, 0]
+                counts = np.bincount(owner, minlength=len(chunk))
+                pred = _mean_by(pred, owner, counts)
+                std = None if std is None else _mean_by(std, owner, counts)
+            if broaden is not None:
+                pred = broaden.transform(pred)
+                std = None if std is None else broaden.transform(std)
+            bad = ~np.isfinite(pred).all(axis=1)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"the model predicts NaN or inf for candidate "
+                                 f"{chunk[i].info.get('name', base + i)}")
+            dmu, chi2, a = _score(y, pred, std, sigma, scale, weight)
+            score = dmu if metric == "delta_mu" else chi2
+            for i in np.argsort(score, kind="stable")[:top_k]:  # only these can enter
+                item = (-score[i], -(base + i))  # larger: better (lower score, then index)
+                if len(heap) < top_k:
+                    heapq.heappush(heap, (*item, a[i] * pred[i],
+                                          None if std is None else a[i] * std[i]))
+                elif item > heap[0][:2]:
+                    heapq.heapreplace(heap, (*item, a[i] * pred[i],
+                                             None if std is None else a[i] * std[i]))
+            names.extend(str(atoms.info.get("name", base + i)) for i, atoms in enumerate(chunk))
+            scores.append(score)
+            dmus.append(dmu)
+            chis.append(chi2)
+            scales.append(a)
+            stds.append(std.mean(axis=1) if std is not None else np.full(len(chunk), np.nan))
+            n_sites.append(counts)
+            base += len(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    if base == 0:
+        raise ValueError("candidates: no structures to screen")
+    table = pd.DataFrame({
+        "name": names, "score": np.concatenate(scores), "delta_mu": np.concatenate(dmus),
+        "chi2": np.concatenate(chis), "scale": np.concatenate(scales),
+        "mean_std": np.concatenate(stds), "n_sites": np.concatenate(n_sites),
+        "index": np.arange(base),
+    })
+    table = table.sort_values(["score", "index"], kind="stable").reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    best = sorted(heap, key=lambda item: (-item[0], -item[1]))
+    return ScreenResult(
+        ranking=table, energies=grid, measured=prepared,
+        top_spectra=np.vstack([item[2] for item in best]),
+        top_std=None if not with_std else np.vstack([item[3] for item in best]),
+        metric=metric,
+    )
+
+
+def _mean_by(values, owner, counts):
+    sums = np.zeros((counts.size, values.shape[1]))
+    np.add.at(sums, owner, values)
+    return sums / np.maximum(counts, 1)[:, None]
