@@ -423,3 +423,57 @@ def test_zero_epochs_and_missing_gpu_are_parameter_errors(data):
         XANESNetRegressor(device="gpu0")._check_params()
     XANESNetRegressor(device=None)._check_params()  # skorch's "leave it where it is"
     XANESNetRegressor(device="cpu")._check_params()
+
+
+# ---------------------------------------------------------------- your own module: messages
+
+
+class _WrongOutput(torch.nn.Module):
+    """A user module that ignores the n_outputs it is given."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.out = torch.nn.Linear(n_features, 3)
+
+    def forward(self, X):
+        return self.out(X)
+
+
+class _WrongInput(torch.nn.Module):
+    """A user module built for 4 features whatever it is given."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.out = torch.nn.Linear(4, n_outputs)
+
+    def forward(self, X):
+        return self.out(X)
+
+
+def test_a_module_with_the_wrong_output_size_is_named_before_training(data):
+    X, y = data
+    net = XANESNetRegressor(_WrongOutput, max_epochs=5)
+    with pytest.raises(ValueError) as err:
+        net.fit(X, y)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "_WrongOutput" in message and "(2, 3)" in message and f"{y.shape[1]} outputs" in message
+    assert "n_outputs" in message
+    assert not hasattr(net, "history_") or len(net.history_) == 0  # refused before any epoch
+
+
+def test_a_module_that_fails_on_the_features_is_named(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"_WrongInput.*\(2, 6\).*n_features") as err:
+        XANESNetRegressor(_WrongInput, max_epochs=1).fit(X, y)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("module", ["MyMod", 3, torch.nn.Linear(2, 2).forward])
+def test_module_must_be_a_torch_module(data, module):
+    X, y = data
+    with pytest.raises(ValueError, match=r"module must be a torch\.nn\.Module class") as err:
+        XANESNetRegressor(module, max_epochs=1).fit(X, y)
+    assert "\n" not in str(err.value)
+    if module == "MyMod":
+        assert "module=MyMod" in str(err.value)

@@ -222,8 +222,18 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             z = _standardised_error(y_cal, mean, std)
             self.raw_coverage_ = float(np.mean(z <= 2.0))
             # the smallest factor that puts TWO_SIGMA of the held-out points within 2 std
-            self.std_scale_ = max(float(np.quantile(z, TWO_SIGMA, method="higher")) / 2.0,
-                                  np.finfo(float).tiny)
+            quantile = float(np.quantile(z, TWO_SIGMA, method="higher"))
+            if not np.isfinite(quantile):
+                agree = float(np.mean(np.isinf(z)))
+                raise ValueError(
+                    f"DeepEnsembleRegressor: the {self.n_ensemble} members of {_short(base)} "
+                    f"agree exactly on {agree:.0%} of the held-out values while their mean "
+                    "misses them, so no factor can calibrate their spread (it would be "
+                    "infinite; a deterministic estimator fits the same model whatever its "
+                    "seed): use bootstrap=True or an estimator whose fit depends on its "
+                    "random_state, or calibration=None for the raw spread"
+                )
+            self.std_scale_ = max(quantile / 2.0, np.finfo(float).tiny)
         return self
 
     def _member_predictions(self, X):
@@ -234,7 +244,9 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     def _mean_std(self, X):
         preds = self._member_predictions(X)
         mean = preds.mean(axis=0)
-        std = preds.std(axis=0, ddof=1) if len(preds) > 1 else np.zeros_like(mean)
+        # deviations from one member: members that agree exactly have a spread of exactly 0
+        # (not the rounding error of their mean)
+        std = (preds - preds[0]).std(axis=0, ddof=1) if len(preds) > 1 else np.zeros_like(mean)
         return mean, std
 
     def predict(self, X, return_std=False):
@@ -289,6 +301,12 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         tags.input_tags = base_tags.input_tags
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _short(estimator):
+    """A one-line name of ``estimator`` for messages, e.g. ``Ridge()``."""
+    text = " ".join(repr(estimator).split())
+    return text if len(text) <= 60 else type(estimator).__name__ + "(...)"
 
 
 def _fit_member(base, seed, X, y, fit_params):
