@@ -342,3 +342,72 @@ def test_members_that_agree_exactly_are_refused_not_nan(data):
     assert np.isfinite(ens.std_scale_)
     _, std = ens.predict(X[:4], return_std=True)
     assert np.isfinite(std).all() and (std > 0).all()
+
+
+# ----------------------------------------------------------------------------- worker processes
+
+
+class _ScriptModule(torch.nn.Module):
+    """Stands for a module class defined in the user's script (``__main__``)."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.out = torch.nn.Linear(n_features, n_outputs)
+
+    def forward(self, X):
+        return self.out(X)
+
+
+def test_a_module_from_the_script_trains_in_process_with_a_warning(data, monkeypatch):
+    """Worker processes cannot send back a member whose module lives in __main__: such
+    members are trained in this process (same results), with a warning saying why."""
+    X, y = data
+    monkeypatch.setattr(_ScriptModule, "__module__", "__main__")
+    kw = dict(featurise=False, module=_ScriptModule, max_epochs=2, random_state=0,
+              n_ensemble=2, n_threads=1)
+    with pytest.warns(UserWarning, match=r"_ScriptModule is defined in __main__.*one at a time"):
+        par = make_xanesnet_pipeline(n_jobs=2, **kw).fit(X, y)
+    seq = make_xanesnet_pipeline(n_jobs=1, **kw).fit(X, y)
+    np.testing.assert_array_equal(par.predict(X), seq.predict(X))
+
+
+def test_unsendable_finds_classes_functions_and_instances_in_main(monkeypatch):
+    from xanesnet_sk.ensemble import _unsendable
+
+    assert _unsendable(XANESNetRegressor(_ScriptModule)) is None
+    monkeypatch.setattr(_ScriptModule, "__module__", "__main__")
+    assert _unsendable(XANESNetRegressor(_ScriptModule)) == "_ScriptModule"
+    assert _unsendable(XANESNetRegressor(callbacks=[_ScriptModule(2, 2)])) == "_ScriptModule"
+
+    def local_loss(a, b):
+        return a
+
+    assert _unsendable(Ridge(alpha=1.0)) is None
+    assert "local_loss" in _unsendable(XANESNetRegressor(criterion=local_loss))
+    assert _unsendable(XANESNetRegressor(criterion=lambda a, b: a)) == "<lambda>"
+
+
+@pytest.mark.slow
+def test_script_module_ensemble_end_to_end(tmp_path):
+    """A script defining its own module and n_ensemble=2, n_jobs=2 fits (in process)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import numpy as np, torch\n"
+        "from xanesnet_sk import make_xanesnet_pipeline\n"
+        "class MyMod(torch.nn.Module):\n"
+        "    def __init__(self, n_features, n_outputs):\n"
+        "        super().__init__(); self.l = torch.nn.Linear(n_features, n_outputs)\n"
+        "    def forward(self, X): return self.l(X)\n"
+        "if __name__ == '__main__':\n"
+        "    rng = np.random.default_rng(0)\n"
+        "    X, y = rng.normal(size=(60, 5)), rng.normal(size=(60, 4))\n"
+        "    p = make_xanesnet_pipeline(featurise=False, module=MyMod, max_epochs=2,\n"
+        "                               n_ensemble=2, n_jobs=2, random_state=0).fit(X, y)\n"
+        "    print(p.predict(X[:2], return_std=True)[1].shape)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "(2, 4)" in done.stdout and "defined in __main__" in done.stderr

@@ -11,10 +11,11 @@ with ``n_ensemble=N``; ``Pipeline.predict(X, return_std=True)`` passes
 ``return_std`` through to it.
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -206,7 +207,20 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             else:
                 samples.append(fit_idx)
         base = self._base()
-        members = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+        n_jobs = self.n_jobs
+        if self.n_ensemble > 1 and effective_n_jobs(n_jobs) != 1:
+            name = _unsendable(base)
+            if name is not None:
+                warnings.warn(
+                    f"DeepEnsembleRegressor: {name} is defined in __main__ (your script) or "
+                    "inside a function, so worker processes could train the members but not "
+                    f"send them back; training the {self.n_ensemble} members one at a time in "
+                    f"this process instead (same results); move {name} into an importable "
+                    "module to train them in parallel",
+                    UserWarning, stacklevel=2,
+                )
+                n_jobs = 1
+        members = Parallel(n_jobs=n_jobs, verbose=self.verbose)(
             delayed(_fit_member)(base, int(seed), _take(X, idx), y[idx], fit_params)
             for seed, idx in zip(self.seeds_, samples)
         )
@@ -301,6 +315,31 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         tags.input_tags = base_tags.input_tags
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _unsendable(estimator):
+    """Name of a class or function in ``estimator``'s parameters that a worker process
+    cannot pickle back by reference (defined in ``__main__``, in a function, or a
+    lambda), else None."""
+
+    def culprit(obj):
+        if isinstance(obj, (list, tuple)):
+            return next((c for c in map(culprit, obj) if c is not None), None)
+        if isinstance(obj, dict):
+            return culprit(list(obj.values()))
+        if isinstance(obj, (str, bytes, int, float, bool, complex, type(None), np.ndarray)):
+            return None
+        if hasattr(obj, "get_params") and not isinstance(obj, type):
+            return _unsendable(obj) or culprit(type(obj))
+        target = obj if isinstance(obj, type) or callable(obj) and hasattr(
+            obj, "__qualname__") else type(obj)
+        qualname = getattr(target, "__qualname__", "")
+        if getattr(target, "__module__", None) == "__main__" or "<locals>" in qualname \
+                or qualname == "<lambda>":
+            return qualname.rsplit("<locals>.", 1)[-1]
+        return None
+
+    return culprit(list(estimator.get_params(deep=False).values()))
 
 
 def _short(estimator):
