@@ -477,3 +477,31 @@ def test_module_must_be_a_torch_module(data, module):
     assert "\n" not in str(err.value)
     if module == "MyMod":
         assert "module=MyMod" in str(err.value)
+
+
+# ---------------------------------------------------------------- DerivativeLoss on short spectra
+
+
+@pytest.mark.parametrize("n_points", [1, 2, 3, 4])
+def test_derivative_loss_on_short_spectra(n_points):
+    """A term whose difference does not exist (no slope of one point, no curvature of
+    two) is left out; every term that exists is in, at its weight."""
+    from xanesnet_sk.model import DerivativeLoss
+
+    gen = torch.Generator().manual_seed(n_points)
+    y = torch.randn(3, n_points, generator=gen, dtype=torch.float64)
+    p = torch.randn(3, n_points, generator=gen, dtype=torch.float64)
+    want = float(torch.mean((p - y) ** 2))
+    if n_points >= 2:
+        want += 0.5 * float(torch.mean((torch.diff(p) - torch.diff(y)) ** 2))
+    if n_points >= 3:
+        want += 0.25 * float(torch.mean((torch.diff(p, n=2) - torch.diff(y, n=2)) ** 2))
+    loss = DerivativeLoss(derivative_weight=0.5, curvature_weight=0.25)(p, y)
+    assert float(loss) == pytest.approx(want, rel=1e-12)
+    # and a net trains on such spectra with a finite loss
+    if n_points <= 3:
+        X = np.random.default_rng(0).normal(size=(8, 2))
+        net = XANESNetRegressor(hidden_sizes=(4,), max_epochs=2, derivative_weight=1.0,
+                                curvature_weight=1.0, random_state=0, batch_norm=False)
+        net.fit(X, np.ones((8, n_points)) * np.arange(n_points))
+        assert np.isfinite(net.history_[-1, "train_loss"])
