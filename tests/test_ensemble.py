@@ -282,7 +282,7 @@ class _Recorder(RegressorMixin, BaseEstimator):
         return X[:, 1] + self.shift_
 
 
-def _recorder_data(n=2000, seed=0):
+def _recorder_data(n=3000, seed=0):
     rng = np.random.default_rng(seed)
     X = np.column_stack([np.arange(n), rng.normal(size=n)])
     y = X[:, 1] + rng.standard_t(3, size=n)  # heavy tails: distinct standardised errors
@@ -314,7 +314,9 @@ def test_calibration_is_the_split_conformal_quantile():
     shifts = np.array([m.shift_ for m in ens.estimators_])
     z = np.abs(y[cal] - X[cal, 1] - shifts.mean()) / shifts.std(ddof=1)
     # the held-out point of rank ceil(TWO_SIGMA * (n - 1)) sets the factor: no interpolation
+    # (300 held-out points: rank 286, where 95 % would give 285)
     rank = int(np.ceil(TWO_SIGMA * (len(z) - 1)))
+    assert len(z) == 300 and rank != int(np.ceil(0.95 * (len(z) - 1)))
     assert ens.std_scale_ == pytest.approx(np.sort(z)[rank] / 2.0, rel=1e-12)
     assert ens.raw_coverage_ == pytest.approx(np.mean(z <= 2.0), rel=1e-12)
     # the smallest such factor: TWO_SIGMA of the held-out points within 2 scaled std, and
