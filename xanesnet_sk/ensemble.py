@@ -258,9 +258,15 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     def _mean_std(self, X):
         preds = self._member_predictions(X)
         mean = preds.mean(axis=0)
-        # deviations from one member: members that agree exactly have a spread of exactly 0
-        # (not the rounding error of their mean)
-        std = (preds - preds[0]).std(axis=0, ddof=1) if len(preds) > 1 else np.zeros_like(mean)
+        if len(preds) < 2:
+            return mean, np.zeros_like(mean)
+        std = preds.std(axis=0, ddof=1)
+        # members that agree exactly have a spread of exactly 0, not the rounding error of
+        # their mean (at most a few eps * |mean|): checked where the spread is that small
+        tiny = std <= 64 * np.finfo(np.float64).eps * np.abs(mean)
+        if tiny.any():
+            std[tiny] = np.where((preds[:, tiny] == preds[0, tiny]).all(axis=0), 0.0,
+                                 std[tiny])
         return mean, std
 
     def predict(self, X, return_std=False):

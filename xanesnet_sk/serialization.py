@@ -346,8 +346,9 @@ def load_safe(path):
         raise ValueError(f"{path}: not a model written by xanesnet_sk.serialization.save_safe "
                          f"({exc}); it was not loaded") from None
     except (KeyError, TypeError, AttributeError, ValueError, IndexError, RuntimeError) as exc:
-        raise ValueError(f"{path}: not a model written by xanesnet_sk.serialization.save_safe "
-                         f"({type(exc).__name__}: {_one_line(exc)}); it was not loaded") from None
+        raise ValueError(f"{path}: cannot rebuild the model it holds ({type(exc).__name__}: "
+                         f"{_one_line(exc)}): written by another version of xanesnet-sk, or "
+                         "altered; it was not loaded") from None
 
 
 # ---------------------------------------------------------------- checks of a file's contents
