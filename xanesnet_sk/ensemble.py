@@ -55,12 +55,19 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         deviations of the mean (a split-conformal quantile).  ``None``:
         members train on all data and the raw spread is returned
         (``std_scale_ = 1``); raw ensemble spreads are usually too narrow.
+        Members that agree exactly (a deterministic estimator such as
+        ``Ridge()`` without ``bootstrap``) have a spread of exactly 0: with
+        ``"holdout"`` that is a ValueError at fit (no factor calibrates it),
+        with ``None`` the returned std is 0.
     validation_fraction : float in (0, 0.5], default=0.1
         Share of the training samples held out for the calibration.
     n_jobs : int or None, default=None
         Members trained in parallel by joblib (prediction runs in this
         process); ``None`` is one at a time, ``-1`` all cores.  Results are the same for any
-        ``n_jobs`` on the same machine with the same thread count per fit.
+        ``n_jobs`` on the same machine with the same thread count per fit.  An
+        estimator holding a class or function defined in ``__main__`` (your
+        script), in a function body, or a lambda, cannot come back from a
+        worker process: its members train in this process, with a warning.
     random_state : int, RandomState instance or None, default=None
         Draws the members' seeds, the calibration split and the bootstrap
         samples; an integer makes the whole ensemble reproducible.
