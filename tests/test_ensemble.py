@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.linear_model import Ridge, SGDRegressor
 from sklearn.model_selection import GridSearchCV
 
@@ -258,3 +258,158 @@ def test_example_panels_draw_the_std_band():
     assert verts[:, 1].max() == pytest.approx((pred[4] + 2 * std[4]).max())
     plain = plot_spectra_examples(e, y, pred, dmu)
     assert not any(ax.collections for ax in plain.axes)
+
+
+# ----------------------------------------------------------------------------- calibration, pinned
+
+
+class _Recorder(RegressorMixin, BaseEstimator):
+    """Predicts column 1 plus a shift drawn from its seed; records the sample ids (column 0)
+    it was fitted on and asked to predict."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        self.seen_ = np.asarray(X)[:, 0].astype(int)
+        self.shift_ = float(np.random.default_rng(self.random_state).normal())
+        self.predicted_ = []
+        return self
+
+    def predict(self, X):
+        X = np.asarray(X)
+        self.predicted_.append(X[:, 0].astype(int))
+        return X[:, 1] + self.shift_
+
+
+def _recorder_data(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([np.arange(n), rng.normal(size=n)])
+    y = X[:, 1] + rng.standard_t(3, size=n)  # heavy tails: distinct standardised errors
+    return X, y
+
+
+@pytest.mark.parametrize("bootstrap", [False, True])
+def test_the_holdout_is_held_out_of_every_member(bootstrap):
+    X, y = _recorder_data(300)
+    ens = DeepEnsembleRegressor(_Recorder(), n_ensemble=4, bootstrap=bootstrap,
+                                validation_fraction=0.2, random_state=3).fit(X, y)
+    held_out = ens.estimators_[0].predicted_[0]
+    assert len(held_out) == 60 and len(np.unique(held_out)) == 60
+    for member in ens.estimators_:
+        np.testing.assert_array_equal(member.predicted_[0], held_out)  # same points for all
+        assert not set(member.seen_) & set(held_out)
+        if not bootstrap:  # the rest, all of it, each once
+            np.testing.assert_array_equal(np.sort(member.seen_),
+                                          np.setdiff1d(np.arange(300), held_out))
+    if bootstrap:
+        assert len({tuple(m.seen_) for m in ens.estimators_}) == 4
+        assert all(len(np.unique(m.seen_)) < 240 for m in ens.estimators_)
+
+
+def test_calibration_is_the_split_conformal_quantile():
+    X, y = _recorder_data()
+    ens = DeepEnsembleRegressor(_Recorder(), n_ensemble=3, random_state=0).fit(X, y)
+    cal = ens.estimators_[0].predicted_[0]
+    shifts = np.array([m.shift_ for m in ens.estimators_])
+    z = np.abs(y[cal] - X[cal, 1] - shifts.mean()) / shifts.std(ddof=1)
+    # the held-out point of rank ceil(TWO_SIGMA * (n - 1)) sets the factor: no interpolation
+    # (300 held-out points: rank 286, where 95 % would give 285)
+    rank = int(np.ceil(TWO_SIGMA * (len(z) - 1)))
+    assert len(z) == 300 and rank != int(np.ceil(0.95 * (len(z) - 1)))
+    assert ens.std_scale_ == pytest.approx(np.sort(z)[rank] / 2.0, rel=1e-12)
+    assert ens.raw_coverage_ == pytest.approx(np.mean(z <= 2.0), rel=1e-12)
+    # the smallest such factor: TWO_SIGMA of the held-out points within 2 scaled std, and
+    # not with a factor a hair smaller
+    assert np.mean(z <= 2.0 * ens.std_scale_ * (1 + 1e-12)) >= TWO_SIGMA
+    assert np.mean(z <= 2.0 * ens.std_scale_ * (1 - 1e-9)) < TWO_SIGMA
+    mean, std = ens.predict(X[:5], return_std=True)
+    np.testing.assert_allclose(std, shifts.std(ddof=1) * ens.std_scale_, rtol=1e-12)
+
+
+def test_members_that_agree_exactly_are_refused_not_nan(data):
+    X, y = data
+    with pytest.raises(ValueError) as err:
+        DeepEnsembleRegressor(Ridge(), n_ensemble=3, random_state=0).fit(X, y)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "agree exactly" in message and "Ridge()" in message
+    assert "bootstrap=True" in message and "calibration=None" in message
+    # without calibration the raw spread is 0, and stays finite
+    ens = DeepEnsembleRegressor(Ridge(), n_ensemble=3, calibration=None).fit(X, y)
+    mean, std = ens.predict(X[:4], return_std=True)
+    assert np.isfinite(std).all() and (std == 0).all()
+    # bootstrap resamples make the members differ: calibrated, finite, positive
+    ens = DeepEnsembleRegressor(Ridge(), n_ensemble=3, bootstrap=True, random_state=0).fit(X, y)
+    assert np.isfinite(ens.std_scale_)
+    _, std = ens.predict(X[:4], return_std=True)
+    assert np.isfinite(std).all() and (std > 0).all()
+
+
+# ----------------------------------------------------------------------------- worker processes
+
+
+class _ScriptModule(torch.nn.Module):
+    """Stands for a module class defined in the user's script (``__main__``)."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.out = torch.nn.Linear(n_features, n_outputs)
+
+    def forward(self, X):
+        return self.out(X)
+
+
+def test_a_module_from_the_script_trains_in_process_with_a_warning(data, monkeypatch):
+    """Worker processes cannot send back a member whose module lives in __main__: such
+    members are trained in this process (same results), with a warning saying why."""
+    X, y = data
+    monkeypatch.setattr(_ScriptModule, "__module__", "__main__")
+    kw = dict(featurise=False, module=_ScriptModule, max_epochs=2, random_state=0,
+              n_ensemble=2, n_threads=1)
+    with pytest.warns(UserWarning, match=r"_ScriptModule is defined in __main__.*one at a time"):
+        par = make_xanesnet_pipeline(n_jobs=2, **kw).fit(X, y)
+    seq = make_xanesnet_pipeline(n_jobs=1, **kw).fit(X, y)
+    np.testing.assert_array_equal(par.predict(X), seq.predict(X))
+
+
+def test_unsendable_finds_classes_functions_and_instances_in_main(monkeypatch):
+    from xanesnet_sk.ensemble import _unsendable
+
+    assert _unsendable(XANESNetRegressor(_ScriptModule)) is None
+    monkeypatch.setattr(_ScriptModule, "__module__", "__main__")
+    assert _unsendable(XANESNetRegressor(_ScriptModule)) == "_ScriptModule"
+    assert _unsendable(XANESNetRegressor(callbacks=[_ScriptModule(2, 2)])) == "_ScriptModule"
+
+    def local_loss(a, b):
+        return a
+
+    assert _unsendable(Ridge(alpha=1.0)) is None
+    assert "local_loss" in _unsendable(XANESNetRegressor(criterion=local_loss))
+    assert _unsendable(XANESNetRegressor(criterion=lambda a, b: a)) == "<lambda>"
+
+
+@pytest.mark.slow
+def test_script_module_ensemble_end_to_end(tmp_path):
+    """A script defining its own module and n_ensemble=2, n_jobs=2 fits (in process)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import numpy as np, torch\n"
+        "from xanesnet_sk import make_xanesnet_pipeline\n"
+        "class MyMod(torch.nn.Module):\n"
+        "    def __init__(self, n_features, n_outputs):\n"
+        "        super().__init__(); self.l = torch.nn.Linear(n_features, n_outputs)\n"
+        "    def forward(self, X): return self.l(X)\n"
+        "if __name__ == '__main__':\n"
+        "    rng = np.random.default_rng(0)\n"
+        "    X, y = rng.normal(size=(60, 5)), rng.normal(size=(60, 4))\n"
+        "    p = make_xanesnet_pipeline(featurise=False, module=MyMod, max_epochs=2,\n"
+        "                               n_ensemble=2, n_jobs=2, random_state=0).fit(X, y)\n"
+        "    print(p.predict(X[:2], return_std=True)[1].shape)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "(2, 4)" in done.stdout and "defined in __main__" in done.stderr

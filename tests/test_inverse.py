@@ -120,3 +120,64 @@ def test_first_shell_bad_input():
         FirstShell().fit_transform([Atoms("Fe")])
     with pytest.raises(ValueError, match="cutoff"):
         FirstShell(cutoff=-1.0).fit([octahedron()])
+
+
+# ----------------------------------------------------------------------------- the cutoff rule
+
+
+def _shell_of(distances, symbols=None, directions=None):
+    """An Fe atom with neighbours at the given distances along the given unit directions."""
+    axes = [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]]
+    directions = axes[:len(distances)] if directions is None else directions
+    symbols = symbols or "O" * len(distances)
+    positions = [[0.0, 0.0, 0.0]] + [list(np.multiply(d, u)) for d, u in
+                                     zip(distances, directions)]
+    return Atoms("Fe" + symbols, positions=positions)
+
+
+def test_first_shell_counts_neighbours_exactly_at_a_fixed_cutoff():
+    """r == cutoff is inside (as f_c is defined for r <= r_c), whether or not a closer
+    neighbour exists (the issue: [1.9, 1] for one, [2.0, 6] for the other)."""
+    shell = FirstShell(cutoff=2.0)
+    np.testing.assert_allclose(shell.fit_transform([_shell_of([1.9] + [2.0] * 5)]),
+                               [[(1.9 + 5 * 2.0) / 6, 6.0]])
+    np.testing.assert_allclose(shell.fit_transform([_shell_of([2.0] * 6)]), [[2.0, 6.0]])
+
+
+def test_first_shell_cutoff_is_robust_to_rounding_but_not_wider():
+    # an O placed 2.0 A from Fe, whose distance rounds to 2.0000000000000004
+    mol = Atoms("FeO", positions=[[0.3, 0.2, 0.1], [-1.082195646596031, -1.1999080787160368,
+                                                     0.46026735305402877]])
+    assert mol.get_distance(0, 1) > 2.0
+    np.testing.assert_allclose(FirstShell(cutoff=2.0).fit_transform([mol]), [[2.0, 1.0]])
+    out = FirstShell(cutoff=2.0).fit_transform([_shell_of([1.8, 2.0 - 1e-6, 2.0 + 1e-6])])
+    np.testing.assert_allclose(out, [[(1.8 + 2.0 - 1e-6) / 2, 2.0]])
+    # nothing inside: the nearest distance and 0, also when the nearest lies just outside
+    np.testing.assert_allclose(FirstShell(cutoff=2.0).fit_transform([_shell_of([2.0 + 1e-6])]),
+                               [[2.0 + 1e-6, 0.0]])
+
+
+def test_first_shell_covalent_cutoff_per_pair_and_at_its_edge():
+    from ase.data import covalent_radii
+
+    fe_o = 1.25 * (covalent_radii[26] + covalent_radii[8])   # 2.475 A
+    fe_h = 1.25 * (covalent_radii[26] + covalent_radii[1])   # 2.0375 A
+    # O exactly at its covalent cutoff is in; H beyond its own (shorter) cutoff is out,
+    # though it is inside the Fe-O one
+    mol = _shell_of([fe_o, fe_o + 1e-6, 1.0, fe_h + 0.1], symbols="OOHH")
+    np.testing.assert_allclose(FirstShell().fit_transform([mol]), [[(fe_o + 1.0) / 2, 2.0]])
+    # the tolerance is the relative slack: 0 leaves the sum of the radii
+    plain = _shell_of([covalent_radii[26] + covalent_radii[8], fe_o], symbols="OO")
+    np.testing.assert_allclose(FirstShell(tolerance=0.0).fit_transform([plain]),
+                               [[covalent_radii[26] + covalent_radii[8], 1.0]])
+    np.testing.assert_allclose(FirstShell(tolerance=0.25).fit_transform([plain]),
+                               [[(covalent_radii[26] + covalent_radii[8] + fe_o) / 2, 2.0]])
+
+
+def test_first_shell_periodic_neighbours_at_the_cutoff():
+    a = 2.87
+    fe = bulk("Fe", "bcc", a=a)
+    np.testing.assert_allclose(FirstShell(cutoff=np.sqrt(3) / 2 * a).fit_transform([fe]),
+                               [[np.sqrt(3) / 2 * a, 8.0]])
+    # up to the second shell (6 at a) when the cutoff is a itself
+    np.testing.assert_allclose(FirstShell(cutoff=a).fit_transform([fe])[0, 1], 14.0)

@@ -478,3 +478,83 @@ def test_progress_is_validated():
     with pytest.raises(ValueError, match="progress"):
         XANESNetRegressor(progress="sometimes", max_epochs=1).fit(np.zeros((4, 2)),
                                                                    np.zeros((4, 2)))
+# ---------------------------------------------------------------- your own module: messages
+
+
+class _WrongOutput(torch.nn.Module):
+    """A user module that ignores the n_outputs it is given."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.out = torch.nn.Linear(n_features, 3)
+
+    def forward(self, X):
+        return self.out(X)
+
+
+class _WrongInput(torch.nn.Module):
+    """A user module built for 4 features whatever it is given."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.out = torch.nn.Linear(4, n_outputs)
+
+    def forward(self, X):
+        return self.out(X)
+
+
+def test_a_module_with_the_wrong_output_size_is_named_before_training(data):
+    X, y = data
+    net = XANESNetRegressor(_WrongOutput, max_epochs=5)
+    with pytest.raises(ValueError) as err:
+        net.fit(X, y)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "_WrongOutput" in message and "(2, 3)" in message and f"{y.shape[1]} outputs" in message
+    assert "n_outputs" in message
+    assert not hasattr(net, "history_") or len(net.history_) == 0  # refused before any epoch
+
+
+def test_a_module_that_fails_on_the_features_is_named(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"_WrongInput.*\(2, 6\).*n_features") as err:
+        XANESNetRegressor(_WrongInput, max_epochs=1).fit(X, y)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("module", ["MyMod", 3, torch.nn.Linear(2, 2).forward])
+def test_module_must_be_a_torch_module(data, module):
+    X, y = data
+    with pytest.raises(ValueError, match=r"module must be a torch\.nn\.Module class") as err:
+        XANESNetRegressor(module, max_epochs=1).fit(X, y)
+    assert "\n" not in str(err.value)
+    if module == "MyMod":
+        assert "module=MyMod" in str(err.value)
+
+
+# ---------------------------------------------------------------- DerivativeLoss on short spectra
+
+
+@pytest.mark.parametrize("n_points", [1, 2, 3, 4])
+def test_derivative_loss_on_short_spectra(n_points):
+    """A term whose difference does not exist (no slope of one point, no curvature of
+    two) is left out; every term that exists is in, at its weight."""
+    from xanesnet_sk.model import DerivativeLoss
+
+    gen = torch.Generator().manual_seed(n_points)
+    y = torch.randn(3, n_points, generator=gen, dtype=torch.float64)
+    p = torch.randn(3, n_points, generator=gen, dtype=torch.float64)
+    want = float(torch.mean((p - y) ** 2))
+    if n_points >= 2:
+        want += 0.5 * float(torch.mean((torch.diff(p) - torch.diff(y)) ** 2))
+    if n_points >= 3:
+        want += 0.25 * float(torch.mean((torch.diff(p, n=2) - torch.diff(y, n=2)) ** 2))
+    loss = DerivativeLoss(derivative_weight=0.5, curvature_weight=0.25)(p, y)
+    assert float(loss) == pytest.approx(want, rel=1e-12)
+    # and a net trains on such spectra with a finite loss
+    if n_points <= 3:
+        X = np.random.default_rng(0).normal(size=(8, 2))
+        net = XANESNetRegressor(hidden_sizes=(4,), max_epochs=2, derivative_weight=1.0,
+                                curvature_weight=1.0, random_state=0, batch_norm=False)
+        net.fit(X, np.ones((8, n_points)) * np.arange(n_points))
+        assert np.isfinite(net.history_[-1, "train_loss"])

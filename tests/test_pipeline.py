@@ -223,3 +223,75 @@ def test_grid_search_over_wacsf_and_model_together():
     # and the candidates differ: the grid was searched, not one setting scored four times
     assert len(set(np.round(results["mean_test_score"], 10))) > 1
     np.testing.assert_allclose(search.predict(structures[:2]), refit.predict(structures[:2]))
+
+
+# ----------------------------------------------------------------------------- sites and targets
+
+
+def _mol(symbols, d):
+    from ase import Atoms
+
+    return Atoms(symbols, positions=[[0, 0, 0], [d, 0, 0], [0, d, 0]])
+
+
+SITE_WACSF = dict(absorber_element="Fe", on_missing_absorber="skip", n_g2=4, n_g4=8)
+
+
+def _site_pipeline(**wacsf):
+    return make_xanesnet_pipeline(random_state=0, max_epochs=1, hidden_sizes=(4,),
+                                  batch_norm=False, wacsf_params=dict(SITE_WACSF, **wacsf))
+
+
+def test_skipped_structures_cannot_shift_spectra_onto_other_sites():
+    """4 structures (one without Fe, one with two) make 4 Fe rows: one spectrum per
+    structure would land on the wrong sites, so fit refuses before training."""
+    X = [_mol("FeOO", 1.9), _mol("NiOO", 2.0), _mol("FeFeO", 2.2), _mol("FeOO", 2.1)]
+    y = np.arange(20.0).reshape(4, 5)
+    pipe = _site_pipeline()
+    with pytest.warns(UserWarning, match="skipped 1 structures"), \
+            pytest.raises(ValueError) as err:
+        pipe.fit(X, y)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "structure 1" in message and "structure 2" in message
+    assert "SiteAveragedRegressor" in message and "one spectrum per site" in message
+    assert not hasattr(pipe[-1], "regressor_")  # nothing was trained
+
+
+def test_one_spectrum_per_structure_with_skipped_structures_is_refused_by_name():
+    X = [_mol("FeOO", 1.9), _mol("NiOO", 2.0), _mol("FeOO", 2.1)]
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match=(
+            r"one spectrum per structure \(3\).*2 rows.*structure 1.*no Fe")):
+        _site_pipeline().fit(X, np.ones((3, 5)))
+
+
+def test_one_spectrum_per_site_row_with_skipped_structures_trains():
+    X = [_mol("FeOO", 1.9), _mol("NiOO", 2.0), _mol("FeFeO", 2.2), _mol("FeOO", 2.1),
+         _mol("NiOO", 2.2)]
+    y = np.arange(20.0).reshape(4, 5)  # rows: structure 0, 2 (twice), 3
+    with pytest.warns(UserWarning, match="skipped 2 structures"):
+        pipe = _site_pipeline().fit(X, y)
+    assert pipe.predict(X).shape == (4, 5)
+    # and a plain one-site-per-structure set is unchanged
+    X1 = [_mol("FeOO", 1.9), _mol("FeOO", 2.0), _mol("FeOO", 2.1)]
+    assert _site_pipeline(on_missing_absorber="raise").fit(X1, np.ones((3, 5))).predict(
+        X1).shape == (3, 5)
+    # a wrong count of targets is named too
+    with pytest.raises(ValueError, match=r"y has 2 rows.*3 site rows from 3 structures"):
+        _site_pipeline().fit(X1, np.ones((2, 5)))
+
+
+def test_the_site_check_survives_clone_and_grid_search():
+    X = [_mol("FeOO", 1.9), _mol("NiOO", 2.0), _mol("FeFeO", 2.2), _mol("FeOO", 2.1)]
+    pipe = clone(_site_pipeline())
+    assert type(pipe) is type(_site_pipeline())
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="cannot be matched"):
+        pipe.fit(X, np.ones((4, 5)))
+
+
+def test_a_featuriser_error_is_not_masked_by_the_site_check():
+    X = [_mol("FeOO", 1.9), _mol("FeOO", 2.0), _mol("FeOO", 2.1)]
+    pipe = _site_pipeline().fit(X, np.ones((3, 5)))
+    bad = [_mol("FeOO", 1.9), _mol("FeOO", 2.0), _mol("FeOO", 0.0)]  # atoms on the Fe
+    with pytest.raises(ValueError, match="structure 2: atom 1 sits exactly on the absorber"):
+        pipe.fit(bad, np.ones((2, 5)))  # not "y has 2 rows" from the last fit's sites

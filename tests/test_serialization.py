@@ -182,3 +182,38 @@ def test_cli_learns_and_loads_the_safe_format(tmp_path, capsys):
     assert main(["predict", "--model", str(evil), "--data", str(data), "--output",
                  str(tmp_path / "q")]) == 1
     assert "does not trust" in capsys.readouterr().err
+
+
+def _double(X):
+    return 2 * X
+
+
+def test_untrusted_types_are_refused_at_saving_and_nothing_is_written(tmp_path):
+    """A step holding a type outside scikit-learn, NumPy and xanesnet-sk (here a function of
+    the user's) is refused by name; an existing file is left as it was."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    from wacsf import WACSFTransformer
+
+    X, y = _features()
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=0, **TINY)
+    pipe.steps.insert(0, ("double", FunctionTransformer(_double)))
+    pipe.fit(X, y)
+    target = tmp_path / "m.skops"
+    target.write_bytes(b"the user's file")
+    with pytest.raises(ValueError, match=r"cannot hold .*_double.*save as \.joblib"):
+        save_safe(pipe, target)
+    assert target.read_bytes() == b"the user's file"
+    # a callable wACSF parameter likewise
+    with pytest.raises(ValueError, match="cannot hold"):
+        featurising = make_xanesnet_pipeline(random_state=0, **TINY)
+        featurising.steps[0] = ("wacsf", WACSFTransformer(n_g2=4, n_g4=8, weights=_double))
+        from xanesnet_sk.datasets import make_synthetic_xanes
+
+        data = make_synthetic_xanes(n_samples=16, random_state=0)
+        save_safe(featurising.fit(data.structures, data.spectra), tmp_path / "w.skops")
+    assert not (tmp_path / "w.skops").exists()
+    # the project's own types are trusted: the same pipeline without the function saves
+    del pipe.steps[0]
+    save_safe(pipe, target)
+    assert load_safe(target).predict(X).shape == y.shape

@@ -246,3 +246,60 @@ def test_cli_featurise_absorber_element(tmp_path):
     ref = WACSFTransformer(absorber_element="Fe", **SMALL).fit_transform(
         [_two_fe_cluster(), bulk("FeO", "rocksalt", a=4.3).repeat((2, 1, 1))])
     np.testing.assert_allclose(saved["x"], ref, rtol=1e-6)
+
+
+def _site_net_layers(model):
+    """(Linear widths, has BatchNorm, dropout p or 0) of a fitted SiteAveragedRegressor."""
+    import torch
+
+    site_net = model.net_.module_.site_net
+    linears = [m.out_features for m in site_net.modules() if isinstance(m, torch.nn.Linear)]
+    has_bn = any(isinstance(m, torch.nn.BatchNorm1d) for m in site_net.modules())
+    drops = [m.p for m in site_net.modules() if isinstance(m, torch.nn.Dropout)]
+    return linears, has_bn, drops
+
+
+def test_site_averaged_regressor_builds_the_net_it_is_given():
+    """hidden_sizes, dropout, batch_norm and module__ arguments reach the site network."""
+    import torch
+
+    from xanesnet_sk import SiteAveragedRegressor, XANESNetRegressor
+
+    X, y, _ = _multi_site_set(12, seed=2)
+    wacsf = WACSFTransformer(absorber_element="Fe", n_g2=8, n_g4=16)
+    net = XANESNetRegressor(hidden_sizes=(8, 6), dropout=0.0, batch_norm=False, max_epochs=1,
+                            random_state=0, module__activation=torch.nn.Tanh)
+    model = SiteAveragedRegressor(wacsf=wacsf, net=net).fit(X, y)
+    assert _site_net_layers(model) == ([8, 6, y.shape[1]], False, [])
+    assert any(isinstance(m, torch.nn.Tanh) for m in model.net_.module_.modules())
+    model.set_params(net__hidden_sizes=(5,), net__dropout=0.3, net__batch_norm=True).fit(X, y)
+    assert _site_net_layers(model) == ([5, y.shape[1]], True, [0.3])
+
+
+def test_site_averaged_regressor_batch_size_one_without_batch_norm():
+    from xanesnet_sk import SiteAveragedRegressor, XANESNetRegressor
+
+    X, y, _ = _multi_site_set(6, seed=3)
+    net = XANESNetRegressor(hidden_sizes=(4,), batch_norm=False, batch_size=1, max_epochs=2,
+                            random_state=0)
+    model = SiteAveragedRegressor(wacsf=WACSFTransformer(absorber_element="Fe", n_g2=8,
+                                                         n_g4=16), net=net).fit(X, y)
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_grid_search_over_net_hidden_sizes_changes_the_trained_architecture():
+    from sklearn.model_selection import GridSearchCV
+
+    from xanesnet_sk import SiteAveragedRegressor, XANESNetRegressor
+
+    X, y, _ = _multi_site_set(16, seed=4)
+    model = SiteAveragedRegressor(
+        wacsf=WACSFTransformer(absorber_element="Fe", n_g2=8, n_g4=16),
+        net=XANESNetRegressor(hidden_sizes=(16,), max_epochs=2, random_state=0))
+    search = GridSearchCV(model, {"net__hidden_sizes": [(3,), (7, 5)]}, cv=2,
+                          return_train_score=False).fit(X, y)
+    best = search.best_params_["net__hidden_sizes"]
+    assert _site_net_layers(search.best_estimator_)[0] == [*best, y.shape[1]]
+    # the two candidates did train different nets: their scores differ
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[0] != scores[1]

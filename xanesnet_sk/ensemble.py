@@ -11,10 +11,11 @@ with ``n_ensemble=N``; ``Pipeline.predict(X, return_std=True)`` passes
 ``return_std`` through to it.
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -54,12 +55,19 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         deviations of the mean (a split-conformal quantile).  ``None``:
         members train on all data and the raw spread is returned
         (``std_scale_ = 1``); raw ensemble spreads are usually too narrow.
+        Members that agree exactly (a deterministic estimator such as
+        ``Ridge()`` without ``bootstrap``) have a spread of exactly 0: with
+        ``"holdout"`` that is a ValueError at fit (no factor calibrates it),
+        with ``None`` the returned std is 0.
     validation_fraction : float in (0, 0.5], default=0.1
         Share of the training samples held out for the calibration.
     n_jobs : int or None, default=None
         Members trained in parallel by joblib (prediction runs in this
         process); ``None`` is one at a time, ``-1`` all cores.  Results are the same for any
-        ``n_jobs`` on the same machine with the same thread count per fit.
+        ``n_jobs`` on the same machine with the same thread count per fit.  An
+        estimator holding a class or function defined in ``__main__`` (your
+        script), in a function body, or a lambda, cannot come back from a
+        worker process: its members train in this process, with a warning.
     random_state : int, RandomState instance or None, default=None
         Draws the members' seeds, the calibration split and the bootstrap
         samples; an integer makes the whole ensemble reproducible.
@@ -206,7 +214,20 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             else:
                 samples.append(fit_idx)
         base = self._base()
-        members = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+        n_jobs = self.n_jobs
+        if self.n_ensemble > 1 and effective_n_jobs(n_jobs) != 1:
+            name = _unsendable(base)
+            if name is not None:
+                warnings.warn(
+                    f"DeepEnsembleRegressor: {name} is defined in __main__ (your script) or "
+                    "inside a function, so worker processes could train the members but not "
+                    f"send them back; training the {self.n_ensemble} members one at a time in "
+                    f"this process instead (same results); move {name} into an importable "
+                    "module to train them in parallel",
+                    UserWarning, stacklevel=2,
+                )
+                n_jobs = 1
+        members = Parallel(n_jobs=n_jobs, verbose=self.verbose)(
             delayed(_fit_member)(base, int(seed), _take(X, idx), y[idx], fit_params)
             for seed, idx in zip(self.seeds_, samples)
         )
@@ -222,8 +243,18 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             z = _standardised_error(y_cal, mean, std)
             self.raw_coverage_ = float(np.mean(z <= 2.0))
             # the smallest factor that puts TWO_SIGMA of the held-out points within 2 std
-            self.std_scale_ = max(float(np.quantile(z, TWO_SIGMA, method="higher")) / 2.0,
-                                  np.finfo(float).tiny)
+            quantile = float(np.quantile(z, TWO_SIGMA, method="higher"))
+            if not np.isfinite(quantile):
+                agree = float(np.mean(np.isinf(z)))
+                raise ValueError(
+                    f"DeepEnsembleRegressor: the {self.n_ensemble} members of {_short(base)} "
+                    f"agree exactly on {agree:.0%} of the held-out values while their mean "
+                    "misses them, so no factor can calibrate their spread (it would be "
+                    "infinite; a deterministic estimator fits the same model whatever its "
+                    "seed): use bootstrap=True or an estimator whose fit depends on its "
+                    "random_state, or calibration=None for the raw spread"
+                )
+            self.std_scale_ = max(quantile / 2.0, np.finfo(float).tiny)
         return self
 
     def _member_predictions(self, X):
@@ -234,7 +265,15 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     def _mean_std(self, X):
         preds = self._member_predictions(X)
         mean = preds.mean(axis=0)
-        std = preds.std(axis=0, ddof=1) if len(preds) > 1 else np.zeros_like(mean)
+        if len(preds) < 2:
+            return mean, np.zeros_like(mean)
+        std = preds.std(axis=0, ddof=1)
+        # members that agree exactly have a spread of exactly 0, not the rounding error of
+        # their mean (at most a few eps * |mean|): checked where the spread is that small
+        tiny = std <= 64 * np.finfo(np.float64).eps * np.abs(mean)
+        if tiny.any():
+            std[tiny] = np.where((preds[:, tiny] == preds[0, tiny]).all(axis=0), 0.0,
+                                 std[tiny])
         return mean, std
 
     def predict(self, X, return_std=False):
@@ -289,6 +328,37 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         tags.input_tags = base_tags.input_tags
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _unsendable(estimator):
+    """Name of a class or function in ``estimator``'s parameters that a worker process
+    cannot pickle back by reference (defined in ``__main__``, in a function, or a
+    lambda), else None."""
+
+    def culprit(obj):
+        if isinstance(obj, (list, tuple)):
+            return next((c for c in map(culprit, obj) if c is not None), None)
+        if isinstance(obj, dict):
+            return culprit(list(obj.values()))
+        if isinstance(obj, (str, bytes, int, float, bool, complex, type(None), np.ndarray)):
+            return None
+        if hasattr(obj, "get_params") and not isinstance(obj, type):
+            return _unsendable(obj) or culprit(type(obj))
+        target = obj if isinstance(obj, type) or callable(obj) and hasattr(
+            obj, "__qualname__") else type(obj)
+        qualname = getattr(target, "__qualname__", "")
+        if getattr(target, "__module__", None) == "__main__" or "<locals>" in qualname \
+                or qualname == "<lambda>":
+            return qualname.rsplit("<locals>.", 1)[-1]
+        return None
+
+    return culprit(list(estimator.get_params(deep=False).values()))
+
+
+def _short(estimator):
+    """A one-line name of ``estimator`` for messages, e.g. ``Ridge()``."""
+    text = " ".join(repr(estimator).split())
+    return text if len(text) <= 60 else type(estimator).__name__ + "(...)"
 
 
 def _fit_member(base, seed, X, y, fit_params):

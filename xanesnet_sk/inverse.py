@@ -134,6 +134,11 @@ def direction_of(pipeline):
     return "inverse" if isinstance(pipeline, InversePipeline) else "forward"
 
 
+#: Distances within this many Angstrom of :class:`FirstShell`'s cutoff count as at it
+#: (inside): far below any physical meaning, far above the rounding of positions.
+AT_CUTOFF = 1e-9
+
+
 class FirstShell(TransformerMixin, BaseEstimator):
     """First-shell distance and coordination number of the absorbing atom.
 
@@ -156,6 +161,10 @@ class FirstShell(TransformerMixin, BaseEstimator):
         r_j)``, with ``r`` the covalent radii of ``ase.data`` (Cordero et al.
         2008), so that the shell follows the elements (Fe-O and Fe-C bonds of
         2.0 A and S-H of 1.35 A are all counted).
+        A neighbour exactly at the cutoff counts (``d <= cutoff``, as the
+        wACSF cutoff function is defined for ``r <= r_c``); a distance within
+        ``AT_CUTOFF`` (1e-9 A) of the cutoff counts as at it, so that the
+        rounding of positions never decides.
     tolerance : float, default=0.25
         Relative slack on the covalent bond length (``cutoff="covalent"``).
     absorber : "auto" or int, default="auto"
@@ -264,9 +273,10 @@ class FirstShell(TransformerMixin, BaseEstimator):
             reach = (1 + self.tolerance) * (radii[i] + radii.max())
         else:
             reach = float(self.cutoff)
-        # grow the search sphere until it holds the nearest neighbour
+        # grow the search sphere until it holds the nearest neighbour; ase's search keeps
+        # d < reach only, so it reaches a little beyond the cutoff
         while True:
-            first, second, dist = neighbor_list("ijd", atoms, reach)
+            first, second, dist = neighbor_list("ijd", atoms, reach + 2 * AT_CUTOFF)
             mine = first == i
             if mine.any():
                 break
@@ -275,9 +285,10 @@ class FirstShell(TransformerMixin, BaseEstimator):
                 raise ValueError(f"structure {k}: no atom within 1000 A of the absorber")
         js, ds = second[mine], dist[mine]
         if self.cutoff == "covalent":
-            inside = ds <= (1 + self.tolerance) * (radii[i] + covalent_radii[numbers[js]])
+            limit = (1 + self.tolerance) * (radii[i] + covalent_radii[numbers[js]])
         else:
-            inside = ds <= float(self.cutoff)
+            limit = float(self.cutoff)
+        inside = ds <= limit + AT_CUTOFF
         if not inside.any():
             return ds.min(), 0.0
         return ds[inside].mean(), float(inside.sum())

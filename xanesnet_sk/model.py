@@ -731,6 +731,14 @@ class XANESNetRegressor(NeuralNetRegressor):
             {key: getattr(self, key) for key in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
+        module = self.module
+        if not (isinstance(module, nn.Module)
+                or (isinstance(module, type) and issubclass(module, nn.Module))):
+            hint = (f"module={module}, the class itself, not the string {module!r}"
+                    if isinstance(module, str) else "module=MyModule (the class itself)")
+            raise ValueError(
+                f"module must be a torch.nn.Module class, got {module!r}: pass {hint}"
+            )
         try:
             sizes = [int(h) for h in self.hidden_sizes]
         except (TypeError, ValueError):
@@ -748,11 +756,56 @@ class XANESNetRegressor(NeuralNetRegressor):
                              "machine (torch.cuda.is_available() is False); use device='cpu'")
 
     def initialize(self):
-        """Validate the parameters, seed torch if asked, build module and optimizer."""
+        """Validate the parameters, seed torch if asked, build module and optimizer.
+
+        A module of the user's own (``module`` not :class:`XANESNetModule`) is
+        run once on a batch of two zero feature vectors, in eval mode and
+        without gradients, so that one whose ``forward`` fails on
+        ``n_features`` inputs or does not return ``(batch, n_outputs)`` is
+        refused with a message naming it, before any training.
+        """
         self._check_params()
         if self.random_state is not None:
             torch.manual_seed(_seed_of(self.random_state))
-        return super().initialize()
+        super().initialize()
+        if self._uses_own_module():
+            self._check_module_output()
+        return self
+
+    def _probe_input(self):
+        """The batch :meth:`_check_module_output` runs the module on."""
+        return torch.zeros(2, self.n_features_in_)
+
+    def _check_module_output(self):
+        """ValueError unless ``module_`` maps a (2, n_features) batch to (2, n_outputs)."""
+        module = self.module_
+        name = getattr(self.module, "__name__", type(module).__name__)
+        probe = self._probe_input()
+        shape = tuple(probe.shape)
+        modes = {m: m.training for m in module.modules()}
+        module.eval()
+        try:
+            with torch.no_grad():
+                out = module(probe.to(self.device))
+        except Exception as exc:  # noqa: BLE001 - any failure of user code is reported
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ValueError(
+                f"module {name} fails on a batch of shape {shape} ({type(exc).__name__}: "
+                f"{detail}): its forward must take (batch, n_features) with the n_features "
+                f"it is given ({self.n_features_in_} here)"
+            ) from exc
+        finally:
+            for m, training in modes.items():
+                m.training = training
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        got = tuple(getattr(out, "shape", ()))
+        if got != (shape[0], self.n_outputs_):
+            raise ValueError(
+                f"module {name} returns shape {got} for a batch of shape {shape}, but y has "
+                f"{self.n_outputs_} outputs: its forward must return (batch, n_outputs); "
+                "build its last layer with the n_outputs argument it is given"
+            )
 
     # ------------------------------------------------------------------ sklearn API
 

@@ -76,12 +76,14 @@ def trusted_types():
     from wacsf import WACSFTransformer
 
     from .inverse import InversePipeline
+    from .pipeline import XANESNetPipeline
     from .selection import CorrelationFilter, feature_variance
     from .spectra import ArctanBroadening, EdgeStepNormaliser, LorentzianBroadening, Resampler
 
     return [f"{t.__module__}.{t.__qualname__}"
             for t in (WACSFTransformer, CorrelationFilter, feature_variance, InversePipeline,
-                      Resampler, EdgeStepNormaliser, LorentzianBroadening, ArctanBroadening)]
+                      XANESNetPipeline, Resampler, EdgeStepNormaliser, LorentzianBroadening,
+                      ArctanBroadening)]
 
 
 def _net_defaults():
@@ -228,8 +230,12 @@ def _split(model):
     steps = getattr(model, "steps", None)
     if not steps:
         raise ValueError("save_safe stores a fitted Pipeline (as make_xanesnet_pipeline builds)")
-    # an inverse model stays an InversePipeline (its direction is its class)
-    cls = InversePipeline if isinstance(model, InversePipeline) else Pipeline
+    from .pipeline import XANESNetPipeline
+
+    # an inverse model stays an InversePipeline (its direction is its class), a forward one
+    # from make_xanesnet_pipeline an XANESNetPipeline
+    cls = next((c for c in (InversePipeline, XANESNetPipeline) if isinstance(model, c)),
+               Pipeline)
     name, last = steps[-1]
     if isinstance(last, DeepEnsembleRegressor):
         return cls(steps[:-1] + [(name, "passthrough")]), "ensemble", _ensemble_state(last)
@@ -281,6 +287,10 @@ def save_safe(model, path):
 def load_safe(path):
     """Read a model written by :func:`save_safe`; no code from the file is run.
 
+    Before skops reads anything, the file's sizes are checked against what it
+    declares (see Notes), so a tampered file cannot make loading allocate
+    more than a small multiple of the file's own size.
+
     Parameters
     ----------
     path : str or path-like
@@ -293,31 +303,251 @@ def load_safe(path):
     Raises
     ------
     ValueError
-        For a file that is not a safe model, or that holds a type outside
-        skops' defaults and :func:`trusted_types` (such a file is not loaded).
+        For a file that is not a safe model, that holds a type outside
+        skops' defaults and :func:`trusted_types` (such a file is not
+        loaded), or whose contents disagree with themselves; always one line
+        that names the file.
     ImportError
         Without skops.
+
+    Notes
+    -----
+    The checks made before loading: the members of the file (a zip) hold at
+    most ``MAX_EXPANSION`` times the file's size uncompressed (skops stores
+    them uncompressed); every array's header fits the bytes stored for it and
+    holds no Python objects; every net's weights have exactly the shapes its
+    declared architecture (``n_features_in_``, ``hidden_sizes``,
+    ``batch_norm``, ``n_outputs_``) gives them.
     """
     import zipfile
 
     sio = _skops()
     path = Path(path)
+    _check_archive(path)
     try:
         untrusted = set(sio.get_untrusted_types(file=path))
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a skops model file ({exc})") from None
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, TypeError,
+            RecursionError) as exc:
+        raise ValueError(f"{path}: not a skops model file ({_one_line(exc)})") from None
     unknown = sorted(untrusted - set(trusted_types()))
     if unknown:
         raise ValueError(f"{path}: holds types this loader does not trust ({', '.join(unknown)});"
                          " it was not loaded")
-    payload = sio.load(path, trusted=sorted(untrusted))
+    try:
+        payload = sio.load(path, trusted=sorted(untrusted))
+    except Exception as exc:  # noqa: BLE001 - whatever skops makes of a tampered file
+        raise ValueError(f"{path}: not a model written by xanesnet_sk.serialization.save_safe "
+                         f"(skops cannot read it: {_one_line(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != SAFE_FORMAT:
         raise ValueError(f"{path}: not a model written by xanesnet_sk.serialization.save_safe")
-    pipeline = payload["pipeline"]
+    try:
+        return _rebuild(payload)
+    except _Tampered as exc:
+        raise ValueError(f"{path}: not a model written by xanesnet_sk.serialization.save_safe "
+                         f"({exc}); it was not loaded") from None
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError, RuntimeError) as exc:
+        raise ValueError(f"{path}: cannot rebuild the model it holds ({type(exc).__name__}: "
+                         f"{_one_line(exc)}): written by another version of xanesnet-sk, or "
+                         "altered; it was not loaded") from None
+
+
+# ---------------------------------------------------------------- checks of a file's contents
+
+#: The members of a safe model file may hold at most this many times the file's size
+#: uncompressed (plus ``_SLACK`` bytes): skops stores arrays uncompressed, so a genuine file
+#: holds about 1 time its size.
+MAX_EXPANSION = 20
+_SLACK = 4 * 2**20
+
+
+class _Tampered(Exception):
+    """A safe model file whose contents disagree with themselves (the message says how)."""
+
+
+def _one_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _rebuild(payload):
+    """The pipeline of a loaded payload, its net(s) rebuilt; _Tampered for a bad payload."""
+    from sklearn.pipeline import Pipeline
+
+    pipeline = payload.get("pipeline")
+    if not isinstance(pipeline, Pipeline) or not isinstance(pipeline.steps, list) \
+            or not pipeline.steps:
+        raise _Tampered(f"'pipeline' is {type(pipeline).__name__}, not a Pipeline")
+    net_at, stored = payload.get("net_at"), payload.get("net")
+    if net_at not in ("last", "target", "ensemble"):
+        raise _Tampered(f"net_at is {net_at!r}, not 'last', 'target' or 'ensemble'")
+    if not isinstance(stored, dict):
+        raise _Tampered(f"'net' is {type(stored).__name__}, not a dict")
     name, last = pipeline.steps[-1]
-    if payload["net_at"] == "ensemble":
-        pipeline.steps[-1] = (name, _rebuild_ensemble(payload["net"]))
+    if net_at == "ensemble":
+        _require(stored, "ensemble", params=dict, attrs=dict, members=list)
+        if not stored["members"]:
+            raise _Tampered("the ensemble has no members")
+        for k, member in enumerate(stored["members"]):
+            _require(member, f"member {k}", net_at=str, net=dict)
+            _require_net(member["net"], f"member {k}'s net")
+        pipeline.steps[-1] = (name, _rebuild_ensemble(stored))
     else:
+        _require_net(stored, "the net")
         pipeline.steps[-1] = (name, _rebuild_member(
-            {"holder": last, "net_at": payload["net_at"], "net": payload["net"]}))
+            {"holder": last, "net_at": net_at, "net": stored}))
     return pipeline
+
+
+def _require(stored, what, **types):
+    if not isinstance(stored, dict):
+        raise _Tampered(f"{what} is {type(stored).__name__}, not a dict")
+    for key, kind in types.items():
+        if key not in stored:
+            raise _Tampered(f"{what} has no {key!r}")
+        if not isinstance(stored[key], kind):
+            raise _Tampered(f"{what}'s {key!r} is {type(stored[key]).__name__}, not "
+                            f"{kind.__name__}")
+
+
+def _require_net(stored, what):
+    _require(stored, what, params=dict, attrs=dict, weights=dict)
+    missing = [key for key in _NET_ATTRS if key not in stored["attrs"]]
+    if missing:
+        raise _Tampered(f"{what} has no {missing[0]}")
+
+
+def _plain(node):
+    """The plain value of a skops schema node (JSON, list, tuple, dict), else None."""
+    import json
+
+    loader = node.get("__loader__") if isinstance(node, dict) else None
+    if loader == "JsonNode":
+        return json.loads(node["content"])
+    if loader in ("ListNode", "TupleNode"):
+        return [_plain(item) for item in node["content"]]
+    if loader == "DictNode":
+        return {key: _plain(value) for key, value in node["content"].items()}
+    return None
+
+
+def _net_nodes(schema):
+    """(description, schema node of a net's dict) for every net the schema declares."""
+    content = schema["content"]
+    net_at = _plain(content["net_at"])
+    net = content["net"]["content"]
+    if net_at != "ensemble":
+        return [("the net", net)]
+    return [(f"member {k}'s net", member["content"]["net"]["content"])
+            for k, member in enumerate(net["members"]["content"])]
+
+
+def _expected_shapes(params, attrs, what):
+    """Shapes of the state_dict of the architecture ``params`` and ``attrs`` declare, built
+    on torch's meta device (nothing allocated); _Tampered for a declaration that is not one."""
+    import torch
+
+    from .model import XANESNetModule
+
+    defaults = _net_defaults()
+    sizes = {key: attrs.get(key) for key in ("n_features_in_", "n_outputs_")}
+    hidden = params.get("hidden_sizes", list(defaults["hidden_sizes"]))
+    numbers = list(sizes.values()) + (hidden if isinstance(hidden, list) else [hidden])
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**31
+               for v in numbers) or len(hidden) > 1000:
+        raise _Tampered(f"{what} declares no valid architecture (n_features_in_="
+                        f"{sizes['n_features_in_']!r}, hidden_sizes={hidden!r}, n_outputs_="
+                        f"{sizes['n_outputs_']!r})")
+    widths = [sizes["n_features_in_"], *hidden, sizes["n_outputs_"]]
+    n_params = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    extra = {key[len("module__"):]: value for key, value in params.items()
+             if key.startswith("module__")}
+    try:
+        with torch.device("meta"):
+            module = XANESNetModule(
+                n_features=sizes["n_features_in_"], n_outputs=sizes["n_outputs_"],
+                hidden_sizes=tuple(hidden), dropout=float(params.get("dropout", 0.0)),
+                batch_norm=bool(params.get("batch_norm", defaults["batch_norm"])), **extra)
+    except (TypeError, ValueError) as exc:
+        raise _Tampered(f"{what} declares no valid architecture ({_one_line(exc)})") from None
+    return {key: tuple(value.shape) for key, value in module.state_dict().items()}, n_params
+
+
+def _array_header(zf, info):
+    """(shape, dtype) from an .npy member's header, reading the header only."""
+    fmt = np.lib.format
+    with zf.open(info) as f:
+        version = fmt.read_magic(f)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read(f)
+        return tuple(int(v) for v in shape), dtype, f.tell()
+
+
+def _check_archive(path):
+    """ValueError (naming ``path``) for a file whose sizes disagree with what it declares,
+    before skops reads any of it."""
+    import json
+    import zipfile
+
+    def refuse(why):
+        raise ValueError(f"{path}: not a model written by xanesnet_sk.serialization.save_safe "
+                         f"({why}); it was not loaded")
+
+    try:
+        size = path.stat().st_size
+        zf = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise ValueError(f"{path}: not a skops model file ({_one_line(exc)})") from None
+    with zf:
+        infos = {info.filename: info for info in zf.infolist()}
+        total = sum(info.file_size for info in infos.values())
+        if total > MAX_EXPANSION * size + _SLACK:
+            refuse(f"its members would take {total / 2**20:.0f} MiB uncompressed, "
+                   f"{total / size:.0f} times the file's own size")
+        if "schema.json" not in infos:
+            raise ValueError(f"{path}: not a skops model file (no schema.json)")
+        try:
+            headers = {}
+            for name, info in infos.items():
+                if name.endswith(".npy"):
+                    shape, dtype, offset = _array_header(zf, info)
+                    if dtype.hasobject:
+                        refuse(f"array {name} holds Python objects")
+                    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                    if nbytes > info.file_size - offset:
+                        refuse(f"array {name} claims shape {shape} of {dtype}, {nbytes} bytes, "
+                               f"but holds {info.file_size - offset}")
+                    headers[name] = shape
+            schema = json.loads(zf.read("schema.json"))
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError, RecursionError) as exc:
+            if isinstance(exc, ValueError) and str(exc).startswith(f"{path}:"):
+                raise
+            refuse(f"unreadable contents: {_one_line(exc)}")
+    try:
+        if _plain(schema["content"]["format"]) != SAFE_FORMAT:
+            return  # load_safe says what it is not
+        nets = _net_nodes(schema)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError):
+        return  # the structure is checked after loading, with the payload in hand
+    for what, node in nets:
+        try:
+            params, attrs = _plain(node["params"]), _plain(node["attrs"])
+            weights = node["weights"]["content"]
+        except (KeyError, TypeError, AttributeError, ValueError, RecursionError):
+            return
+        if not isinstance(params, dict) or not isinstance(attrs, dict):
+            return
+        try:
+            expected, _ = _expected_shapes(params, attrs, what)
+        except _Tampered as exc:
+            refuse(str(exc))
+        if set(weights) != set(expected):
+            odd = sorted(set(weights) ^ set(expected))[0]
+            refuse(f"{what}'s weights do not match its declared architecture ({odd!r})")
+        for key, shape in expected.items():
+            file = weights[key].get("file") if isinstance(weights[key], dict) else None
+            got = headers.get(file)
+            if got != shape:
+                refuse(f"{what}'s weight {key} has shape {got}, but its declared "
+                       f"architecture (n_features_in_={attrs['n_features_in_']}, hidden_sizes="
+                       f"{params.get('hidden_sizes')}, n_outputs_={attrs['n_outputs_']}) "
+                       f"gives {shape}")

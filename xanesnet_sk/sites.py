@@ -212,7 +212,22 @@ class SiteMeanModule(nn.Module):
 
 
 class _SiteMeanNet(XANESNetRegressor):
-    """XANESNetRegressor over padded (structures, sites, features) input."""
+    """XANESNetRegressor over padded (structures, sites, features) input.
+
+    Its ``module`` is :class:`SiteMeanModule` and ``module__inner`` the site
+    network; when that is :class:`~xanesnet_sk.model.XANESNetModule` (or a
+    subclass) it gets this net's ``hidden_sizes``, ``dropout`` and
+    ``batch_norm``, as a plain :class:`~xanesnet_sk.model.XANESNetRegressor`
+    gives them to its module.
+    """
+
+    def _uses_own_module(self):
+        """True when the *site* network is not XANESNetModule (nor a subclass)."""
+        inner = getattr(self, "module__inner", XANESNetModule)
+        return not (isinstance(inner, type) and issubclass(inner, XANESNetModule))
+
+    def _probe_input(self):
+        return torch.zeros(2, 1, self.n_features_in_)
 
     def _validate_fit_data(self, X, y, reset):
         X = np.ascontiguousarray(X, dtype=np.float32)
@@ -221,8 +236,16 @@ class _SiteMeanNet(XANESNetRegressor):
             self.n_features_in_ = X.shape[2]
             self.n_outputs_ = y.shape[1]
             self.y_ndim_ = 2
-        if self.batch_norm and int((~np.isnan(X[:, :, 0])).sum()) < 2:
-            raise ValueError("Batch normalisation needs at least 2 training sites.")
+        if self.batch_norm and not self._uses_own_module():
+            sites = (~np.isnan(X[:, :, 0])).sum(axis=1)
+            if int(sites.sum()) < 2:
+                raise ValueError("Batch normalisation needs at least 2 training sites.")
+            if self.batch_size == 1 and int(sites.min()) < 2:
+                raise ValueError(
+                    "batch_size=1 with batch_norm=True: a batch is one structure, and batch "
+                    "normalisation cannot train on a structure with a single site; set "
+                    "batch_norm=False or batch_size >= 2"
+                )
         return X, y
 
     def predict(self, X):
