@@ -16,7 +16,7 @@ from .ensemble import DeepEnsembleRegressor
 from .model import XANESNetRegressor
 from .selection import CorrelationFilter, feature_variance
 
-__all__ = ["make_xanesnet_pipeline"]
+__all__ = ["make_xanesnet_pipeline", "XANESNetPipeline"]
 
 
 def make_xanesnet_pipeline(
