@@ -598,7 +598,7 @@ class XANESNetRegressor(NeuralNetRegressor):
                 )
             )
         if self.progress is not False:
-            callbacks.append(("progress", EpochProgressBar()))
+            callbacks.append(("progress_bar", EpochProgressBar()))
         return callbacks
 
     def shows_progress(self, n_samples):

@@ -58,13 +58,12 @@ def fit_pipeline(pipeline, X, y, report, desc="training", callbacks=()):
     net = prefix_of(pipeline, XANESNetRegressor)
     callbacks = list(callbacks)
     if not report.quiet:
-        # named as the net's own bar ("progress"), which it replaces
         callbacks.append(("progress", EpochProgress(report, desc)))
     if net is None:
         return pipeline.fit(X, y)
+    # the command line's bar (or none with --quiet) instead of the net's own
     progress = pipeline.get_params()[net + "progress"]
-    pipeline.set_params(**{net + "callbacks": callbacks or None,
-                           net + "progress": progress and not report.quiet})
+    pipeline.set_params(**{net + "callbacks": callbacks or None, net + "progress": False})
     try:
         pipeline.fit(X, y)
     finally:
