@@ -43,6 +43,7 @@ from .spectra import (  # noqa: E402
     detect_edge,
     xanesnet_grid,
 )
+from .transfer import FineTunedRegressor  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -51,6 +52,7 @@ __all__ = [
     "TensorBatchIterator",
     "make_xanesnet_pipeline",
     "DeepEnsembleRegressor",
+    "FineTunedRegressor",
     "DerivativeLoss",
     "make_inverse_pipeline",
     "FirstShell",
