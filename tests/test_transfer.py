@@ -1,11 +1,13 @@
 """Fine-tuning a fitted model (FineTunedRegressor) and the element encoder."""
 
 import copy
+import json
 import pickle
 
 import numpy as np
 import pytest
 import torch
+from _helpers import error_line
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
@@ -247,3 +249,109 @@ def test_element_encoder():
         enc.transform(add_element_column(np.zeros((1, 2)), 16))
     with pytest.raises(ValueError, match="X has 2 columns, expected 3"):
         enc.transform(np.zeros((1, 2)))
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def _npz(path, x, y, energies, params=None):
+    arrays = dict(x=x, y=y, energies=energies)
+    if params is not None:
+        arrays["wacsf_params"] = json.dumps(params)
+    np.savez(path, **arrays)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def cli_files(data, tmp_path_factory):
+    from xanesnet_sk.cli import main
+
+    X, y, X_new, y_new = data
+    root = tmp_path_factory.mktemp("transfer_cli")
+    grid = np.linspace(-15, 60, 12)
+    params = {"n_g2": 2, "n_g4": 8}
+    config = root / "tiny.yaml"
+    config.write_text("model:\n  hidden_sizes: [16, 16]\n  batch_size: 16\n")
+    base = _npz(root / "base.npz", X, y, grid, params)
+    model = root / "base.joblib"
+    assert main(["learn", "--data", base, "--output", str(model), "--epochs", "2",
+                 "--config", str(config), "-q"]) == 0
+    return dict(root=root, model=str(model), config=str(config), grid=grid, params=params,
+                new=_npz(root / "new.npz", X_new, y_new, grid, params))
+
+
+def test_cli_learn_init_from(cli_files, capsys):
+    import joblib
+
+    from xanesnet_sk.cli import main
+
+    out = cli_files["root"] / "tuned.joblib"
+    assert main(["learn", "--data", cli_files["new"], "--init-from", cli_files["model"],
+                 "--output", str(out), "--epochs", "2", "-q"]) == 0
+    tuned, base = joblib.load(out), joblib.load(cli_files["model"])
+    assert type(tuned).__name__ == "Pipeline"  # the fine-tuned pipeline, not a wrapper
+    assert not torch.equal(tuned[-1].regressor_.module_.layers[0].weight,
+                           base[-1].regressor_.module_.layers[0].weight)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["init_from"] == cli_files["model"] and meta["n_train"] == 40
+
+
+def test_cli_validate_init_from_same_folds(cli_files, capsys):
+    import pandas as pd
+
+    from xanesnet_sk.cli import main
+
+    tables = []
+    for extra in ([], ["--init-from", cli_files["model"]]):
+        out = cli_files["root"] / f"v{len(extra)}.csv"
+        assert main(["validate", "--data", cli_files["new"], "--splits", "2", "--repeats", "1",
+                     "--epochs", "2", "--config", cli_files["config"], "--output", str(out),
+                     "-q", *extra]) == 0
+        tables.append(pd.read_csv(out))
+    a, b = tables
+    # same folds: same sizes and the same mean-spectrum baseline, different model
+    np.testing.assert_array_equal(a["n_test"], b["n_test"])
+    np.testing.assert_allclose(a["baseline_median"], b["baseline_median"])
+    assert not np.allclose(a["median"], b["median"])
+
+
+def test_cli_init_from_errors(cli_files, data, tmp_path, capsys):
+    from xanesnet_sk.cli import main
+
+    X, y, X_new, y_new = data
+    other = dict(cli_files["params"], n_g2=4)
+    cases = {
+        "descriptor parameters differ": _npz(tmp_path / "d.npz", X_new, y_new,
+                                             cli_files["grid"], other),
+        "energy grids differ: model 12 points -15..60 eV": _npz(
+            tmp_path / "g.npz", X_new, y_new, cli_files["grid"] + 1.0, cli_files["params"]),
+        "the model takes 6 features": _npz(tmp_path / "f.npz", X_new[:, :5], y_new,
+                                           cli_files["grid"]),
+    }
+    not_model = tmp_path / "notes.joblib"
+    not_model.write_text("hello")
+    for needle, new in cases.items():
+        out = tmp_path / "out.joblib"
+        assert main(["learn", "--data", new, "--init-from", cli_files["model"], "--output",
+                     str(out), "-q"]) == 1
+        assert needle in error_line(capsys) and not out.exists()
+    out = tmp_path / "out.joblib"
+    assert main(["learn", "--data", cli_files["new"], "--init-from", str(not_model),
+                 "--output", str(out), "-q"]) == 1
+    assert "--init-from" in error_line(capsys) and not out.exists()
+    # nothing written: only the inputs are there
+    assert {p.name for p in tmp_path.iterdir()} == {"d.npz", "g.npz", "f.npz", "notes.joblib"}
+
+
+def test_cli_init_from_resample(cli_files, data, tmp_path, capsys):
+    from xanesnet_sk.cli import main
+
+    _, _, X_new, y_new = data
+    fine = np.linspace(-20, 70, 31)
+    y_fine = np.stack([np.interp(fine, cli_files["grid"], row) for row in y_new])
+    new = _npz(tmp_path / "fine.npz", X_new, y_fine, fine, cli_files["params"])
+    out = tmp_path / "out.joblib"
+    assert main(["learn", "--data", new, "--init-from", cli_files["model"], "--resample",
+                 "--output", str(out), "--epochs", "1", "-q"]) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    np.testing.assert_allclose(meta["energies"], cli_files["grid"])
