@@ -31,7 +31,7 @@ from .ensemble import TWO_SIGMA, DeepEnsembleRegressor, _standardised_error, _ta
 from .inverse import direction_of
 from .model import XANESNetRegressor, _seed_of
 
-__all__ = ["FineTunedRegressor", "ElementEncoder", "hidden_layer_patterns"]
+__all__ = ["FineTunedRegressor", "ElementEncoder", "add_element_column", "hidden_layer_patterns"]
 
 
 class FineTunedRegressor(RegressorMixin, BaseEstimator):
