@@ -64,14 +64,22 @@ def test_fit_leaves_pretrained_unchanged(data, pretrained):
 
 def test_fine_tuning_trains_from_pretrained_weights(data, pretrained):
     _, _, X_new, y_new = data
-    tuned = FineTunedRegressor(pretrained, max_epochs=2, lr=1e-12, lr_schedule="constant",
-                               random_state=0).fit(X_new, y_new)
+    tuned = FineTunedRegressor(pretrained, freeze=0, max_epochs=2, lr=1e-12,
+                               lr_schedule="constant", random_state=0).fit(X_new, y_new)
     net0, net1 = pretrained[-1].regressor_, tuned.estimator_[-1].regressor_
     w0, w1 = net0.module_.layers[0].weight, net1.module_.layers[0].weight
     # a vanishing learning rate keeps the pretrained weights: nothing was re-initialised
     torch.testing.assert_close(w0, w1, atol=1e-6, rtol=0)
     assert len(net1.history_) == 2  # its own epochs, not the pretraining's
     assert net1.warm_start is False
+
+
+def test_defaults_are_the_measured_recipe(pretrained):
+    params = FineTunedRegressor(pretrained).get_params(deep=False)
+    assert {k: params[k] for k in ("freeze", "lr", "max_epochs", "lr_schedule", "refit_scaler",
+                                   "refit_target")} == dict(
+        freeze=1, lr=1e-3, max_epochs=1000, lr_schedule="cosine", refit_scaler=True,
+        refit_target=True)
 
 
 def test_refit_scaler_and_target(data, pretrained):
@@ -290,8 +298,8 @@ def test_cli_learn_init_from(cli_files, capsys):
                  "--output", str(out), "--epochs", "2", "-q"]) == 0
     tuned, base = joblib.load(out), joblib.load(cli_files["model"])
     assert type(tuned).__name__ == "Pipeline"  # the fine-tuned pipeline, not a wrapper
-    assert not torch.equal(tuned[-1].regressor_.module_.layers[0].weight,
-                           base[-1].regressor_.module_.layers[0].weight)
+    assert not torch.equal(tuned[-1].regressor_.module_.layers[-1].weight,
+                           base[-1].regressor_.module_.layers[-1].weight)
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["init_from"] == cli_files["model"] and meta["n_train"] == 40
 

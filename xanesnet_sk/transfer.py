@@ -57,7 +57,7 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
         ``fit`` takes the same ``X`` as this model (features for a
         ``featurise=False`` pipeline, structures otherwise) and ``y`` on the
         same energy grid.
-    freeze : int, str, list of str or None, default=0
+    freeze : int, str, list of str or None, default=1
         Parameters kept fixed while fine-tuning.  An integer ``k`` freezes
         the first ``k`` hidden layers (their ``Linear`` and batch-norm
         weights; ``0`` trains everything, the number of hidden layers trains
@@ -67,7 +67,7 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
         ``None`` is ``0``.
     lr : float, default=1e-3
         Learning rate of the fine-tuning (a fresh Adam state).
-    max_epochs : int or "auto", default="auto"
+    max_epochs : int or "auto", default=1000
         Epochs of the fine-tuning; ``"auto"`` is the net's own rule
         (:meth:`~xanesnet_sk.model.XANESNetRegressor.epochs_for`: 300
         epochs, or enough to reach 10,000 optimizer steps on a small set).
@@ -97,9 +97,13 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
 
     Notes
     -----
-    Measured on the real Fe set (110 complexes; spectra broadened like the V
-    set's) under ``KFold(5, shuffle=True, random_state=0)``, fine-tuning a
-    pipeline trained on the V set: see the user guide page "Transfer
+    *Defaults* (``freeze=1``, ``lr=1e-3``, 1,000 epochs, cosine decay, both
+    scalers refitted) are the best recipe measured on the real Fe set (110
+    complexes, spectra broadened like the V set's) under ``KFold(5,
+    shuffle=True, random_state=0)``, fine-tuning a V-trained pipeline: median
+    Delta mu 4.41 %, against 4.46 % from scratch and 5.82 % for ``RidgeCV``
+    (naive fine-tuning: 13-14 %).  Transfer from V matched, but did not
+    beat, training from scratch on Fe; see the user guide page "Transfer
     learning" for every figure.  An ensemble's calibration factor is refitted
     on a held-out share of the new data (its own ``validation_fraction``)
     when the ensemble was calibrated.
@@ -124,9 +128,9 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
         self,
         pretrained,
         *,
-        freeze=0,
+        freeze=1,
         lr=1e-3,
-        max_epochs="auto",
+        max_epochs=1000,
         lr_schedule="cosine",
         refit_scaler=True,
         refit_target=True,
