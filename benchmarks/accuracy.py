@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 #: transfer: the Fe training folds repeated this often in the universal net's training set
-UNIVERSAL_OVERSAMPLE = 1
+UNIVERSAL_OVERSAMPLE = 3
 
 
 def _data_dir(arg):
