@@ -23,6 +23,18 @@ Run ``python -m benchmarks.accuracy PART [PART ...]`` with parts
     default net) on the real Fe and S sets (``--unmatched drop`` for S),
     against a standardised ``RidgeCV`` and the mean spectrum under the same
     folds: overall median Delta mu.
+``transfer``
+    Transfer learning between absorbing elements
+    (:class:`~xanesnet_sk.FineTunedRegressor`, one universal net with the
+    absorber as an input): median Delta mu per method on Fe (the real set,
+    spectra brought onto the V form: ``ArctanBroadening(energies=energies -
+    7112.0)``, then each spectrum divided by the mean of its last 20 points)
+    and S (``--unmatched drop``; ORCA spectra interpolated onto 226 points
+    over their own 2395-2445 eV range), under ``KFold(5, shuffle=True,
+    random_state=0)``, and on the V held-out split for the universal model
+    against the V-only net.  Writes ``transfer.png`` beside ``--json``.
+    ``--pretrained PATH`` reuses a V pipeline saved with ``joblib`` (fitted
+    on the V training split) instead of fitting one.
 
 All parts on the V set use ``train_test_split(x, y, test_size=250,
 random_state=0)`` of ``tmqm_k_edge_v.npz`` (``--data`` or
@@ -42,6 +54,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+#: transfer: the Fe training folds repeated this often in the universal net's training set
+UNIVERSAL_OVERSAMPLE = 3
 
 
 def _data_dir(arg):
@@ -218,6 +233,125 @@ def part_small(root):
     return out
 
 
+def _fe_v_form(root):
+    """(features, spectra) of the real Fe set, spectra brought onto the V set's form."""
+    from wacsf import WACSFTransformer
+    from xanesnet_sk import load_dataset
+    from xanesnet_sk.spectra import ArctanBroadening
+
+    fe = load_dataset(root / "fe_k_edge" / "xyz", root / "fe_k_edge" / "xanes")
+    y = ArctanBroadening(energies=np.asarray(fe.energies) - 7112.0).fit_transform(fe.spectra)
+    return WACSFTransformer().fit_transform(fe.structures), y / y[:, -20:].mean(1, keepdims=True)
+
+
+def _s_set(root, n_points=226):
+    """(features, spectra) of the S set: unmatched files dropped, 226 points over its range."""
+    from wacsf import WACSFTransformer
+    from xanesnet_sk import load_dataset
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the unmatched files, named in the warning
+        s = load_dataset(root / "s_k_edge" / "xyz", root / "s_k_edge" / "xanes",
+                         on_unmatched="drop")
+    e = np.asarray(s.energies, float)
+    grid = np.linspace(e[0], e[-1], n_points)
+    y = np.stack([np.interp(grid, e, row) for row in s.spectra])
+    return WACSFTransformer().fit_transform(s.structures), y
+
+
+def _universal(random_state=0, elements=(16, 23, 26)):
+    """One net for several absorbers: the element (last input column) one-hot encoded."""
+    from sklearn.pipeline import Pipeline
+
+    from xanesnet_sk import make_xanesnet_pipeline
+    from xanesnet_sk.transfer import ElementEncoder
+
+    pipe = make_xanesnet_pipeline(featurise=False, random_state=random_state)
+    return Pipeline([("element", ElementEncoder(list(elements)))] + pipe.steps)
+
+
+def part_transfer(root, pretrained=None, out_png=None, oversample=UNIVERSAL_OVERSAMPLE):
+    import joblib
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from xanesnet_sk import FineTunedRegressor, delta_mu, make_xanesnet_pipeline
+    from xanesnet_sk.transfer import add_element_column
+
+    (xtr, xte, ytr, yte), _ = _v_split(root)
+    t = time.perf_counter()
+    if pretrained:
+        v_net = joblib.load(pretrained)
+    else:
+        v_net = make_xanesnet_pipeline(featurise=False, random_state=0).fit(xtr, ytr)
+    out = {"v_pretrain_s": time.perf_counter() - t, "oversample": oversample}
+    v_tr, v_te = add_element_column(xtr, 23), add_element_column(xte, 23)
+    sets = {"Fe": (_fe_v_form(root), 26), "S": (_s_set(root), 16)}
+    cv = KFold(5, shuffle=True, random_state=0)
+    for name, ((X, y), z) in sets.items():
+        methods = {
+            "from scratch": lambda: make_xanesnet_pipeline(featurise=False, random_state=0),
+            "RidgeCV": lambda: make_pipeline(StandardScaler(),
+                                             RidgeCV(alphas=np.logspace(-3, 3, 13))),
+            "fine-tuned from V": lambda: FineTunedRegressor(v_net, random_state=0),
+        }
+        res = {}
+        for method, make in methods.items():
+            t = time.perf_counter()
+            dmu = [delta_mu(y[te], make().fit(X[tr], y[tr]).predict(X[te]))
+                   for tr, te in cv.split(X)]
+            res[method] = {"median_delta_mu": float(np.median(np.concatenate(dmu))),
+                           "fold_medians": [float(np.median(d)) for d in dmu],
+                           "seconds": time.perf_counter() - t}
+            print(name, method, res[method], flush=True)
+        if name == "Fe":  # one net over V (training split) + the Fe training folds
+            t, dmu, v_med = time.perf_counter(), [], []
+            Xz = add_element_column(X, z)
+            for tr, te in cv.split(X):
+                uni = _universal().fit(np.vstack([v_tr] + [Xz[tr]] * oversample),
+                                       np.vstack([ytr] + [y[tr]] * oversample))
+                dmu.append(delta_mu(y[te], uni.predict(Xz[te])))
+                v_med.append(float(np.median(delta_mu(yte, uni.predict(v_te)))))
+            res["universal (V+Fe)"] = {
+                "median_delta_mu": float(np.median(np.concatenate(dmu))),
+                "fold_medians": [float(np.median(d)) for d in dmu],
+                "v_heldout_median_per_fold": v_med, "seconds": time.perf_counter() - t}
+            print(name, "universal", res["universal (V+Fe)"], flush=True)
+        out[name] = res
+    out["V"] = {"V-only net": float(np.median(delta_mu(yte, v_net.predict(xte)))),
+                "universal (V+Fe), median over the Fe folds' nets":
+                    float(np.median(out["Fe"]["universal (V+Fe)"]["v_heldout_median_per_fold"]))}
+    print("V", out["V"], flush=True)
+    if out_png:
+        _transfer_figure(out, out_png)
+    return out
+
+
+def _transfer_figure(out, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(el, {m: r["median_delta_mu"] for m, r in out[el].items()}) for el in ("Fe", "S")]
+    panels.append(("V (held out)", dict(out["V"])))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for ax, (title, figures) in zip(axes, panels):
+        names = list(figures)
+        ax.barh(range(len(names)), [figures[n] for n in names], color="C0")
+        ax.set_yticks(range(len(names)), [n.split(",")[0] for n in names], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(title)
+        ax.set_xlabel("median Delta mu (%)")
+        for i, n in enumerate(names):
+            ax.text(figures[n], i, f" {figures[n]:.2f}", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _machine():
     """CPU model and core count (the machine each part was measured on)."""
     model = platform.processor() or platform.machine()
@@ -233,11 +367,12 @@ def _machine():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="+", choices=["ensemble", "derivative", "inverse",
-                                                      "fe-shell", "small"])
+                                                      "fe-shell", "small", "transfer"])
     parser.add_argument("--data", help="folder with tmqm_k_edge_v.npz and fe_k_edge/")
     parser.add_argument("--n-jobs", type=int, default=None,
                         help="ensemble members in parallel (default: the pipeline's)")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--pretrained", help="transfer: a joblib V pipeline to reuse")
     args = parser.parse_args(argv)
     root = _data_dir(args.data)
     results = {}
@@ -252,6 +387,9 @@ def main(argv=None):
             results[part] = part_inverse(root)
         elif part == "small":
             results[part] = part_small(root)
+        elif part == "transfer":
+            png = Path(args.json).with_name("transfer.png") if args.json else None
+            results[part] = part_transfer(root, args.pretrained, png)
         else:
             results[part] = part_fe_shell(root)
         if isinstance(results[part], dict):

@@ -21,6 +21,7 @@ from ._training import (  # noqa: F401  (featurise_once re-exported)
     prefix_of,
     split_featuriser,
 )
+from ._transfer import add_init_options, fitted_for_saving, init_from_pipeline
 
 __all__ = ["add_learn_command", "add_validate_command", "build_pipeline", "fit_pipeline",
            "cross_validate_dmu", "featurise_once", "check_fit_options", "check_trained"]
@@ -141,6 +142,7 @@ def add_learn_command(subparsers, parent):
                              "(skorch's TensorBoard callback; needs pip install "
                              "\"xanesnet-sk[tracking]\"), for TensorBoard to show; with "
                              "--ensemble, one run per member in DIR/member-SEED")
+    add_init_options(parser)
     parser.set_defaults(func=run_learn)
     return parser
 
@@ -165,11 +167,25 @@ def run_learn(args, report):
     check_fit_options(args, config)
     callbacks = tensorboard_callbacks(args.log_dir, args.ensemble)
     data = load_data(args, report)
+    if args.inverse and args.init_from is not None:
+        raise CLIError("--init-from cannot be combined with --inverse (fine-tuning is for "
+                       "forward models)")
     if args.inverse:
         from ._inverse import run_learn_inverse
 
         return run_learn_inverse(args, report, out, config, data, callbacks)
     featurise = data.kind == "structures"
+    init = init_from_pipeline(args, data, report)
+    if init is not None:
+        report.say(f"learn: fine-tuning {args.init_from} on {len(data)} samples from "
+                   f"{data.source}")
+        init.fit(data.X, data.y)
+        pipeline = fitted_for_saving(init)
+        check_trained(pipeline, data.X, data.y)
+        meta = _metadata(pipeline, data, config, args)
+        meta["init_from"] = str(args.init_from)
+        save_model(out, pipeline, meta, report, overwrite=args.overwrite)
+        return
     pipeline = build_pipeline(config, featurise, seed=args.seed, epochs=args.epochs,
                               n_ensemble=args.ensemble)
     report.say(f"learn: {len(data)} samples ({data.kind}) from {data.source}, "
@@ -330,6 +346,7 @@ def add_validate_command(subparsers, parent):
     parser.add_argument("--n-jobs", type=int, default=1, metavar="N",
                         help="folds fitted in parallel (default 1; -1: all cores)")
     add_fit_options(parser)
+    add_init_options(parser)
     parser.set_defaults(func=run_validate)
     return parser
 
@@ -349,8 +366,10 @@ def run_validate(args, report):
     data = load_data(args, report)
     if len(data) < args.splits:
         raise CLIError(f"{len(data)} samples cannot be split into {args.splits} folds")
-    pipeline = build_pipeline(config, data.kind == "structures", seed=args.seed,
-                              epochs=args.epochs, n_ensemble=args.ensemble)
+    pipeline = init_from_pipeline(args, data, report)
+    if pipeline is None:
+        pipeline = build_pipeline(config, data.kind == "structures", seed=args.seed,
+                                  epochs=args.epochs, n_ensemble=args.ensemble)
     report.say(f"validate: {len(data)} samples from {data.source}, {args.repeats} x "
                f"{args.splits}-fold")
     folds = cross_validate_dmu(pipeline, data.X, data.y, report, args.splits, args.repeats,
