@@ -1,5 +1,8 @@
 """Deep ensembles, the derivative loss and user torch modules."""
 
+import io
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -413,3 +416,25 @@ def test_script_module_ensemble_end_to_end(tmp_path):
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "(2, 4)" in done.stdout and "defined in __main__" in done.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_members_in_workers_show_one_bar_over_the_members_in_order(monkeypatch):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 2))
+    params = dict(n_ensemble=3, bootstrap=True, calibration=None, random_state=0)
+    here = DeepEnsembleRegressor(Ridge(), n_jobs=1, **params).fit(X, y)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    workers = DeepEnsembleRegressor(Ridge(), n_jobs=2, **params).fit(X, y)
+    shown = terminal.getvalue()
+    assert "DeepEnsembleRegressor" in shown and "/3 [" in shown and "member" in shown
+    for a, b in zip(here.estimators_, workers.estimators_):  # same members, same order
+        np.testing.assert_array_equal(a.coef_, b.coef_)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: no bar
+    DeepEnsembleRegressor(Ridge(), n_jobs=2, **params).fit(X, y)
+    assert sys.stderr.getvalue() == ""

@@ -2,9 +2,9 @@
 
 import copy
 import io
-import multiprocessing
 import pickle
 import sys
+import time
 
 import joblib
 import numpy as np
@@ -19,6 +19,7 @@ from sklearn.utils.estimator_checks import (
     check_get_params_invariance,
     check_parameters_default_constructible,
 )
+from skorch.callbacks import Callback
 from skorch.dataset import Dataset
 
 from xanesnet_sk.model import TensorBatchIterator, XANESNetModule, XANESNetRegressor
@@ -456,13 +457,21 @@ def test_progress_bar_is_shown_for_long_fits_in_a_terminal(
     assert net.shows_progress(n_samples) is shown
 
 
+class _SlowEpochs(Callback):
+    """Epochs longer than tqdm's 0.1 s redraw interval, so that every one is drawn."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        time.sleep(0.15)
+
+
 def test_progress_bar_reports_epochs_and_loss(capsys):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 4))
     XANESNetRegressor(hidden_sizes=(4,), max_epochs=3, batch_size=8, progress=True,
-                      random_state=0).fit(X, y)
+                      random_state=0, callbacks=[("slow", _SlowEpochs())]).fit(X, y)
     err = capsys.readouterr().err
-    assert "3/3" in err and "loss=" in err and "XANESNetRegressor" in err
+    # tqdm redraws at most every 0.1 s and clears the bar at the end (leave=False)
+    assert "/3 [" in err and "epoch" in err and "loss=" in err and "XANESNetRegressor" in err
     XANESNetRegressor(hidden_sizes=(4,), max_epochs=3, batch_size=8, progress=False,
                       random_state=0).fit(X, y)
     assert capsys.readouterr().err == ""
@@ -470,7 +479,7 @@ def test_progress_bar_reports_epochs_and_loss(capsys):
 
 def test_progress_bar_is_not_shown_in_worker_processes(monkeypatch):
     monkeypatch.setattr(sys, "stderr", _Terminal())
-    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    monkeypatch.setattr("multiprocessing.parent_process", lambda: object())
     assert not XANESNetRegressor(max_epochs=5000).shows_progress(64)
 
 

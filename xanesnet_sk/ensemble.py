@@ -11,6 +11,7 @@ with ``n_ensemble=N``; ``Pipeline.predict(X, return_std=True)`` passes
 ``return_std`` through to it.
 """
 
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -20,6 +21,9 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clon
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from ._console import watched
 
 __all__ = ["DeepEnsembleRegressor", "coverage", "calibration_curve"]
 
@@ -72,7 +76,10 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         Draws the members' seeds, the calibration split and the bootstrap
         samples; an integer makes the whole ensemble reproducible.
     verbose : int, default=0
-        joblib's verbosity while members train.
+        joblib's verbosity while members train.  Members trained in worker
+        processes (``n_jobs`` other than 1) show one progress bar over the
+        members on standard error when it is a terminal or a Jupyter kernel;
+        members trained here show their own nets' bars (``progress``).
 
     Attributes
     ----------
@@ -227,10 +234,15 @@ class DeepEnsembleRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
                     UserWarning, stacklevel=2,
                 )
                 n_jobs = 1
-        members = Parallel(n_jobs=n_jobs, verbose=self.verbose)(
-            delayed(_fit_member)(base, int(seed), _take(X, idx), y[idx], fit_params)
-            for seed, idx in zip(self.seeds_, samples)
-        )
+        tasks = (delayed(_fit_member)(base, int(seed), _take(X, idx), y[idx], fit_params)
+                 for seed, idx in zip(self.seeds_, samples))
+        if effective_n_jobs(n_jobs) != 1 and watched(sys.stderr):
+            # members in worker processes show no bars of their own: one over the members
+            done = Parallel(n_jobs=n_jobs, verbose=self.verbose, return_as="generator")(tasks)
+            members = list(tqdm(done, total=self.n_ensemble, desc=type(self).__name__,
+                                unit="member", leave=False, file=sys.stderr))
+        else:
+            members = Parallel(n_jobs=n_jobs, verbose=self.verbose)(tasks)
         self.estimators_ = members
         for name in ("n_features_in_", "feature_names_in_"):
             if hasattr(members[0], name):

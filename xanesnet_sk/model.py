@@ -6,7 +6,6 @@ that makes a 512-epoch fit on a few thousand spectra take tens of seconds
 on a laptop CPU instead of minutes.
 """
 
-import multiprocessing
 import sys
 from numbers import Integral, Real
 
@@ -21,6 +20,8 @@ from skorch.dataset import Dataset as SkorchDataset
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
+
+from ._console import watched
 
 __all__ = ["XANESNetModule", "XANESNetRegressor", "TensorBatchIterator", "DerivativeLoss"]
 
@@ -616,8 +617,7 @@ class XANESNetRegressor(NeuralNetRegressor):
         if self.progress != "auto":
             return bool(self.progress)
         steps = self.epochs_for(n_samples) * self._batches(n_samples)
-        return (steps >= self.progress_min_steps and not self.verbose
-                and multiprocessing.parent_process() is None and _interactive(sys.stderr))
+        return steps >= self.progress_min_steps and not self.verbose and watched(sys.stderr)
 
     def epochs_for(self, n_samples):
         """Epochs a fit on ``n_samples`` samples trains for (``max_epochs`` resolved).
@@ -997,16 +997,6 @@ class EpochProgressBar(Callback):
         """Close the bar."""
         self.bar_.close()
         del self.bar_
-
-
-def _interactive(stream):
-    """A terminal, or a Jupyter kernel's output stream."""
-    try:
-        if stream.isatty():
-            return True
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
-    return "ipykernel" in sys.modules
 
 
 def _positive_int(value):
