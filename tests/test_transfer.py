@@ -191,7 +191,7 @@ def test_safe_format_model(data, pretrained, tmp_path):
 
 def test_unfitted_pretrained(data):
     _, _, X_new, y_new = data
-    with pytest.raises(NotFittedError, match="pretrained Pipeline is not fitted"):
+    with pytest.raises(NotFittedError, match="pretrained XANESNetPipeline is not fitted"):
         FineTunedRegressor(make_xanesnet_pipeline(featurise=False)).fit(X_new, y_new)
 
 
@@ -297,10 +297,11 @@ def test_cli_learn_init_from(cli_files, capsys):
     assert main(["learn", "--data", cli_files["new"], "--init-from", cli_files["model"],
                  "--output", str(out), "--epochs", "2", "-q"]) == 0
     tuned, base = joblib.load(out), joblib.load(cli_files["model"])
-    assert type(tuned).__name__ == "Pipeline"  # the fine-tuned pipeline, not a wrapper
+    # the fine-tuned pipeline itself, not a wrapper
+    assert type(tuned).__name__ == type(base).__name__ == "XANESNetPipeline"
     assert not torch.equal(tuned[-1].regressor_.module_.layers[-1].weight,
                            base[-1].regressor_.module_.layers[-1].weight)
-    meta = json.loads(out.with_suffix(".json").read_text())
+    meta = json.loads(out.with_name(out.name + ".json").read_text())
     assert meta["init_from"] == cli_files["model"] and meta["n_train"] == 40
 
 
@@ -361,5 +362,5 @@ def test_cli_init_from_resample(cli_files, data, tmp_path, capsys):
     out = tmp_path / "out.joblib"
     assert main(["learn", "--data", new, "--init-from", cli_files["model"], "--resample",
                  "--output", str(out), "--epochs", "1", "-q"]) == 0
-    meta = json.loads(out.with_suffix(".json").read_text())
+    meta = json.loads(out.with_name(out.name + ".json").read_text())
     np.testing.assert_allclose(meta["energies"], cli_files["grid"])

@@ -17,33 +17,14 @@ from ._featurise import (
     add_on_missing_absorber_option,
     on_missing_absorber,
 )
+from ._model import TRUST_NOTE, check_direction, last_step, model_energies, model_featuriser
 
 #: What the help of every verb that loads a model says about pickles.
-TRUST_NOTE = ("Model files are joblib pickles, and loading one runs code from it: load only "
-              "models you made or trust, never ones downloaded or sent to you.  A .skops model "
-              "(learn --output model.skops, needs skops) loads without running code.")
-
 __all__ = ["add_predict_command", "add_evaluate_command", "predict_data", "predict_spectra",
            "evaluate"]
 
 
 # ------------------------------------------------------------------ shared
-
-
-def _model_energies(model, meta):
-    """The model's energy grid: from its sidecar, else XANESNET's grid of its output size."""
-    if meta.get("energies") is not None:
-        return np.asarray(meta["energies"], dtype=float)
-    from ..spectra import xanesnet_grid
-
-    n_points = meta.get("n_points") or getattr(_last_step(model), "n_outputs_", 226)
-    return xanesnet_grid(int(n_points))
-
-
-def _last_step(model):
-    steps = getattr(model, "steps", None)
-    last = steps[-1][1] if steps else model
-    return getattr(last, "regressor_", last)
 
 
 def _check_features(rest, meta, X, data):
@@ -106,7 +87,7 @@ def _check_energy_grid(model, meta, data):
     if data.energies is None:
         return
     ours = np.asarray(data.energies, dtype=float).reshape(-1)
-    theirs = _model_energies(model, meta)
+    theirs = model_energies(model, meta)
     if ours.size != theirs.size:
         raise CLIError(f"{data.source}: the spectra have {ours.size} energy points but the model "
                        f"predicts {theirs.size}")
@@ -122,7 +103,7 @@ def is_ensemble(model):
 
     # a loaded ensemble imported xanesnet_sk.ensemble; without it (and torch) there is none
     ensemble = sys.modules.get("xanesnet_sk.ensemble")
-    last = _last_step(model)
+    last = last_step(model)
     return (ensemble is not None and isinstance(last, ensemble.DeepEnsembleRegressor)
             and last.n_ensemble > 1)
 
@@ -178,7 +159,7 @@ def predict_spectra(model, meta, data, report, absorber_element=None):
 def _featuriser_for(model, meta):
     """(WACSFTransformer, the rest) of a model that is to featurise structures, with the
     rest's feature count checked against the featuriser's."""
-    wacsf, rest = _model_featuriser(model, meta, "give those features with --data")
+    wacsf, rest = model_featuriser(model, meta, "give those features with --data")
     n_features, made = getattr(rest, "n_features_in_", None), wacsf.get_feature_names_out().size
     if n_features is None:
         n_features = meta.get("n_features")
@@ -187,20 +168,6 @@ def _featuriser_for(model, meta):
                        "its .json sidecar's wacsf_params do not match it")
     return wacsf, rest
 
-
-def _model_featuriser(model, meta, hint):
-    """(the model's WACSFTransformer, the rest): its own step, or one made from its sidecar."""
-    from ._featurise import make_wacsf
-    from ._training import split_featuriser
-
-    wacsf, rest = split_featuriser(model)
-    if wacsf is None:
-        params = meta.get("wacsf_params")
-        if params is None:
-            raise CLIError("this model was trained on precomputed features whose wACSF "
-                           f"parameters are unknown: {hint}")
-        wacsf = make_wacsf(params)
-    return wacsf, rest
 
 
 def _add_model_data_output(parser, need_spectra, output_help):
@@ -265,7 +232,6 @@ def run_predict(args, report):
         from ._inverse import run_predict_inverse
 
         return run_predict_inverse(args, report, model, meta)
-    from ._inverse import check_direction
 
     if getattr(args, "measured", None) is not None:
         raise CLIError("--measured is for 'predict --inverse'; to rank structures against a "
@@ -301,7 +267,7 @@ def run_predict(args, report):
                    + (f"; {skipped} structures without {args.absorber_element} skipped "
                       "(--on-missing-absorber skip)" if skipped else ""))
     y_pred = result.spectra
-    energies = _model_energies(model, meta)
+    energies = model_energies(model, meta)
     if energies.size != y_pred.shape[1]:
         raise CLIError(f"--model: the sidecar's energy grid has {energies.size} points but the "
                        f"model predicts {y_pred.shape[1]}")
@@ -388,7 +354,6 @@ def add_evaluate_command(subparsers, parent):
 
 def run_evaluate(args, report):
     """Evaluate and write tables and plots."""
-    from ._inverse import check_direction
 
     model, meta = load_model(args.model)
     check_direction(model, inverse=False)
@@ -458,7 +423,7 @@ def evaluate(model, meta, data, out, report, overwrite=False, absorber_element=N
     if data.y.shape != y_pred.shape:
         raise CLIError(f"{data.source}: spectra have {data.y.shape[1]} points but the model "
                        f"predicts {y_pred.shape[1]}")
-    energies = _model_energies(model, meta)
+    energies = model_energies(model, meta)
     dmu = delta_mu(data.y, y_pred)
     mean_spectrum = meta.get("mean_spectrum")
     baseline = np.broadcast_to(np.asarray(mean_spectrum if mean_spectrum is not None

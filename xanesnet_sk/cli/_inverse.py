@@ -3,25 +3,10 @@
 import numpy as np
 
 from ._common import CLIError, StagedOutputs, output_dir, refuse_existing
+from ._model import check_direction
 
-__all__ = ["run_learn_inverse", "run_predict_inverse", "check_direction"]
+__all__ = ["run_learn_inverse", "run_predict_inverse"]
 
-
-def check_direction(model, inverse, option="--model"):
-    """CLIError when the model's direction (:func:`~xanesnet_sk.inverse.direction_of`) is
-    not the one asked for."""
-    import sys
-
-    # a model that holds an InversePipeline imported xanesnet_sk.inverse when it was
-    # loaded; without that module (and torch, which it imports) it is a forward model
-    inverse_module = sys.modules.get("xanesnet_sk.inverse")
-    direction = "forward" if inverse_module is None else inverse_module.direction_of(model)
-    if inverse and direction != "inverse":
-        raise CLIError(f"{option}: a forward model (structures to spectra) cannot predict "
-                       "descriptors from spectra; train one with 'learn --inverse'")
-    if not inverse and direction == "inverse":
-        raise CLIError(f"{option}: an inverse model (spectra to descriptors) cannot predict "
-                       "spectra; use 'predict --inverse --xanes DIR'")
 
 
 def _targets(data, config, report):

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._common import CLIError, StagedOutputs, add_output_option, output_dir, refuse_existing
+from ._model import TRUST_NOTE, check_direction, model_energies, model_featuriser
 
 __all__ = ["add_screen_command", "add_measured_options", "model_grid", "prepare_cli_measured",
            "measured_for_inverse"]
@@ -36,9 +37,8 @@ def add_measured_options(parser, required=False):
 
 def model_grid(model, meta, report, model_e0=None):
     """The model's edge-relative energy grid (eV), from its sidecar (or XANESNET's)."""
-    from ._apply import _model_energies
 
-    energies = np.asarray(_model_energies(model, meta), dtype=float)
+    energies = np.asarray(model_energies(model, meta), dtype=float)
     if energies[0] > 0:  # an absolute grid: the training spectra's energies
         edge = float(energies[0] + 15.0) if model_e0 is None else float(model_e0)
         report.say(f"screen: the model's grid is absolute ({energies[0]:g} to "
@@ -80,7 +80,6 @@ def measured_for_inverse(args, report, model, meta):
 
 def add_screen_command(subparsers, parent):
     """Register ``screen``."""
-    from ._apply import TRUST_NOTE
     from ._featurise import add_absorber_element_option
 
     parser = subparsers.add_parser(
@@ -127,9 +126,7 @@ def add_screen_command(subparsers, parent):
 def run_screen(args, report):
     """Screen ``--candidates`` against ``--measured``; write the ranking and the plot."""
     from ..screening import screen
-    from ._apply import _model_featuriser
     from ._data import load_model
-    from ._inverse import check_direction
 
     for option, value in (("--top-k", args.top_k), ("--chunk-size", args.chunk_size)):
         if value < 1:
@@ -146,7 +143,7 @@ def run_screen(args, report):
     prepared = prepare_cli_measured(args, grid)
     report.say(f"screen: {prepared.measured.source}: E0 {prepared.e0:.2f} eV, edge step "
                f"{prepared.edge_step:.4g}, noise {prepared.noise:.2g} (normalised)")
-    wacsf, rest = _model_featuriser(model, meta, "so it cannot featurise the candidates")
+    wacsf, rest = model_featuriser(model, meta, "so it cannot featurise the candidates")
     try:
         result = screen(rest, args.candidates, prepared, energies=grid, wacsf=wacsf,
                         absorber_element=args.absorber_element, broadening=args.broadening,
