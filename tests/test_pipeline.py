@@ -295,3 +295,31 @@ def test_a_featuriser_error_is_not_masked_by_the_site_check():
     bad = [_mol("FeOO", 1.9), _mol("FeOO", 2.0), _mol("FeOO", 0.0)]  # atoms on the Fe
     with pytest.raises(ValueError, match="structure 2: atom 1 sits exactly on the absorber"):
         pipe.fit(bad, np.ones((2, 5)))  # not "y has 2 rows" from the last fit's sites
+
+
+@pytest.mark.parametrize("memory", [None, "cache"])
+def test_any_pipeline_refuses_spectra_that_would_shift_onto_other_sites(tmp_path, memory):
+    """The check lives in WACSFTransformer.fit_transform: a hand-built scikit-learn
+    Pipeline (cached or not) gets it too, not only make_xanesnet_pipeline's."""
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+
+    from wacsf import WACSFTransformer
+
+    X = [_mol("FeOO", 1.9), _mol("NiOO", 2.0), _mol("FeFeO", 2.2), _mol("FeOO", 2.1)]
+    y = np.arange(20.0).reshape(4, 5)  # 4 spectra, 4 Fe rows, but not the same 4
+    pipe = Pipeline([("wacsf", WACSFTransformer(absorber_element="Fe",
+                                                on_missing_absorber="skip")),
+                     ("ridge", Ridge())],
+                    memory=None if memory is None else str(tmp_path / memory))
+    with pytest.warns(UserWarning, match="skipped 1 structures"), \
+            pytest.raises(ValueError, match="structure 1.*structure 2"):
+        pipe.fit(X, y)
+    assert not hasattr(pipe[-1], "coef_")
+    # one spectrum per site row trains, and so does fit_transform without targets
+    X_ok = X + [_mol("NiOO", 2.2)]
+    with pytest.warns(UserWarning, match="skipped 2 structures"):
+        assert pipe.fit(X_ok, y).predict(X_ok).shape == (4, 5)
+    with pytest.warns(UserWarning):
+        assert WACSFTransformer(absorber_element="Fe", on_missing_absorber="skip")\
+            .fit_transform(X).shape[0] == 4

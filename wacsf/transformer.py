@@ -8,6 +8,7 @@ from numbers import Integral, Real
 
 import numba
 import numpy as np
+from ase.data import chemical_symbols
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -346,6 +347,33 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
                 f"atom of an element), not both: absorber={self.absorber!r}, "
                 f"absorber_element={self.absorber_element!r}"
             )
+
+    def fit_transform(self, X, y=None):
+        """Featurise structures, checking targets ``y`` against the rows when given.
+
+        With ``absorber_element`` the rows are sites, not structures: ``y``
+        (as a pipeline passes it on to the next step) must give one row per
+        site row, in the order of ``sites_``.  Targets that cannot be matched
+        to the sites (one per structure where a structure was skipped or has
+        several sites, or as many as both) are a ValueError naming the
+        structures, never spectra shifted onto the wrong sites.
+
+        Parameters
+        ----------
+        X : iterable of ase.Atoms or paths, or a path
+            Structures, as for :meth:`transform`.
+        y : array-like of shape (n_rows, ...) or None, default=None
+            Targets of the rows (checked only).
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_features)
+            The features.
+        """
+        Xt = self.fit(X, y).transform(X)
+        if y is not None:
+            _check_site_targets(self, X, y)
+        return Xt
 
     def transform(self, X):
         """Featurise structures.
@@ -857,3 +885,61 @@ class _Progress:
     def __exit__(self, *exc):
         if self.bar is not None:
             self.bar.close()
+
+
+def _check_site_targets(featuriser, X, y):
+    """ValueError unless ``y`` has one row per site row of a fitted ``featuriser`` (rows
+    and targets matched by structure, never shifted onto other sites)."""
+    if featuriser.absorber_element is None:
+        return
+    sites = getattr(featuriser, "sites_", None)
+    if sites is None:
+        return
+    owner = np.asarray(sites)[:, 0]
+    n_rows, n_y = len(owner), len(y)
+    n_structures = len(X) if isinstance(X, Sized) and not isinstance(
+        X, (str, bytes, os.PathLike)) else None
+    one_each = np.array_equal(owner, np.arange(n_rows))
+    if one_each and n_structures in (None, n_rows) and n_y == n_rows:
+        return  # one row per structure, in order
+    skipping = featuriser.on_missing_absorber == "skip"
+    if n_structures is None and not skipping and not one_each:
+        n_structures = int(owner.max()) + 1  # every structure has a site
+    if n_y == n_rows and n_structures is not None and n_structures != n_rows:
+        return  # one spectrum per site row, unmistakably
+    element = featuriser.absorber_element
+    symbol = chemical_symbols[element] if isinstance(element, Integral) else str(element)
+    counts = np.bincount(owner, minlength=n_structures or 0)
+    notes = []
+    skipped, several = np.flatnonzero(counts == 0), np.flatnonzero(counts > 1)
+    if skipped.size:
+        notes.append(f"{skipped.size} without {symbol} skipped, e.g. structure {skipped[0]} "
+                     f"has no {symbol}")
+    if several.size:
+        notes.append(f"{several.size} with several {symbol} sites, e.g. structure "
+                     f"{several[0]} has {counts[several[0]]}")
+    how = f" ({'; '.join(notes)})" if notes else ""
+    fix = (f"for one spectrum per structure, leave out the structures without {symbol} and "
+           "use SiteAveragedRegressor where a structure has several sites; for one spectrum "
+           "per site, give one row of y per site row, in the order of the wacsf step's sites_")
+    if n_y == n_rows:
+        raise ValueError(
+            f"y has {n_y} rows, as many as X has structures and as the {symbol} sites make "
+            f"rows, but structures and site rows do not correspond{how}, so the spectra "
+            f"cannot be matched to the sites (one spectrum per structure or per site row?): "
+            f"leave out the structures without {symbol}, then give one spectrum per site row "
+            "(in the order of the wacsf step's sites_), or one spectrum per structure to "
+            "SiteAveragedRegressor"
+        )
+    if n_structures is not None and n_y == n_structures:
+        raise ValueError(
+            f"y has one spectrum per structure ({n_y}), but the wacsf step "
+            f"(absorber_element={element!r}) makes one row per {symbol} site, {n_rows} "
+            f"rows{how}: {fix}"
+        )
+    of = f" from {n_structures} structures" if n_structures is not None else ""
+    raise ValueError(
+        f"y has {n_y} rows, but the wacsf step (absorber_element={element!r}) made "
+        f"{n_rows} site rows{of}{how}: give one spectrum per site row, in the order of the "
+        "wacsf step's sites_"
+    )

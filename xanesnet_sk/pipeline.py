@@ -194,96 +194,12 @@ def make_xanesnet_pipeline(
 class XANESNetPipeline(Pipeline):
     """The ``Pipeline`` that :func:`make_xanesnet_pipeline` builds.
 
-    Exactly ``sklearn.pipeline.Pipeline``, except that ``fit`` (and
-    ``fit_transform``, ``fit_predict``) matches the targets to the rows of a
-    wACSF step with ``absorber_element`` before the net trains.  Such a step
-    makes one row per absorbing site, leaving out structures without the
-    element when ``on_missing_absorber="skip"``, so ``y`` must give one
-    spectrum per site row (in the order of the step's ``sites_``).  When the
-    rows are not one per structure and ``y`` cannot be told to be per site
-    (it has one spectrum per structure, or as many rows as both), ``fit``
-    raises a ValueError naming the structures skipped or with several sites,
-    instead of training on spectra shifted onto the wrong sites.
+    Exactly ``sklearn.pipeline.Pipeline``; its own class so that a model file
+    says which function built it (the safe format trusts it).  Targets are
+    matched to the rows of a wACSF step with ``absorber_element`` by
+    :meth:`wacsf.WACSFTransformer.fit_transform` itself, in this pipeline as in
+    any other.
     """
-
-    def _fit(self, X, y=None, *args, **kwargs):
-        stale = getattr(self.steps[0][1], "sites_", None) if self.steps else None
-        try:
-            Xt = super()._fit(X, y, *args, **kwargs)
-        except ValueError:
-            # a step after the featuriser found rows and targets of different lengths:
-            # say why, when the featuriser's sites (of this fit, not an earlier one) do
-            if y is not None and getattr(self.steps[0][1], "sites_", None) is not stale:
-                _check_site_targets(self.steps[0][1], X, y)
-            raise
-        if y is not None and self.steps:
-            _check_site_targets(self.steps[0][1], X, y)
-        return Xt
-
-
-def _check_site_targets(featuriser, X, y):
-    """ValueError unless ``y`` has one row per site row of a fitted ``featuriser``."""
-    from collections.abc import Sized
-
-    import numpy as np
-
-    from wacsf import WACSFTransformer
-
-    if not isinstance(featuriser, WACSFTransformer) or featuriser.absorber_element is None:
-        return
-    sites = getattr(featuriser, "sites_", None)
-    if sites is None:
-        return
-    owner = np.asarray(sites)[:, 0]
-    n_rows, n_y = len(owner), len(y)
-    n_structures = len(X) if isinstance(X, Sized) and not isinstance(
-        X, (str, bytes, os.PathLike)) else None
-    one_each = np.array_equal(owner, np.arange(n_rows))
-    if one_each and n_structures in (None, n_rows) and n_y == n_rows:
-        return  # one row per structure, in order
-    skipping = featuriser.on_missing_absorber == "skip"
-    if n_structures is None and not skipping and not one_each:
-        n_structures = int(owner.max()) + 1  # every structure has a site
-    if n_y == n_rows and n_structures is not None and n_structures != n_rows:
-        return  # one spectrum per site row, unmistakably
-    from ase.data import chemical_symbols
-
-    element = featuriser.absorber_element
-    symbol = chemical_symbols[element] if isinstance(element, Integral) else str(element)
-    counts = np.bincount(owner, minlength=n_structures or 0)
-    notes = []
-    skipped, several = np.flatnonzero(counts == 0), np.flatnonzero(counts > 1)
-    if skipped.size:
-        notes.append(f"{skipped.size} without {symbol} skipped, e.g. structure {skipped[0]} "
-                     f"has no {symbol}")
-    if several.size:
-        notes.append(f"{several.size} with several {symbol} sites, e.g. structure "
-                     f"{several[0]} has {counts[several[0]]}")
-    how = f" ({'; '.join(notes)})" if notes else ""
-    fix = (f"for one spectrum per structure, leave out the structures without {symbol} and "
-           "use SiteAveragedRegressor where a structure has several sites; for one spectrum "
-           "per site, give one row of y per site row, in the order of the wacsf step's sites_")
-    if n_y == n_rows:
-        raise ValueError(
-            f"y has {n_y} rows, as many as X has structures and as the {symbol} sites make "
-            f"rows, but structures and site rows do not correspond{how}, so the spectra "
-            f"cannot be matched to the sites (one spectrum per structure or per site row?): "
-            f"leave out the structures without {symbol}, then give one spectrum per site row "
-            "(in the order of the wacsf step's sites_), or one spectrum per structure to "
-            "SiteAveragedRegressor"
-        )
-    if n_structures is not None and n_y == n_structures:
-        raise ValueError(
-            f"y has one spectrum per structure ({n_y}), but the wacsf step "
-            f"(absorber_element={element!r}) makes one row per {symbol} site, {n_rows} "
-            f"rows{how}: {fix}"
-        )
-    of = f" from {n_structures} structures" if n_structures is not None else ""
-    raise ValueError(
-        f"y has {n_y} rows, but the wacsf step (absorber_element={element!r}) made "
-        f"{n_rows} site rows{of}{how}: give one spectrum per site row, in the order of the "
-        "wacsf step's sites_"
-    )
 
 
 def check_n_ensemble(n_ensemble):
