@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _backends
 from ._params import feature_names, resolve_grids
-from ._structures import MIN_DISTANCE, iter_chunks, pack
+from ._structures import MIN_DISTANCE, _first_near_absorber, iter_chunks, pack
 
 __all__ = ["WACSFTransformer"]
 
@@ -583,17 +583,8 @@ def _small_checks(positions, numbers, table, offsets, absorbers, min_distance, w
         if not math.isfinite(w):
             return False
         weights[a] = w
-    limit = min_distance * min_distance
-    for s in range(offsets.size - 1):
-        i = absorbers[s]
-        for a in range(offsets[s], offsets[s + 1]):
-            if a != i:
-                dx = positions[a, 0] - positions[i, 0]
-                dy = positions[a, 1] - positions[i, 1]
-                dz = positions[a, 2] - positions[i, 2]
-                if dx * dx + dy * dy + dz * dz < limit:
-                    return False
-    return True
+    limits = np.full(offsets.size - 1, min_distance)
+    return _first_near_absorber(positions, offsets, absorbers, limits) < 0
 
 
 def _transform_small(est, X, settings):
