@@ -10,6 +10,9 @@ import contextlib
 import functools
 import os
 
+# Imports inside functions: each backend (numba.cuda above all) only when it is chosen,
+# so that 'import wacsf' loads no CUDA.
+
 __all__ = ["resolve", "get_kernel", "num_threads", "cuda_available", "AUTO_CUDA_MIN_STRUCTURES"]
 
 #: ``backend="auto"`` sends a batch to the GPU from this many structures on;

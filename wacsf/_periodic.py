@@ -60,6 +60,8 @@ import math
 import numba
 import numpy as np
 
+# Imports inside functions: vesin only for the largest cells (see uses_vesin).
+
 __all__ = ["check_cells", "periodic_environments", "site_environments", "uses_vesin",
            "max_neighbours", "VESIN_ABOVE", "MAX_DENSITY", "MAX_IMAGE_CELLS"]
 

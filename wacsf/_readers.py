@@ -21,8 +21,16 @@ import warnings
 from numbers import Integral
 from pathlib import Path
 
+import ase.io
 import numba
 import numpy as np
+from ase import Atoms
+from ase.data import atomic_numbers, chemical_symbols
+from ase.io.cif import parse_cif
+from ase.io.formats import UnknownFileTypeError
+from scipy.spatial import cKDTree
+
+# Imports inside functions: vesin only for the duplicate-atom check of periodic files.
 
 __all__ = ["read_structures"]
 
@@ -67,8 +75,6 @@ _LABELS = {}
 def _label_table():
     """{"Fe": 26, "26": 26, ...} for Z = 1..118, built once."""
     if not _LABELS:
-        from ase.data import chemical_symbols
-
         for z in range(1, 119):
             _LABELS[chemical_symbols[z]] = z
             _LABELS[str(z)] = z
@@ -77,8 +83,6 @@ def _label_table():
 
 def _element(label, where):
     """Atomic number of an xyz label: an atomic number, or a symbol in any case."""
-    from ase.data import atomic_numbers
-
     if label.lstrip("+-").isdigit():
         z = int(label)
         if not 1 <= z <= 118:
@@ -198,8 +202,6 @@ def _walk_frames(path, lines):
 
 def _read_xyz(path, lines):
     """Every frame of an xyz file whose first column is an element symbol or an atomic number."""
-    from ase import Atoms
-
     frames, at = [], 0
     while True:
         frame_start = at
@@ -300,8 +302,6 @@ def _check_poscar(path, lines):
 
 def _read_cif(path):
     """Every data block with atoms of a CIF file, its cell and occupancies checked."""
-    from ase.io.cif import parse_cif
-
     _decode(path)  # a clear error for binary files
     try:
         blocks = list(parse_cif(str(path)))
@@ -396,9 +396,6 @@ def _name_frames(path, frames):
 
 
 def _read_with_ase(path, fmt=None):
-    import ase.io
-    from ase.io.formats import UnknownFileTypeError
-
     try:
         frames = ase.io.read(path, index=":", format=fmt)
     except UnknownFileTypeError:
@@ -463,8 +460,6 @@ def _closest_pair(atoms, cutoff):
             return None
         return i, j, float(np.linalg.norm(positions[j] - positions[i]))
     else:
-        from scipy.spatial import cKDTree
-
         pairs = cKDTree(positions).query_pairs(cutoff, output_type="ndarray")
         i, j = pairs[:, 0], pairs[:, 1]
         d = np.linalg.norm(positions[j] - positions[i], axis=1)

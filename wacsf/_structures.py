@@ -31,8 +31,12 @@ from numbers import Integral
 
 import numba
 import numpy as np
+from ase import Atoms
+from ase.data import atomic_numbers, chemical_symbols
 
 from ._readers import read_structures
+
+# Imports inside functions: _periodic (the image search) only when a structure is periodic.
 
 __all__ = ["pack", "iter_chunks", "Chunk", "PackedStructures", "MIN_DISTANCE",
            "MIN_PERIODIC_DISTANCE"]
@@ -139,8 +143,6 @@ ATOMS_PER_CHUNK = 2_000_000
 
 
 def _check_input(X):
-    from ase import Atoms
-
     if isinstance(X, Atoms):
         raise TypeError(
             "X must be a sequence of structures, got a single ase.Atoms: wrap it in a list, [atoms]"
@@ -177,8 +179,6 @@ def iter_chunks(X, max_rows, absorber_element=None):
     ``absorber_element``) or :data:`ATOMS_PER_CHUNK` atoms, so memory is
     bounded by the chunk, not by the input.
     """
-    from ase import Atoms
-
     _check_input(X)
     if isinstance(X, (str, os.PathLike)):
         X = read_structures(X)
@@ -220,8 +220,6 @@ def iter_chunks(X, max_rows, absorber_element=None):
 
 def _as_atoms_list(X):
     """Accept Atoms, a path, or an iterable of Atoms/paths; return a list of Atoms."""
-    from ase import Atoms
-
     if isinstance(X, Chunk):
         return X
     if isinstance(X, Atoms):
@@ -259,8 +257,6 @@ def _as_atoms_list(X):
 
 def _atomic_number(key, what):
     """An atomic number in 1..118 from a symbol or an integer, or a ValueError naming ``what``."""
-    from ase.data import atomic_numbers
-
     if isinstance(key, str):
         symbol = key[:1].upper() + key[1:].lower()
         if symbol not in atomic_numbers or atomic_numbers[symbol] == 0:
@@ -381,8 +377,6 @@ def _site_list(atoms_list, numbers, offsets, counts, absorber, absorber_element,
     has_site[struct] = True
     missing = np.flatnonzero(~has_site)
     if missing.size:
-        from ase.data import chemical_symbols
-
         s = int(missing[0])
         formula = atoms_list[s].get_chemical_formula()
         what = (f"structure {_sid(atoms_list, s)}{_where(atoms_list[s])} ({formula}) has no "

@@ -23,8 +23,14 @@ partition names the structure by its index in the whole input, as a local
 import os
 import re
 from numbers import Integral
+from pathlib import Path
 
 import numpy as np
+from sklearn.base import clone
+
+from ._readers import is_structure_file
+
+# Imports inside functions: dask, an optional extra ([dask]), only when used.
 
 __all__ = ["featurise", "as_bag"]
 
@@ -58,10 +64,6 @@ def _absolute(item):
 def _items(structures):
     """The list of structures (or absolute paths) that ``structures`` names."""
     if isinstance(structures, (str, os.PathLike)):
-        from pathlib import Path
-
-        from ._readers import is_structure_file
-
         path = Path(structures).absolute()
         if path.is_dir():
             structures = sorted(str(p) for p in path.iterdir()
@@ -154,8 +156,6 @@ def partition_error(exc, index, items, offset):
 
 def _featurise_partition(items, transformer, index, offset=None):
     """Features of one partition; an error names the partition and the structure."""
-    from sklearn.base import clone
-
     items = list(items)
     try:
         t = clone(transformer).set_params(progress=False)

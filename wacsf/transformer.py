@@ -1,20 +1,26 @@
 """WACSFTransformer: the scikit-learn estimator around the wACSF kernels."""
 
+import copy
 import logging
 import math
 import os
 from collections.abc import Mapping, Sized
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numba
 import numpy as np
+from ase import Atoms
 from ase.data import chemical_symbols
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from tqdm.auto import tqdm
 
 from . import _backends
 from ._params import feature_names, resolve_grids
 from ._structures import MIN_DISTANCE, _first_near_absorber, iter_chunks, pack
+
+# Imports inside functions: the compiled kernels (_cpu) only when a transform runs them.
 
 __all__ = ["WACSFTransformer"]
 
@@ -442,8 +448,6 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
                 finished(done)
         self.sites_ = sites[0] if len(sites) == 1 else np.concatenate(sites)
         if not len(self.sites_):
-            from ase.data import chemical_symbols
-
             element = self.absorber_element
             symbol = chemical_symbols[element] if isinstance(element, Integral) else element
             raise ValueError(f"no structure has a {symbol} atom: nothing to featurise")
@@ -490,8 +494,6 @@ class _Settings:
     """
 
     def __init__(self, est, grids):
-        import copy
-
         names = est._get_param_names()
         self.names = tuple(names)
         self.values = tuple(getattr(est, name) for name in names)
@@ -659,8 +661,6 @@ def _transform_small(est, X, settings):
 
 
 def _atoms_type():
-    from ase import Atoms
-
     return Atoms
 
 
@@ -676,8 +676,6 @@ def _all_finite(out):
 
 def _threads_for(n_jobs):
     """The Numba thread count ``transform`` runs on for ``n_jobs`` (see ``_backends``)."""
-    import numba
-
     if n_jobs is None or n_jobs == -1:
         return numba.get_num_threads()
     return min(int(n_jobs), numba.config.NUMBA_NUM_THREADS)
@@ -719,8 +717,6 @@ class _Threads:
         self.kernel, self.n_threads, self.numba = kernel, 1, backend == "numba"
         self.kwargs = kwargs  # keyword arguments of every kernel call
         if self.numba:
-            import numba
-
             self.n_threads = numba.get_num_threads()  # n_jobs, set by the caller
         self.pool, self.pending = None, None
 
@@ -758,8 +754,6 @@ class _Threads:
             _cpu.wacsf_features_range(*args, 0, n_structures, **self.kwargs)
             return None
         if self.pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
             self.pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="wacsf")
         bounds = _cpu.cost_ranges(args[2], self.RANGES_PER_THREAD * self.n_threads)
         return [self.pool.submit(_cpu.wacsf_features_range, *args, bounds[k], bounds[k + 1],
@@ -862,8 +856,6 @@ class _Progress:
         return self
 
     def _open(self):
-        from tqdm.auto import tqdm
-
         self.bar = tqdm(total=self.total, initial=self.done, unit="structure", desc="wACSF")
 
     def update(self, n):

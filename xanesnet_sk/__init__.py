@@ -1,5 +1,7 @@
 """XANESNET rebuilt the scikit-learn way: structures in, K-edge XANES spectra out."""
 
+# Imports inside functions: the public names are imported on first use (see _LAZY).
+
 __version__ = "0.1.0.dev0"
 
 # The public names are imported on first use (PEP 562), not with the package:

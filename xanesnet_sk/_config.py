@@ -42,6 +42,12 @@ the estimator rejects, is an error that names it.  Command-line options
 import inspect
 from pathlib import Path
 
+import yaml
+
+from wacsf import WACSFTransformer
+
+# Imports inside functions: the model classes (torch) only when a configuration builds one.
+
 __all__ = ["load_config", "validate_config", "SECTIONS"]
 
 #: The sections of a configuration file, in order.
@@ -57,8 +63,6 @@ class ConfigError(ValueError):
 
 def wacsf_keys():
     """The keys the ``wacsf`` section accepts."""
-    from wacsf import WACSFTransformer
-
     return sorted(set(WACSFTransformer().get_params()) - _WACSF_RESERVED)
 
 
@@ -117,8 +121,6 @@ def load_config(path):
     FileNotFoundError
         When there is no such file.
     """
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--config {str(path)!r} does not exist")
@@ -189,8 +191,6 @@ def validate_config(raw, source="config"):
 def _defaults(section):
     """Default values of a section's keys (for telling numbers from text)."""
     if section == "wacsf":
-        from wacsf import WACSFTransformer
-
         return WACSFTransformer().get_params()
     if section == "model":
         from .model import XANESNetRegressor

@@ -7,6 +7,10 @@ error names the partition and the structure's index in the whole input.
 """
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+# Imports inside functions: dask ([dask]) and the site-averaging code (torch) only when
+# used.
 
 __all__ = ["predict"]
 
@@ -31,8 +35,6 @@ def _n_outputs(model):
     Looks through a pipeline's last step, a ``TransformedTargetRegressor``'s
     ``regressor_`` and an ensemble's first member.
     """
-    from sklearn.utils.validation import check_is_fitted
-
     try:
         check_is_fitted(model)
     except Exception as exc:  # NotFittedError, or a TypeError for a non-estimator

@@ -17,11 +17,18 @@ optional ``e0`` (n,) and ``description``.
 """
 
 import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
+from tqdm.auto import tqdm
 
+from wacsf import WACSFTransformer, read_structures
+
+from ._synthetic import synthetic_xanes
 from .io import read_spectrum
 from .spectra import xanesnet_grid
 
@@ -240,14 +247,11 @@ def _listing(stems):
 def _progress(items, show):
     if not show:
         return items
-    from tqdm.auto import tqdm
 
     return tqdm(items, desc="loading", unit="file")
 
 
 def _read_structure(path, absorber):
-    from wacsf import read_structures
-
     atoms = read_structures([path])[0]
     if len(atoms) == 0:
         raise ValueError(f"{path}: no atoms")
@@ -369,8 +373,6 @@ def _cells(structures):
 
 
 def _unpack_structures(path, arrays, names):
-    from ase import Atoms
-
     positions, numbers, offsets = (arrays[k] for k in ("positions", "numbers", "offsets"))
     n = offsets.size - 1
     absorbers = arrays.get("absorbers", np.zeros(n, dtype=np.int64))
@@ -422,9 +424,6 @@ def read_npz_arrays(path):
     -------
     dict of str to ndarray
     """
-    import zipfile
-    import zlib
-
     try:
         with np.load(path, allow_pickle=False) as npz:
             if not hasattr(npz, "files"):
@@ -517,8 +516,6 @@ def load_v_dataset(path):
     if ds.features is None:
         raise ValueError(f"{path}: no features ('x') in this file")
     if ds.feature_names is None and ds.features.shape[1] == 97:
-        from wacsf import WACSFTransformer
-
         ds.feature_names = WACSFTransformer().get_feature_names_out()
     ds.description = f"V K-edge set (tmQM, paper defaults) from {path}"
     return ds
@@ -581,8 +578,6 @@ def make_synthetic_xanes(
     >>> ds.spectra.shape, ds.structures[0][0].symbol, ds.structures[0].info["geometry"] != ""
     ((3, 226), 'Fe', True)
     """
-    from ._synthetic import synthetic_xanes
-
     structures, spectra = synthetic_xanes(n_samples, n_points, noise, metal, random_state)
     if not return_dataset:
         return structures, spectra

@@ -17,6 +17,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
+from scipy.stats import norm
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -24,6 +25,8 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from ._console import watched
+
+# Imports inside functions: the net (torch) only when no estimator is given.
 
 __all__ = ["DeepEnsembleRegressor", "coverage", "calibration_curve"]
 
@@ -461,8 +464,6 @@ def calibration_curve(y_true, mean, std, levels=None):
     >>> bool(np.abs(expected - observed).max() < 0.02)
     True
     """
-    from scipy.stats import norm
-
     if levels is None:
         levels = np.append(np.arange(0.05, 0.951, 0.05), 0.99)
     expected = np.asarray(levels, dtype=np.float64)

@@ -10,11 +10,15 @@ first coordination shell and the coordination number.
 from numbers import Integral, Real
 
 import numpy as np
+from ase.data import covalent_radii
+from ase.neighborlist import neighbor_list
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+
+from wacsf import read_structures
 
 from .pipeline import check_n_ensemble, model_step
 
@@ -237,7 +241,6 @@ class FirstShell(TransformerMixin, BaseEstimator):
             ``first_shell_distance`` (Angstrom) and ``coordination_number``.
         """
         check_is_fitted(self, "n_features_in_")
-        from wacsf import read_structures
 
         out = np.empty((len(X), 2))
         for k, atoms in enumerate(X):
@@ -261,9 +264,6 @@ class FirstShell(TransformerMixin, BaseEstimator):
         return int(index)
 
     def _shell(self, atoms, k):
-        from ase.data import covalent_radii
-        from ase.neighborlist import neighbor_list
-
         if len(atoms) < 2 and not any(atoms.pbc):
             raise ValueError(f"structure {k}: a single atom has no neighbours")
         i = self._absorber_index(atoms, k)

@@ -44,6 +44,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from .spectra import LorentzianBroadening
+
+# Imports inside functions: xraylarch, an optional extra ([experiment]), only when used.
+
 __all__ = [
     "MeasuredSpectrum",
     "read_measured",
@@ -828,8 +832,6 @@ def simulate_measurement(energies, mu, e0=7112.0, *, below=150.0, above=400.0, s
     grid = np.asarray(energies, dtype=float).reshape(-1)
     y = np.asarray(mu, dtype=float).reshape(-1)
     if width is not None and width > 0:
-        from .spectra import LorentzianBroadening
-
         y = LorentzianBroadening(grid, width=float(width)).fit_transform(y[None, :])[0]
     rel = np.arange(-float(below), float(above) + step / 2, float(step))
     tail = float(y[grid >= grid[-1] - 15].mean())

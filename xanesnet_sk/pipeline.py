@@ -16,6 +16,8 @@ from .ensemble import DeepEnsembleRegressor
 from .model import XANESNetRegressor
 from .selection import CorrelationFilter, feature_variance
 
+# Imports inside functions: wacsf only when the pipeline featurises.
+
 __all__ = ["make_xanesnet_pipeline", "XANESNetPipeline"]
 
 

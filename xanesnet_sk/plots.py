@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from scipy.stats import spearmanr
 
 __all__ = [
     "plot_spectrum",
@@ -280,8 +281,6 @@ def plot_std_vs_error(mean_std, dmu, path=None):
     -------
     matplotlib.figure.Figure
     """
-    from scipy.stats import spearmanr
-
     mean_std, dmu = np.asarray(mean_std, dtype=float), np.asarray(dmu, dtype=float)
     ok = np.isfinite(mean_std) & np.isfinite(dmu) & (mean_std > 0) & (dmu > 0)
     fig = Figure(figsize=(4.2, 3.6))

@@ -32,7 +32,25 @@ from itertools import islice
 from numbers import Integral
 from pathlib import Path
 
+import ase.db
+import ase.io
 import numpy as np
+import pandas as pd
+from ase import Atoms
+from ase.data import atomic_numbers, chemical_symbols
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+from tqdm.auto import tqdm
+
+from wacsf import WACSFTransformer, read_structures
+from wacsf._readers import is_structure_file
+from wacsf._structures import _absorber_indices
+
+from .measured import PreparedSpectrum, as_measured, prepare_measured
+from .spectra import LorentzianBroadening, xanesnet_grid
+
+# Imports inside functions: matplotlib, skorch and the model classes (torch) only when a
+# screen uses them.
 
 __all__ = ["screen", "ScreenResult", "iter_candidates", "METRICS"]
 
@@ -133,15 +151,9 @@ def iter_candidates(candidates):
     ------
     ase.Atoms
     """
-    from ase import Atoms
-
-    from wacsf import read_structures
-
     if isinstance(candidates, (str, os.PathLike)):
         path = Path(candidates)
         if path.is_dir():
-            from wacsf._readers import is_structure_file
-
             files = sorted(p for p in path.iterdir() if p.is_file() and is_structure_file(p))
             if not files:
                 raise ValueError(f"{path}: no structure files (.xyz, .extxyz, .cif, POSCAR, ...)")
@@ -151,16 +163,12 @@ def iter_candidates(candidates):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file or directory")
         if path.suffix.lower() == ".db":
-            import ase.db
-
             for row in ase.db.connect(str(path)).select():
                 atoms = row.toatoms()
                 atoms.info["name"] = str(row.get("name", f"{path.stem}_{row.id}"))
                 yield atoms
             return
         if path.suffix.lower() == ".traj":
-            import ase.io
-
             for k, atoms in enumerate(ase.io.iread(str(path), index=":")):
                 atoms.info["name"] = f"{path.stem}_{k}"
                 yield atoms
@@ -190,10 +198,6 @@ def iter_candidates(candidates):
 
 def _split(model, wacsf):
     """(featuriser, the rest) of a forward model."""
-    from sklearn.pipeline import Pipeline
-
-    from wacsf import WACSFTransformer
-
     from .inverse import direction_of
 
     if direction_of(model) == "inverse":
@@ -250,8 +254,6 @@ def _has_std(rest):
 
 
 def _element_number(element):
-    from ase.data import atomic_numbers, chemical_symbols
-
     if element is None:
         return None
     if isinstance(element, Integral):
@@ -266,10 +268,6 @@ def _element_number(element):
 
 def _check_absorbers(atoms_list, z, absorber, site_mode, measured_source):
     """ValueError naming the first candidate without the absorbing element."""
-    from ase.data import chemical_symbols
-
-    from wacsf._structures import _absorber_indices
-
     indices = None if site_mode else _absorber_indices(atoms_list, absorber)
     for k, atoms in enumerate(atoms_list):
         numbers = atoms.numbers
@@ -387,12 +385,6 @@ def screen(model, candidates, measured, *, e0=None, shift=0.0, energies=None,
     ImportError
         Normalising without xraylarch (``pip install "xanesnet-sk[experiment]"``).
     """
-    import pandas as pd
-    from sklearn.base import clone
-
-    from .measured import PreparedSpectrum, as_measured, prepare_measured
-    from .spectra import LorentzianBroadening, xanesnet_grid
-
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if not (isinstance(top_k, Integral) and top_k >= 1):
@@ -445,8 +437,6 @@ def screen(model, candidates, measured, *, e0=None, shift=0.0, energies=None,
     stream = iter_candidates(candidates)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(desc="screening", unit="candidate")
     base = 0
     with _prediction_batches(rest, chunk_size):

@@ -43,9 +43,18 @@ True
 """
 
 import copy
+import json
+import zipfile
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import clone
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.pipeline import Pipeline
+
+# Imports inside functions: skops, an optional extra ([safe]), and the model classes
+# (torch) only when a model file is written or read.
 
 __all__ = ["save_safe", "load_safe", "trusted_types", "SAFE_FORMAT"]
 
@@ -148,8 +157,6 @@ def _rebuild_net(stored):
 def _split_member(last):
     """(``last`` without its net, where the net sat, the net) for a net or a
     ``TransformedTargetRegressor`` around one; None for anything else."""
-    from sklearn.compose import TransformedTargetRegressor
-
     from .model import XANESNetRegressor
 
     if isinstance(last, XANESNetRegressor):
@@ -166,8 +173,6 @@ def _split_member(last):
 
 def _ensemble_state(ensemble):
     """A fitted DeepEnsembleRegressor as plain values, each member split from its net."""
-    from numbers import Integral
-
     if not hasattr(ensemble, "estimators_"):
         raise ValueError("save_safe needs a fitted ensemble")
     members = []
@@ -202,8 +207,6 @@ def _rebuild_member(stored):
 
 
 def _rebuild_ensemble(stored):
-    from sklearn.base import clone
-
     from .ensemble import DeepEnsembleRegressor
 
     members = [_rebuild_member(m) for m in stored["members"]]
@@ -222,8 +225,6 @@ def _rebuild_ensemble(stored):
 def _split(model):
     """(a copy of ``model`` without its net(s), where they sat, the net or the ensemble's
     state)."""
-    from sklearn.pipeline import Pipeline
-
     from .ensemble import DeepEnsembleRegressor
     from .inverse import InversePipeline
 
@@ -319,8 +320,6 @@ def load_safe(path):
     declared architecture (``n_features_in_``, ``hidden_sizes``,
     ``batch_norm``, ``n_outputs_``) gives them.
     """
-    import zipfile
-
     sio = _skops()
     path = Path(path)
     _check_archive(path)
@@ -371,8 +370,6 @@ def _one_line(exc):
 
 def _rebuild(payload):
     """The pipeline of a loaded payload, its net(s) rebuilt; _Tampered for a bad payload."""
-    from sklearn.pipeline import Pipeline
-
     pipeline = payload.get("pipeline")
     if not isinstance(pipeline, Pipeline) or not isinstance(pipeline.steps, list) \
             or not pipeline.steps:
@@ -418,8 +415,6 @@ def _require_net(stored, what):
 
 def _plain(node):
     """The plain value of a skops schema node (JSON, list, tuple, dict), else None."""
-    import json
-
     loader = node.get("__loader__") if isinstance(node, dict) else None
     if loader == "JsonNode":
         return json.loads(node["content"])
@@ -485,9 +480,6 @@ def _array_header(zf, info):
 def _check_archive(path):
     """ValueError (naming ``path``) for a file whose sizes disagree with what it declares,
     before skops reads any of it."""
-    import json
-    import zipfile
-
     def refuse(why):
         raise ValueError(f"{path}: not a model written by xanesnet_sk.serialization.save_safe "
                          f"({why}); it was not loaded")

@@ -25,9 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetRegressor
 from torch import nn
+
+from wacsf import WACSFTransformer
 
 from .model import XANESNetModule, XANESNetRegressor
 
@@ -142,11 +147,6 @@ def predict_site_spectra(model, structures, absorber_element=None, *, wacsf=None
     -------
     SiteSpectra
     """
-    from sklearn.base import clone
-    from sklearn.pipeline import Pipeline
-
-    from wacsf import WACSFTransformer
-
     first = model.steps[0][1] if isinstance(model, Pipeline) else None
     if isinstance(first, WACSFTransformer):
         if wacsf is not None:
@@ -334,10 +334,6 @@ class SiteAveragedRegressor(RegressorMixin, BaseEstimator):
         self.standardize_targets = standardize_targets
 
     def _featuriser(self):
-        from sklearn.base import clone
-
-        from wacsf import WACSFTransformer
-
         if self.wacsf is None:
             return WACSFTransformer(absorber_element=self.absorber_element)
         wacsf = clone(self.wacsf)
@@ -358,8 +354,6 @@ class SiteAveragedRegressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
-        from sklearn.preprocessing import StandardScaler
-
         y = np.asarray(y, dtype=np.float64)
         if y.ndim != 2 or not np.all(np.isfinite(y)):
             raise ValueError(f"y must be a finite 2-D array of spectra, got shape {y.shape}"
@@ -384,8 +378,6 @@ class SiteAveragedRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _site_features(self, X):
-        from sklearn.utils.validation import check_is_fitted
-
         check_is_fitted(self, "net_")
         wacsf = self.wacsf_.set_params(on_missing_absorber="raise")
         features = wacsf.transform(X)

@@ -492,7 +492,8 @@ class ElementEncoder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_features + len(elements_))
+        ndarray of shape (n_samples, n_features + n_elements)
+            The features followed by one column per element of ``elements_``.
         """
         check_is_fitted(self, "elements_")
         X = np.asarray(X, dtype=np.float64)

@@ -10,6 +10,9 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import KFold, RepeatedKFold
 from sklearn.pipeline import Pipeline
+from tqdm.auto import tqdm
+
+from wacsf import WACSFTransformer
 
 from ..metrics import make_delta_mu_scorer
 
@@ -102,10 +105,6 @@ def default_scoring(scoring):
 
 
 def _is_featuriser(step):
-    try:
-        from wacsf import WACSFTransformer
-    except ImportError:  # pragma: no cover - wacsf ships with this package
-        return False
     return isinstance(step, WACSFTransformer)
 
 
@@ -220,8 +219,6 @@ class CSVLog:
 
 
 def progress_bar(show, total, desc):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, desc=desc, disable=not show, leave=False, dynamic_ncols=True)
 
 

@@ -36,6 +36,9 @@ from ._common import (
 )
 from ._data import add_data_options, load_data
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["add_analysis_commands"]
 
 _SCORE_LABEL = "-median delta mu (%)"

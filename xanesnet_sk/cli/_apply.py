@@ -19,6 +19,9 @@ from ._featurise import (
 )
 from ._model import TRUST_NOTE, check_direction, last_step, model_energies, model_featuriser
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 #: What the help of every verb that loads a model says about pickles.
 __all__ = ["add_predict_command", "add_evaluate_command", "predict_data", "predict_spectra",
            "evaluate"]

@@ -13,6 +13,9 @@ import re
 import shutil
 from pathlib import Path
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = [
     "CLIError",
     "Reporter",

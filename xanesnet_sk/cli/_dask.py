@@ -19,6 +19,9 @@ import numpy as np
 
 from ._common import CLIError
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["add_scheduler_options", "connect", "featurise_partitions", "predict_on_cluster",
            "positive_int"]
 

@@ -31,6 +31,9 @@ from ._common import (
     write_json,
 )
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["CLIData", "add_data_options", "load_data", "save_model", "load_model"]
 
 #: What a model's sidecar says it is.

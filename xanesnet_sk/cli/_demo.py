@@ -21,6 +21,9 @@ from ._common import (
     output_dir,
 )
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["add_demo_command", "run_demo"]
 
 

@@ -16,6 +16,9 @@ from ._common import (
     refuse_existing,
 )
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["add_featurise_command", "add_wacsf_options", "wacsf_params", "make_wacsf",
            "absorber_element_arg", "add_absorber_element_option",
            "add_on_missing_absorber_option", "on_missing_absorber", "site_names", "cli_hint"]

@@ -23,6 +23,9 @@ from ._training import (  # noqa: F401  (featurise_once re-exported)
 )
 from ._transfer import add_init_options, fitted_for_saving, init_from_pipeline
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["add_learn_command", "add_validate_command", "build_pipeline", "fit_pipeline",
            "cross_validate_dmu", "featurise_once", "check_fit_options", "check_trained"]
 

@@ -5,6 +5,9 @@ import numpy as np
 from ._common import CLIError, StagedOutputs, output_dir, refuse_existing
 from ._model import check_direction
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["run_learn_inverse", "run_predict_inverse"]
 
 

@@ -8,6 +8,9 @@ import threading
 
 from ._common import CLIError, Reporter, common_parent, forget_created_dirs, remove_created_dirs
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["main", "build_parser"]
 
 PROG = "xanesnet-sk"

@@ -5,6 +5,9 @@ import numpy as np
 
 from ._common import CLIError
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["TRUST_NOTE", "check_direction", "model_energies", "model_featuriser", "last_step"]
 
 TRUST_NOTE = ("Model files are joblib pickles, and loading one runs code from it: load only "

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["Predicted", "predict_structures", "predict_partition", "join"]
 
 

@@ -5,6 +5,9 @@ from pathlib import Path
 
 from skorch.callbacks import Callback, TensorBoard
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["EpochProgress", "TensorBoardDir"]
 
 

@@ -7,6 +7,9 @@ them into :class:`pandas.DataFrame` tables.
 import numpy as np
 import pandas as pd
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["delta_mu", "fold_summary", "spectrum_table", "summary_table", "peak_pairs"]
 
 

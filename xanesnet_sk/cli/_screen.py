@@ -5,6 +5,9 @@ import numpy as np
 from ._common import CLIError, StagedOutputs, add_output_option, output_dir, refuse_existing
 from ._model import TRUST_NOTE, check_direction, model_energies, model_featuriser
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["add_screen_command", "add_measured_options", "model_grid", "prepare_cli_measured",
            "measured_for_inverse"]
 

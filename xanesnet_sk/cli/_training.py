@@ -5,6 +5,9 @@ A lower module than the verbs' own (``_fit``, ``_inverse``, ``_apply``, ``_analy
 import from it; it imports none of them, so the CLI modules form a one-way graph.
 """
 
+# Imports inside functions: the command line imports only what the verb it runs needs, so that
+# 'xanesnet-sk --help' and a verb's start-up do not load torch, scikit-learn or numba.
+
 __all__ = ["prefix_of", "net_params", "split_featuriser", "featurise_once", "fit_pipeline",
            "fitted_nets"]
 
