@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from ase.build import molecule
 from sklearn.neighbors import KNeighborsRegressor
 
 from wacsf import WACSFTransformer
@@ -98,6 +99,12 @@ def test_bad_input(setup, tmp_path):
     with pytest.raises(ValueError, match=r"candidate cobalt_one .*has no Fe atom"):
         screen(model, [ds.structures[0], no_fe], m, e0=7115.0, wacsf=wacsf,
                absorber_element="Fe")
+    water = molecule("H2O")
+    water.info["name"] = "water"
+    with pytest.raises(ValueError, match=r"candidate water .*absorber index 5 is out of range "
+                                         r"for 3 atoms"):
+        screen(model, [ds.structures[0], water], m, e0=7115.0, wacsf=wacsf, element="Fe",
+               absorber=5)
     with pytest.raises(ValueError, match="pass wacsf="):
         screen(model, ds.structures, m, e0=7115.0)
     with pytest.raises(ValueError, match="metric must be one of"):

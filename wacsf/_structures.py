@@ -337,6 +337,56 @@ def _absorber_indices(atoms_list, absorber):
     return idx.astype(np.int64)
 
 
+def absorber_indices(structures, absorber=0):
+    """The index of each structure's absorbing atom, as ``WACSFTransformer(absorber=...)``
+    finds it.
+
+    Parameters
+    ----------
+    structures : sequence of ase.Atoms
+    absorber : int, "auto", str or sequence of int, default=0
+        As :class:`~wacsf.WACSFTransformer`'s ``absorber``: one index for
+        every structure (negative: from the end), ``"auto"`` (each
+        structure's ``atoms.info["absorber"]``, else 0), another
+        ``atoms.info`` key, or one index per structure.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_structures,)
+        Non-negative atom indices.
+
+    Raises
+    ------
+    ValueError
+        Naming the structure: a missing ``atoms.info`` key, an index that
+        is not an integer or is out of range for its atoms.
+
+    Examples
+    --------
+    >>> from ase.build import molecule
+    >>> from wacsf import absorber_indices
+    >>> water = molecule("H2O")
+    >>> water.info["absorber"] = 1
+    >>> absorber_indices([water, molecule("CH4")], "auto").tolist()
+    [1, 0]
+    >>> absorber_indices([molecule("CH4")], -1).tolist()
+    [4]
+    """
+    atoms_list = list(structures)
+    local = _absorber_indices(atoms_list, absorber)
+    counts = np.fromiter((len(atoms) for atoms in atoms_list), dtype=np.int64,
+                         count=len(atoms_list))
+    local = np.where(local < 0, local + counts, local)
+    out_of_range = np.flatnonzero((local < 0) | (local >= counts))
+    if out_of_range.size:
+        s = int(out_of_range[0])
+        raise ValueError(
+            f"structure {_sid(atoms_list, s)}{_where(atoms_list[s])}: absorber index "
+            f"{int(local[s])} is out of range for {int(counts[s])} atoms"
+        )
+    return local
+
+
 def _atom_weights(numbers, offsets, weights, atoms_list):
     if isinstance(weights, str):
         if weights != "Z":

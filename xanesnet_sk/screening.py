@@ -42,9 +42,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
-from wacsf import WACSFTransformer, read_structures
-from wacsf._readers import is_structure_file
-from wacsf._structures import _absorber_indices
+from wacsf import WACSFTransformer, absorber_indices, is_structure_file, read_structures
 
 from .measured import PreparedSpectrum, as_measured, prepare_measured
 from .spectra import LorentzianBroadening, xanesnet_grid
@@ -341,9 +339,9 @@ def _element_number(element):
 
 def _check_absorbers(atoms_list, z, absorber, site_mode, measured_source):
     """ValueError naming the first candidate without the absorbing element."""
-    indices = None if site_mode else _absorber_indices(atoms_list, absorber)
+    indices = None if site_mode else _absorbing_atoms(atoms_list, absorber)
     for k, atoms in enumerate(atoms_list):
-        numbers = atoms.numbers
+        numbers = atoms.arrays["numbers"]
         name = atoms.info.get("name", "?")
         where = atoms.info.get("source", name)
         if site_mode:
@@ -352,11 +350,27 @@ def _check_absorbers(atoms_list, z, absorber, site_mode, measured_source):
                                  f"the absorbing element of {measured_source}")
             continue
         at = int(indices[k])
-        if not -len(numbers) <= at < len(numbers) or numbers[at] != z:
-            got = chemical_symbols[numbers[at]] if -len(numbers) <= at < len(numbers) else "missing"
+        if numbers[at] != z:
             raise ValueError(f"candidate {name} ({where}): its absorbing atom {at} is "
-                             f"{got}, but {measured_source} is a {chemical_symbols[z]} edge; put "
-                             f"the {chemical_symbols[z]} atom first or use absorber_element")
+                             f"{chemical_symbols[numbers[at]]}, but {measured_source} is a "
+                             f"{chemical_symbols[z]} edge; put the {chemical_symbols[z]} atom "
+                             "first or use absorber_element")
+
+
+def _absorbing_atoms(atoms_list, absorber):
+    """:func:`wacsf.absorber_indices`, its error naming the candidate."""
+    try:
+        return absorber_indices(atoms_list, absorber)
+    except ValueError:
+        for atoms in atoms_list:  # which one
+            try:
+                absorber_indices([atoms], absorber)
+            except ValueError as exc:
+                name = atoms.info.get("name", "?")
+                reason = str(exc).split(": ", 1)[-1]
+                raise ValueError(f"candidate {name} ({atoms.info.get('source', name)}): "
+                                 f"{reason}") from None
+        raise
 
 
 # ---------------------------------------------------------------- scoring
