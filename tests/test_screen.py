@@ -280,3 +280,26 @@ def test_cli_screen_refuses_an_inverse_model(cli_inputs, tmp_path, capsys):
     assert main(["screen", "--model", str(path), "--candidates", str(xyz), "--measured",
                  str(measured), "--output", str(tmp_path / "o"), "-q"]) == 1
     assert "an inverse model" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_errors_come_in_input_order_while_the_next_chunk_is_read(setup):
+    """The next chunk is read while the last is scored: a candidate's error in that chunk
+    still comes before a failure reading the next one, and a failure reading comes as it
+    is when the chunks before it were sound."""
+    ds, wacsf, model = setup
+    m = _measure(ds, 0)
+    no_fe = ds.structures[1].copy()
+    no_fe.numbers[no_fe.numbers == 26] = 27
+    no_fe.info["name"] = "cobalt_one"
+
+    def candidates(bad):
+        yield from ds.structures[:7]
+        if bad:
+            yield no_fe
+        raise RuntimeError("the disk went away")
+
+    with pytest.raises(ValueError, match="candidate cobalt_one"):
+        screen(model, candidates(True), m, e0=7115.0, wacsf=wacsf, element="Fe", chunk_size=4)
+    with pytest.raises(RuntimeError, match="the disk went away"):
+        screen(model, candidates(False), m, e0=7115.0, wacsf=wacsf, element="Fe",
+               chunk_size=4)

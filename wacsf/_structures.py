@@ -206,7 +206,7 @@ def iter_chunks(X, max_rows, absorber_element=None):
             )
         for atoms in found:
             chunk.append(atoms)
-            atoms_seen += len(atoms)
+            atoms_seen += len(atoms.arrays["positions"])  # len(atoms), without its call
             rows += 1 if z is None else max(1, int(np.count_nonzero(atoms.numbers == z)))
             if rows >= max_rows or atoms_seen >= ATOMS_PER_CHUNK:
                 yield Chunk(chunk, base)
@@ -314,7 +314,9 @@ def _absorber_indices(atoms_list, absorber):
         idx = np.zeros(n, dtype=np.int64)
         for i, atoms in enumerate(atoms_list):
             value = atoms.info.get("absorber")
-            if value is not None:
+            if type(value) is int:  # the common case, without _info_index's checks
+                idx[i] = value
+            elif value is not None:
                 idx[i] = _info_index(value, _sid(atoms_list, i), atoms)
         return idx
     if isinstance(absorber, str):
@@ -326,7 +328,9 @@ def _absorber_indices(atoms_list, absorber):
                     f"names an atoms.info "
                     f"key, but this structure's info has keys {sorted(atoms.info)}"
                 )
-            idx[i] = _info_index(atoms.info[absorber], _sid(atoms_list, i), atoms, absorber)
+            value = atoms.info[absorber]
+            idx[i] = value if type(value) is int else _info_index(value, _sid(atoms_list, i),
+                                                                  atoms, absorber)
         return idx
     idx = np.asarray(absorber)
     if idx.ndim != 1 or idx.size != n or not np.issubdtype(idx.dtype, np.integer):

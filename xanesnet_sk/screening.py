@@ -26,6 +26,7 @@ smallest.
 
 import heapq
 import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -339,22 +340,31 @@ def _element_number(element):
 
 def _check_absorbers(atoms_list, z, absorber, site_mode, measured_source):
     """ValueError naming the first candidate without the absorbing element."""
-    indices = None if site_mode else _absorbing_atoms(atoms_list, absorber)
-    for k, atoms in enumerate(atoms_list):
-        numbers = atoms.arrays["numbers"]
-        name = atoms.info.get("name", "?")
-        where = atoms.info.get("source", name)
-        if site_mode:
-            if not np.any(numbers == z):
-                raise ValueError(f"candidate {name} ({where}) has no {chemical_symbols[z]} atom, "
-                                 f"the absorbing element of {measured_source}")
-            continue
-        at = int(indices[k])
-        if numbers[at] != z:
-            raise ValueError(f"candidate {name} ({where}): its absorbing atom {at} is "
-                             f"{chemical_symbols[numbers[at]]}, but {measured_source} is a "
-                             f"{chemical_symbols[z]} edge; put the {chemical_symbols[z]} atom "
-                             "first or use absorber_element")
+    numbers = [atoms.arrays["numbers"] for atoms in atoms_list]
+    if site_mode:
+        bad = [k for k, n in enumerate(numbers) if not (n == z).any()]
+    else:
+        indices = _absorbing_atoms(atoms_list, absorber)
+        at = np.fromiter(map(_item, numbers, indices.tolist()),
+                         dtype=np.int64, count=len(numbers))
+        bad = np.flatnonzero(at != z)
+    if not len(bad):
+        return
+    k = int(bad[0])
+    atoms = atoms_list[k]
+    name = atoms.info.get("name", "?")
+    where = atoms.info.get("source", name)
+    if site_mode:
+        raise ValueError(f"candidate {name} ({where}) has no {chemical_symbols[z]} atom, "
+                         f"the absorbing element of {measured_source}")
+    got = chemical_symbols[at[k]]
+    raise ValueError(f"candidate {name} ({where}): its absorbing atom {int(indices[k])} is "
+                     f"{got}, but {measured_source} is a {chemical_symbols[z]} edge; put the "
+                     f"{chemical_symbols[z]} atom first or use absorber_element")
+
+
+def _item(array, index):
+    return array[index]
 
 
 def _absorbing_atoms(atoms_list, absorber):
@@ -383,11 +393,18 @@ def _score(y, pred, std, noise, scale, weight):
         a = np.clip(a, 1e-12, None)
     else:
         a = np.ones(len(pred))
-    resid = y[None, :] - a[:, None] * pred
+    resid = a[:, None] * pred
+    np.subtract(y[None, :], resid, out=resid)  # y - a p, in place
     delta_mu = 100.0 * np.abs(resid).mean(axis=1) / max(np.abs(y).mean(), 1e-300)
-    var = np.full_like(resid, noise ** 2) if std is None else (a[:, None] * std) ** 2 + noise ** 2
-    var = np.maximum(var, 1e-300)
-    chi2 = (resid ** 2 / var * weight).sum(axis=1) / weight.sum()
+    np.square(resid, out=resid)
+    if std is None:  # one variance everywhere: divide by it, not by an array of it
+        resid /= max(noise ** 2, 1e-300)
+    else:
+        var = (a[:, None] * std) ** 2 + noise ** 2
+        resid /= np.maximum(var, 1e-300)
+    if not np.all(weight == 1.0):
+        resid *= weight
+    chi2 = resid.sum(axis=1) / weight.sum()
     return delta_mu, chi2, a
 
 
@@ -495,17 +512,37 @@ class _Screening:
     def score_stream(self, atoms, offset, bar=None):
         """The parts of consecutive candidates ``atoms`` (an iterable) from input position
         ``offset``, cut into chunks at multiples of ``chunk_size`` of the whole input (so a
-        cluster's partitions predict the very batches a local run does)."""
+        cluster's partitions predict the very batches a local run does).
+
+        The next chunk is read (the iterable consumed: files parsed, structures made)
+        while the last one is featurised, predicted and scored on a second Python
+        thread: reading holds the GIL, the featuriser's kernel and torch release it.
+        One chunk is scored at a time, each by the same code, so the parts are those of
+        one chunk after another; an error in a chunk comes before an error in reading
+        the next.
+        """
         stream = iter(atoms)
-        while True:
-            size = self.chunk_size - offset % self.chunk_size
-            chunk = list(islice(stream, size))
-            if not chunk:
-                return
-            yield self.score_chunk(chunk, offset)
-            offset += len(chunk)
-            if bar is not None:
-                bar.update(len(chunk))
+
+        def read(position):
+            return list(islice(stream, self.chunk_size - position % self.chunk_size))
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="screen")
+        try:
+            chunk = read(offset)
+            while chunk:
+                future = pool.submit(self.score_chunk, chunk, offset)
+                offset += len(chunk)
+                try:
+                    chunk = read(offset)
+                except BaseException:
+                    future.result()  # this chunk's error, if any, first
+                    raise
+                part = future.result()
+                if bar is not None:
+                    bar.update(len(part))
+                yield part
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def result(self, parts):
         """The :class:`ScreenResult` of the parts of the whole input, in input order."""
