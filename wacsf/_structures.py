@@ -182,6 +182,11 @@ def iter_chunks(X, max_rows, absorber_element=None):
     _check_input(X)
     if isinstance(X, (str, os.PathLike)):
         X = read_structures(X)
+    if (absorber_element is None and type(X) is list and 0 < len(X) <= max_rows
+            and all(type(a) is Atoms for a in X)
+            and sum(len(a.arrays["positions"]) for a in X) < ATOMS_PER_CHUNK):
+        yield Chunk(X)  # what the loop below makes of it, without its per-item steps
+        return
     try:
         items = iter(X)
     except TypeError:
