@@ -33,7 +33,8 @@ Run ``python -m benchmarks.screen PART [PART ...]`` with parts
     from it, ``screen`` on ``--n-memory`` candidates made beforehand (no
     reading at all), the generator alone, the same candidates'
     featurisation alone (the ``transform`` calls only) and prediction
-    alone, the reading of ``--n-files`` xyz files from a directory, and the
+    alone, the reading of ``--n-files`` xyz files from a directory and of a
+    trajectory and an ase database (up to 5,000 candidates each), and the
     peak resident memory.  Writes a PNG.
 
 ``--json DIR`` (default ``benchmarks/results``) gets ``screen_accuracy.json``
@@ -272,20 +273,38 @@ def throughput(args):
 
 
 def _file_reading(structures, n_files):
-    """Seconds to stream ``n_files`` xyz files through iter_candidates (reading only)."""
+    """Candidates per second streamed through iter_candidates (reading only) from
+    ``n_files`` xyz files in a directory, and from one trajectory and one ase database of
+    ``min(n_files, 5000)`` candidates."""
     if not n_files:
         return {}
+    import ase.db
     from ase.io import write
 
     from xanesnet_sk.screening import iter_candidates
 
+    out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for k, atoms in enumerate(_candidates(structures, n_files, seed=2)):
             write(Path(tmp) / f"c{k:06d}.xyz", atoms, format="xyz")
         start = time.perf_counter()
         count = sum(1 for _ in iter_candidates(tmp))
-        seconds = time.perf_counter() - start
-    return {"read_files_n": count, "read_files_per_s": count / seconds}
+        out.update(read_files_n=count, read_files_per_s=count / (time.perf_counter() - start))
+    m = min(n_files, 5000)
+    with tempfile.TemporaryDirectory() as tmp:
+        frames = list(_candidates(structures, m, seed=4))
+        write(Path(tmp) / "c.traj", frames)
+        db = ase.db.connect(Path(tmp) / "c.db")
+        with db:
+            for atoms in frames:
+                db.write(atoms)
+        del frames
+        for key, name in (("traj", "c.traj"), ("db", "c.db")):
+            start = time.perf_counter()
+            count = sum(1 for _ in iter_candidates(Path(tmp) / name))
+            out[f"read_{key}_per_s"] = count / (time.perf_counter() - start)
+        out["read_traj_db_n"] = m
+    return out
 
 
 def _plot_throughput(out, path):
@@ -301,7 +320,10 @@ def _plot_throughput(out, path):
             ("make candidates (generator)", out["generate_candidates_per_s"])]
     if "read_files_per_s" in out:
         rows.append((f"read xyz files ({out['read_files_n']:,})", out["read_files_per_s"]))
-    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    if "read_traj_per_s" in out:
+        rows.append((f"read a .traj ({out['read_traj_db_n']:,})", out["read_traj_per_s"]))
+        rows.append((f"read an ase .db ({out['read_traj_db_n']:,})", out["read_db_per_s"]))
+    fig, ax = plt.subplots(figsize=(7.5, 4.0), layout="constrained")
     ax.barh([r[0] for r in rows], [r[1] for r in rows],
             color=["tab:blue", "tab:cyan"] + ["tab:gray"] * (len(rows) - 2))
     ax.axvline(out["goal_per_s"], color="tab:red", ls="--", label="goal 10,000 / s")
