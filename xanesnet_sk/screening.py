@@ -1,7 +1,7 @@
 """Screening candidate structures against a measured spectrum.
 
 :func:`screen` featurises every candidate structure (streamed in chunks, so
-memory is bounded by a chunk and the ranking table, not by the input),
+memory is bounded by two chunks and the ranking table, not by the input),
 predicts its spectrum with a forward model (with the deep ensemble's
 standard deviation when the model has one), optionally broadens the
 prediction to the measurement's resolution, and ranks the candidates by
@@ -621,7 +621,9 @@ def screen(model, candidates, measured, *, e0=None, shift=0.0, energies=None,
     top_k : int, default=5
         How many best predictions to keep for the plot.
     chunk_size : int, default=4096
-        Candidates featurised and predicted at a time (bounds memory).
+        Candidates featurised and predicted at a time (bounds memory); the
+        next chunk is read while the last is featurised, predicted and
+        scored on a second thread, so memory holds two chunks.
     n_jobs : int or None, default=None
         Featuriser threads (None: the featuriser's own setting).
     wacsf : WACSFTransformer or None, default=None
@@ -645,6 +647,10 @@ def screen(model, candidates, measured, *, e0=None, shift=0.0, energies=None,
         the file); a candidate without the absorbing element (naming it).
     ImportError
         Normalising without xraylarch (``pip install "xanesnet-sk[experiment]"``).
+
+    See Also
+    --------
+    xanesnet_sk.dask.screen : the same on a Dask cluster, one task per partition.
     """
     setup = _prepare(model, measured, e0=e0, shift=shift, energies=energies,
                      absorber_element=absorber_element, absorber=absorber, element=element,
