@@ -455,10 +455,20 @@ def test_screen_on_the_cluster_is_the_local_screen(client, screening, source):
     assert local.ranking["index"].iloc[0] == 5
 
 
-def test_screen_on_the_cluster_refuses_what_a_local_screen_refuses(client, screening):
+def test_screen_on_the_cluster_refuses_what_a_local_screen_refuses(client, screening,
+                                                                    tmp_path, monkeypatch):
     import xanesnet_sk.dask
+    from xanesnet_sk import screen
 
     root, ds, wacsf, knn, m = screening
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    for run in (screen, xanesnet_sk.dask.screen):
+        extra = {} if run is screen else {"client": client}
+        with pytest.raises(ValueError, match=r"^empty: no structure files"):
+            run(knn, "empty", m, e0=7115.0, wacsf=wacsf, **extra)
+        with pytest.raises(FileNotFoundError, match="missing: no such file or directory"):
+            run(knn, "missing", m, e0=7115.0, wacsf=wacsf, **extra)
     no_fe = ds.structures[1].copy()
     no_fe.numbers[no_fe.numbers == 26] = 27
     no_fe.info["name"] = "cobalt_one"

@@ -211,8 +211,9 @@ def _candidate_partitions(candidates, size):
         if path.is_dir():
             files = [str(p) for p in sorted(p for p in path.iterdir()
                                             if p.is_file() and is_structure_file(p))]
-            if not files:
-                raise ValueError(f"{path}: no structure files (.xyz, .extxyz, .cif, POSCAR, ...)")
+            if not files:  # iter_candidates's error, naming the directory as given
+                raise ValueError(f"{Path(candidates)}: no structure files (.xyz, .extxyz, "
+                                 ".cif, POSCAR, ...)")
             for k in range(0, len(files), size):
                 yield k, ("files", files[k:k + size])
             return
