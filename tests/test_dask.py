@@ -453,6 +453,13 @@ def test_screen_on_the_cluster_is_the_local_screen(client, screening, source):
         assert remote.ranking.to_csv() == local.ranking.to_csv()
         np.testing.assert_array_equal(remote.top_spectra, local.top_spectra)
     assert local.ranking["index"].iloc[0] == 5
+    if source == "c.db":  # every Fe site of a candidate averaged, on the cluster too
+        options["absorber_element"] = "Fe"
+        local = screen(knn, candidates, m, **options)
+        remote = xanesnet_sk.dask.screen(knn, candidates, m, client=client, partition_size=24,
+                                         **options)
+        assert remote.ranking.to_csv() == local.ranking.to_csv()
+        assert (local.ranking["n_sites"] >= 1).all()
 
 
 def test_screen_on_the_cluster_refuses_what_a_local_screen_refuses(client, screening,
