@@ -199,6 +199,7 @@ def throughput(args):
     from xanesnet_sk.measured import prepare_measured, simulate_measurement
     from xanesnet_sk.spectra import xanesnet_grid
 
+    load_start = os.getloadavg()[0]  # the machine's own load_1min is taken at the end
     torch.set_num_threads(args.threads)
     structures, spectra, _ = load_fe() if (_data_dir() / "fe_k_edge").is_dir() else \
         load_synthetic(110)
@@ -266,7 +267,7 @@ def throughput(args):
                 "featurise only = the transform calls alone (generate_and_featurise adds "
                 "making the candidates, as featurise_only did before 2026-12-03 13:00); "
                 "reading files is timed apart",
-        "load_1min_end": os.getloadavg()[0],
+        "load_1min_start": load_start,
     }
     _plot_throughput(out, Path(args.json) / "screen_throughput.png")
     return out
@@ -329,8 +330,11 @@ def _plot_throughput(out, path):
     ax.axvline(out["goal_per_s"], color="tab:red", ls="--", label="goal 10,000 / s")
     ax.invert_yaxis()
     ax.set(xlabel="candidates / s", title=f"screen: {out['n_candidates']:,} candidates, "
-                                            f"{out['threads']} threads, {out['machine']['cpu']}, "
-                                            f"load {out['machine']['load_1min']:.1f}")
+                                            f"{out['threads']} threads\n{out['machine']['cpu']}"
+                                            f" ({out['machine']['cores']} cores), load "
+                                            f"{out['load_1min_start']:.1f}-"
+                                            f"{out['machine']['load_1min']:.1f}, "
+                                            f"{out['machine']['date']}")
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
