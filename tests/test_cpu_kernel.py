@@ -214,6 +214,30 @@ def test_exp_neg_accuracy():
     assert _cpu._exp_neg(-1e4) == 0.0
 
 
+@numba.njit
+def _exponents_both_ways(x):
+    """n = round(x / ln 2) as _exp_neg reads it (from t's bits) and by int(t - magic)."""
+    bits = np.empty(x.size, dtype=np.int64)
+    conv = np.empty(x.size, dtype=np.int64)
+    for q in range(x.size):
+        t = _cpu._fma(max(x[q], _cpu._EXP_MIN_ARG), _cpu._LOG2E, _cpu._ROUND_MAGIC)
+        bits[q] = _cpu._f64_as_i64(t) - _cpu._ROUND_MAGIC_BITS
+        conv[q] = int(t - _cpu._ROUND_MAGIC)
+    return bits, conv
+
+
+def test_exp_neg_reads_n_from_the_rounded_bits_exactly():
+    """n from t's bits (no float -> int conversion, which AVX2 lacks for packed
+    float64) equals ``int(t - 1.5 * 2^52)``: the exponential is the one the kernel
+    computed before the change, bit for bit."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([-rng.exponential(50.0, 200_000), -rng.uniform(0.0, 800.0, 200_000),
+                        [0.0, -0.0, -1e-300, -745.13, -745.2, -746.0, -1e300, -math.inf]])
+    bits, conv = _exponents_both_ways(x)
+    np.testing.assert_array_equal(bits, conv)
+    assert _cpu._ROUND_MAGIC_BITS == np.float64(_cpu._ROUND_MAGIC).view(np.int64)
+
+
 def test_cutoff_poly_matches_libm_cosine():
     r_cut = 6.0
     r = np.concatenate([np.linspace(0.0, 6.0, 10001), [6.0, 6.0 + 1e-12, 7.0]])

@@ -101,6 +101,22 @@ def _i64_as_f64(typingctx, x):
 
 
 @intrinsic
+def _f64_as_i64(typingctx, x):
+    """Reinterpret the bits of a float64 as an int64 (an LLVM bitcast)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+# The bits of _ROUND_MAGIC: for t in [2^52, 2^53) the float64 spacing is 1, so
+# bits(t) - _ROUND_MAGIC_BITS == t - _ROUND_MAGIC exactly, as an int64.
+_ROUND_MAGIC_BITS = 0x4338000000000000
+
+
+@intrinsic
 def _fma(typingctx, a, b, c):
     """a * b + c with one rounding (llvm.fma: vectorises, and is exact to spec)."""
     sig = types.float64(types.float64, types.float64, types.float64)
@@ -169,7 +185,9 @@ def _exp_neg(x):
     p07 = _fma(r4, p47, p03)
     p813 = _fma(r4, p1213, p811)
     p = _fma(r8, p813, p07)
-    n = int(fn)
+    # n = int(fn), read from t's low bits: AVX2 has no packed float64 -> int64
+    # conversion, so int(fn) would run as four scalar conversions per vector
+    n = _f64_as_i64(t) - _ROUND_MAGIC_BITS
     n1 = n >> 1
     return (p * _pow2(n - n1)) * _pow2(n1)
 
