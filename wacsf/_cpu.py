@@ -258,10 +258,10 @@ def _dot(a, b, n):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _exp_block(r1, r2, r3, eta, e, n):
-    """e[q] = exp(-eta (r1^2 + r2^2 + r3^2)) for q < n (the mu = 0 form)."""
+def _exp_block_sum(ssum, eta, e, n):
+    """e[q] = exp(-eta ssum[q]) for q < n, ssum = r1^2 + r2^2 + r3^2 (the mu = 0 form)."""
     for q in range(n):
-        e[q] = _exp_neg(-eta * (r1[q] * r1[q] + r2[q] * r2[q] + r3[q] * r3[q]))
+        e[q] = _exp_neg(-eta * ssum[q])
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -404,10 +404,15 @@ def _flush(n, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos
         return
     _angular(n, lambdas, zetas, zeta_int, brad, bcos, base, cur, ang)
     n_ang = ang.shape[0]
+    # mu = 0: the exp argument's sum r1^2 + r2^2 + r3^2 once per pair, not once per eta
+    # (the same expression, so the same bits); ``cur`` is free once _angular is done
+    ssum = cur
+    for q in range(n):
+        ssum[q] = br1[q] * br1[q] + br2[q] * br2[q] + br3[q] * br3[q]
     for m in range(g4_eta.size):
         mu = g4_mu[m]
         if mu == 0.0:
-            _exp_block(br1, br2, br3, g4_eta[m], e, n)
+            _exp_block_sum(ssum, g4_eta[m], e, n)
         else:
             _exp_block_mu(br1, br2, br3, g4_eta[m], mu, e, n)
         for a in range(n_ang):
