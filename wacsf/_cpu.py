@@ -146,6 +146,23 @@ def _sum_add(typingctx, acc, x):
     return sig, codegen
 
 
+@intrinsic
+def _fdiv(typingctx, a, b):
+    """a / b as a plain IEEE division (LLVM ``fdiv``), which vectorises.
+
+    Numba's ``/`` tests the divisor for zero first (to raise
+    ``ZeroDivisionError`` as Python does), and that branch keeps a loop
+    scalar; the quotient itself is the same correctly rounded one.  Callers
+    raise the error themselves where a divisor can be zero (:func:`_g4`).
+    """
+    sig = types.float64(types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fdiv(args[0], args[1])
+
+    return sig, codegen
+
+
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _pow2(n):
     """2.0**n for an integer -1022 <= n <= 1023, from the exponent bits."""
@@ -334,7 +351,7 @@ def _pair_row(j, k0, k1, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, prjk, pcos, pra
         dz = zj - nz[k]
         prjk[k - k0] = math.sqrt(dx * dx + dy * dy + dz * dz)
     for k in range(k0, k1):
-        c = (xj * nx[k] + yj * ny[k] + zj * nz[k]) / (rj * nr[k])
+        c = _fdiv(xj * nx[k] + yj * ny[k] + zj * nz[k], rj * nr[k])  # rj nr[k] > 0: see _g4
         pcos[k - k0] = min(1.0, max(-1.0, c))  # rounding must not make 1 + lambda cos < 0
     for k in range(k0, k1):
         prad[k - k0] = wfcj * nwfc[k] * _cutoff_rjk(prjk[k - k0], r_cut, rjk_limit)
@@ -428,6 +445,19 @@ def _g4(nb, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, g4_eta, g4_mu, lambdas, zeta
     br1, br2, br3, brad, bcos, base, cur, e = (
         block[0], block[1], block[2], block[3], block[4], block[5], block[6], block[7]
     )
+    # the pair pass divides by r_ij r_ik without Numba's zero test (_fdiv): raise the
+    # ZeroDivisionError that test would raise, from the two smallest distances' product
+    # (transform refuses atoms within 1e-6 A of the absorber, so it never fires there)
+    lo1 = math.inf
+    lo2 = math.inf
+    for j in range(nb):
+        if nr[j] < lo1:
+            lo2 = lo1
+            lo1 = nr[j]
+        elif nr[j] < lo2:
+            lo2 = nr[j]
+    if nb >= 2 and lo1 * lo2 == 0.0:
+        raise ZeroDivisionError("division by zero")
     cap = br1.size
     fill = 0
     for j in range(nb - 1):
