@@ -435,12 +435,12 @@ def main(argv=None):
                    and x["method"] == f"numba {max_threads} threads (transform)")
         r["ratio_vs_numba_all"] = r["structures_per_s"] / ref["structures_per_s"]
 
-    header = (f"{'method':44s} {'structures':>16s} {'n':>7s} {'median s':>9s} "
+    header = (f"{'method':50s} {'structures':>16s} {'n':>7s} {'median s':>9s} "
               f"{'struct/s':>10s} {'vs numba all':>12s}  note")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['method']:44s} {r['structures']:>16s} {r['n']:7d} {r['seconds']:9.3f} "
+        print(f"{r['method']:50s} {r['structures']:>16s} {r['n']:7d} {r['seconds']:9.3f} "
               f"{r['structures_per_s']:10.0f} {r['ratio_vs_numba_all']:11.2f}x  {r['note']}")
 
     meta = dict(
