@@ -609,12 +609,11 @@ def _transform_small(est, X, settings):
         threads = _threads_for(est.n_jobs)
         if threads > 1 and n >= 2 * threads:
             return None
-    atoms_type = _atoms_type()
     fixed = settings.absorber
     positions, numbers, offsets, local = [], [], [0], []
     total = 0
     for atoms in X:
-        if type(atoms) is not atoms_type or atoms.pbc.any():
+        if type(atoms) is not Atoms or atoms.pbc.any():
             return None
         arrays = atoms.arrays
         num = arrays["numbers"]
@@ -658,10 +657,6 @@ def _transform_small(est, X, settings):
         _check_finite(out, sites)
     est.sites_ = sites
     return out
-
-
-def _atoms_type():
-    return Atoms
 
 
 @numba.njit(cache=True)
