@@ -30,8 +30,10 @@ from skorch.callbacks import Freezer
 from .ensemble import TWO_SIGMA, DeepEnsembleRegressor, _standardised_error, _take
 from .inverse import direction_of
 from .model import XANESNetRegressor, _seed_of
+from .pipeline import make_xanesnet_pipeline
 
-__all__ = ["FineTunedRegressor", "ElementEncoder", "add_element_column", "hidden_layer_patterns"]
+__all__ = ["FineTunedRegressor", "ElementEncoder", "add_element_column", "make_universal_pipeline",
+           "element_input", "hidden_layer_patterns"]
 
 
 class FineTunedRegressor(RegressorMixin, BaseEstimator):
@@ -535,3 +537,62 @@ def add_element_column(X, elements):
     X = np.asarray(X, dtype=np.float64)
     z = np.broadcast_to(np.asarray(elements, dtype=np.float64), (len(X),))
     return np.hstack([X, z[:, None]])
+
+
+def make_universal_pipeline(elements, **kwargs):
+    """One XANESNET pipeline for several absorbing elements (a "universal" model).
+
+    ``Pipeline([("element", ElementEncoder(elements)), *steps])``, where the
+    steps are those of ``make_xanesnet_pipeline(featurise=False, **kwargs)``:
+    it takes feature rows with the absorber's atomic number as the last
+    column (:func:`add_element_column`) and one-hot encodes it, so the net
+    knows which element it predicts.  Each element's spectra keep their own
+    edge-relative energy grid; all grids have the same number of points.
+
+    Parameters
+    ----------
+    elements : sequence of int
+        Atomic numbers of the absorbing elements, e.g. ``[23, 26]`` (V, Fe).
+    **kwargs
+        Passed to :func:`~xanesnet_sk.make_xanesnet_pipeline` (``featurise``
+        excepted): ``random_state``, ``n_ensemble`` (error bars calibrated on
+        a held-out share of the pooled data), the net's parameters.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xanesnet_sk.transfer import add_element_column, make_universal_pipeline
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([add_element_column(rng.normal(size=(20, 4)), 23),
+    ...                add_element_column(rng.normal(size=(10, 4)), 26)])
+    >>> y = rng.normal(size=(30, 6))
+    >>> model = make_universal_pipeline([23, 26], hidden_sizes=(8,), max_epochs=2,
+    ...                                 random_state=0).fit(X, y)
+    >>> model.predict(X[-3:]).shape
+    (3, 6)
+    """
+    if kwargs.get("featurise"):
+        raise ValueError("make_universal_pipeline: featurise=True is not supported: featurise "
+                         "the structures first and append the absorber's atomic number "
+                         "(add_element_column)")
+    kwargs.pop("featurise", None)
+    steps = make_xanesnet_pipeline(featurise=False, **kwargs).steps
+    return Pipeline([("element", ElementEncoder([int(z) for z in elements]))] + steps)
+
+
+def element_input(model):
+    """The atomic numbers a universal model encodes, or None for a one-element model.
+
+    Looks at the first step of ``model`` (a Pipeline) for a fitted
+    :class:`ElementEncoder`; its input then ends in the absorber's atomic
+    number (:func:`add_element_column`).
+    """
+    steps = getattr(model, "steps", None)
+    first = steps[0][1] if steps else None
+    if isinstance(first, ElementEncoder) and hasattr(first, "elements_"):
+        return [int(z) for z in first.elements_]
+    return None
