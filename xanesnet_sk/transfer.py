@@ -19,11 +19,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, _fit_context, clone
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Freezer
 
@@ -124,7 +125,16 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
     (16, 5)
     """
 
-    _schedules = ("cosine", "constant")
+    _parameter_constraints = {
+        "pretrained": [HasMethods(["predict"])],
+        "freeze": [Interval(Integral, 0, None, closed="left"), str, list, tuple, None],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
+        "refit_scaler": ["boolean"],
+        "refit_target": ["boolean"],
+        "random_state": ["random_state"],
+    }
 
     def __init__(
         self,
@@ -149,22 +159,10 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
 
-    def _check_params(self):
-        if not isinstance(self.lr, Real) or isinstance(self.lr, bool) or not self.lr > 0:
-            raise ValueError(f"FineTunedRegressor: lr must be a positive number, got {self.lr!r}")
-        epochs = self.max_epochs
-        if epochs != "auto" and (isinstance(epochs, bool) or not isinstance(epochs, Integral)
-                                 or epochs < 1):
-            raise ValueError("FineTunedRegressor: max_epochs must be a positive integer or "
-                             f"'auto', got {epochs!r}")
-        if self.lr_schedule not in self._schedules:
-            raise ValueError("FineTunedRegressor: lr_schedule must be 'cosine' or 'constant', "
-                             f"got {self.lr_schedule!r}")
+    def _check_freeze(self):
+        """Beyond the constraints: a list of patterns holds strings only."""
         freeze = self.freeze
-        ok = (freeze is None or isinstance(freeze, str)
-              or (isinstance(freeze, Integral) and not isinstance(freeze, bool) and freeze >= 0)
-              or (isinstance(freeze, (list, tuple)) and all(isinstance(p, str) for p in freeze)))
-        if not ok:
+        if isinstance(freeze, (list, tuple)) and not all(isinstance(p, str) for p in freeze):
             raise ValueError("FineTunedRegressor: freeze must be a number of hidden layers (>= 0),"
                              f" a parameter-name pattern or a list of them, got {freeze!r}")
 
@@ -201,6 +199,7 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit / predict
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Fine-tune a deep copy of ``pretrained`` on (X, y).
 
@@ -216,7 +215,7 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
         self : FineTunedRegressor
             The fitted estimator.
         """
-        self._check_params()
+        self._check_freeze()
         y = np.asarray(y, dtype=np.float64)
         if len(y) != _num_samples(X):
             raise ValueError(f"FineTunedRegressor: X has {_num_samples(X)} samples but y has "
