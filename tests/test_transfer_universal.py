@@ -163,3 +163,22 @@ def test_element_before_any_set_is_a_usage_error(sets, tmp_path, capsys):
     assert "--element names the absorbing element of the data set given just before it" in \
         capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_learn_v_features_and_fe_directories(data_root, tmp_path):
+    """The documented command: the V features file and the real Fe structures + spectra."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text("model:\n  hidden_sizes: [16, 16]\n  batch_size: 64\n")
+    fe = data_root / "fe_k_edge"
+    out = tmp_path / "model" / "universal.joblib"
+    out.parent.mkdir()
+    assert main(["learn", "--data", str(data_root / "tmqm_k_edge_v.npz"), "--element", "V",
+                 "--xyz", str(fe / "xyz"), "--xanes", str(fe / "xanes"), "--output", str(out),
+                 "--epochs", "1", "--config", str(config), "-q"]) == 0
+    meta = json.loads(out.with_name(out.name + ".json").read_text())
+    assert meta["absorber_elements"] == ["V", "Fe"] and meta["n_train"] == 1439 + 110
+    assert [s["kind"] for s in meta["data_sets"]] == ["features", "structures"]
+    pred = tmp_path / "pred"
+    assert main(["predict", "--model", str(out), "--xyz", str(fe / "xyz"), "--output",
+                 str(pred), "-q"]) == 0
+    assert len(list(pred.glob("*.txt"))) == 110
