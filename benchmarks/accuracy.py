@@ -31,10 +31,12 @@ Run ``python -m benchmarks.accuracy PART [PART ...]`` with parts
     ORCA spectra interpolated onto 226 points over their own 2395-2445 eV
     range), under ``KFold(5, shuffle=True, random_state=0)``: ``RidgeCV``,
     the net from scratch, ``FineTunedRegressor`` (defaults) from the V net
-    and from a V ensemble of 5, and one universal net
-    (``make_universal_pipeline``) over the V training split (+ all of Fe, for
-    S) + the element's training folds repeated 3 times, with the V held-out
-    median of each fold's universal net against the V-only net.  Every fit
+    (and from a V ensemble of 5 with ``--pretrained-ensemble``), one
+    universal net (``make_universal_pipeline``) over the V training split
+    (+ all of Fe, for S) + the element's training folds repeated 3 times,
+    and that net fine-tuned on the training fold (``FineTunedRegressor``
+    defaults), with the V held-out median of each fold's universal net
+    against the V-only net.  Every fit
     uses one torch thread.  Writes ``transfer.json`` and ``transfer.png``
     beside ``--json`` (the JSON after each method, ``"complete": false``
     until the end).  ``--pretrained PATH`` / ``--pretrained-ensemble PATH``
@@ -304,14 +306,16 @@ def part_transfer(root, pretrained=None, pretrained_ensemble=None, save=None,
     (xtr, xte, ytr, yte), _ = _v_split(root)
     v_net, v_s = _cached(pretrained, lambda: make_xanesnet_pipeline(
         featurise=False, random_state=0, n_threads=1).fit(xtr, ytr))
-    v_ens, v_ens_s = _cached(pretrained_ensemble, lambda: make_xanesnet_pipeline(
-        featurise=False, random_state=0, n_threads=1, n_ensemble=n_ensemble,
-        n_jobs=1).fit(xtr, ytr))
-    out = {"v_pretrain_s": v_s, "v_ensemble_pretrain_s": v_ens_s, "oversample": oversample,
+    out = {"v_pretrain_s": v_s, "oversample": oversample,
            "folds": "KFold(5, shuffle=True, random_state=0)", "torch_threads": 1,
-           "V": {"V-only net": float(np.median(delta_mu(yte, v_net.predict(xte)))),
-                 f"V-only ensemble ({n_ensemble})":
-                     float(np.median(delta_mu(yte, v_ens.predict(xte))))}}
+           "V": {"V-only net": float(np.median(delta_mu(yte, v_net.predict(xte))))}}
+    v_ens = None
+    if pretrained_ensemble:
+        v_ens, out["v_ensemble_pretrain_s"] = _cached(pretrained_ensemble, lambda: (
+            make_xanesnet_pipeline(featurise=False, random_state=0, n_threads=1,
+                                   n_ensemble=n_ensemble, n_jobs=1).fit(xtr, ytr)))
+        out["V"][f"V-only ensemble ({n_ensemble})"] = float(
+            np.median(delta_mu(yte, v_ens.predict(xte))))
     v_tr, v_te = add_element_column(xtr, 23), add_element_column(xte, 23)
     sets = {"Fe": (_fe_v_form(root), 26), "S": (_s_set(root), 16)}
     others = {"Fe": [], "S": [(sets["Fe"][0], 26)]}  # S: transfer from V + Fe
@@ -324,9 +328,10 @@ def part_transfer(root, pretrained=None, pretrained_ensemble=None, save=None,
             "from scratch": lambda: make_xanesnet_pipeline(featurise=False, random_state=0,
                                                            n_threads=1),
             "fine-tuned from V": lambda: FineTunedRegressor(v_net, random_state=0),
-            f"fine-tuned from a V ensemble ({n_ensemble})":
-                lambda: FineTunedRegressor(v_ens, random_state=0),
         }
+        if v_ens is not None:
+            methods[f"fine-tuned from a V ensemble ({n_ensemble})"] = (
+                lambda: FineTunedRegressor(v_ens, random_state=0))
         for method, make in methods.items():
             res[method] = _cv_median(make, X, y, cv)
             print(name, method, res[method], flush=True)
@@ -339,18 +344,25 @@ def part_transfer(root, pretrained=None, pretrained_ensemble=None, save=None,
         elements = sorted({23, z, *(zo for _, zo in others[name])})
         label = "universal (V+" + "+".join(
             ["Fe"] * bool(others[name]) + [name]) + ")"
-        v_med = []
+        v_med, tuned = [], []
 
         def fit_universal(tr, Xz=Xz, y=y, extra_x=extra_x, extra_y=extra_y, elements=elements,
-                          v_med=v_med):
+                          v_med=v_med, tuned=tuned):
             uni = make_universal_pipeline(elements, random_state=0, n_threads=1).fit(
                 np.vstack([v_tr, *extra_x] + [Xz[tr]] * oversample),
                 np.vstack([ytr, *extra_y] + [y[tr]] * oversample))
             v_med.append(float(np.median(delta_mu(yte, uni.predict(v_te)))))
+            # the same net, fine-tuned on this element's training fold alone
+            tuned.append(FineTunedRegressor(uni, random_state=0).fit(Xz[tr], y[tr]))
             return uni
 
         res[label] = _cv_median(None, Xz, y, cv, fit_X=fit_universal)
         res[label]["v_heldout_median_per_fold"] = v_med
+        res[label]["seconds_incl_fine_tuning"] = res[label].pop("seconds")
+        models = iter(tuned)
+        res[label + ", then fine-tuned"] = _cv_median(None, Xz, y, cv,
+                                                     fit_X=lambda tr, models=models: next(models))
+        print(name, label + ", then fine-tuned", res[label + ", then fine-tuned"], flush=True)
         out["V"][f"{label}, median over the {name} folds' nets"] = float(np.median(v_med))
         print(name, label, res[label], flush=True)
         if save:
