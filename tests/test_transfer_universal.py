@@ -182,3 +182,21 @@ def test_learn_v_features_and_fe_directories(data_root, tmp_path):
     assert main(["predict", "--model", str(out), "--xyz", str(fe / "xyz"), "--output",
                  str(pred), "-q"]) == 0
     assert len(list(pred.glob("*.txt"))) == 110
+
+
+def test_fine_tune_a_universal_model():
+    """A universal model is a pretrained model like any other: fine-tuned on one element."""
+    from xanesnet_sk import FineTunedRegressor
+
+    rng = np.random.default_rng(1)
+    X = np.vstack([add_element_column(rng.normal(size=(40, 5)), 23),
+                   add_element_column(rng.normal(size=(20, 5)), 26)])
+    y = rng.normal(size=(60, 7))
+    for n_ensemble in (1, 2):
+        uni = make_universal_pipeline([23, 26], hidden_sizes=(8,), max_epochs=2, random_state=0,
+                                      n_threads=1, n_ensemble=n_ensemble).fit(X, y)
+        before = uni.predict(X[40:])
+        tuned = FineTunedRegressor(uni, max_epochs=2, random_state=0).fit(X[40:], y[40:])
+        assert element_input(tuned.estimator_) == [23, 26]
+        np.testing.assert_array_equal(uni.predict(X[40:]), before)  # pretrained unchanged
+        assert not np.allclose(tuned.predict(X[40:]), before)
