@@ -293,8 +293,13 @@ def _cv_median(make, X, y, cv, fit_X=None):
 
 
 def part_transfer(root, pretrained=None, pretrained_ensemble=None, save=None,
-                  oversample=UNIVERSAL_OVERSAMPLE, n_ensemble=5):
-    """Transfer between absorbing elements; ``save(out)`` is called after each method."""
+                  oversample=UNIVERSAL_OVERSAMPLE, n_ensemble=5, done=None):
+    """Transfer between absorbing elements; ``save(out)`` is called after each method.
+
+    ``done``: figures of an interrupted run (its ``transfer.json``); the
+    methods that do not use the V models (RidgeCV, from scratch) are taken
+    from it instead of being measured again.
+    """
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import KFold
     from sklearn.pipeline import make_pipeline
@@ -333,7 +338,11 @@ def part_transfer(root, pretrained=None, pretrained_ensemble=None, save=None,
             methods[f"fine-tuned from a V ensemble ({n_ensemble})"] = (
                 lambda: FineTunedRegressor(v_ens, random_state=0))
         for method, make in methods.items():
-            res[method] = _cv_median(make, X, y, cv)
+            earlier = ((done or {}).get(name) or {}).get(method)
+            if earlier is not None and method in ("RidgeCV", "from scratch"):
+                res[method] = dict(earlier, resumed=True)  # measured by the interrupted run
+            else:
+                res[method] = _cv_median(make, X, y, cv)
             print(name, method, res[method], flush=True)
             if save:
                 save(out)
@@ -430,6 +439,9 @@ def main(argv=None):
     parser.add_argument("--pretrained", help="transfer: the V pipeline (joblib), fitted on "
                                              "the V training split and saved there if absent")
     parser.add_argument("--pretrained-ensemble", help="transfer: likewise, the V ensemble")
+    parser.add_argument("--resume", action="store_true",
+                        help="transfer: keep the RidgeCV and from-scratch figures of an "
+                             "interrupted run's transfer.json (marked resumed)")
     args = parser.parse_args(argv)
     root = _data_dir(args.data)
     results = {}
@@ -452,7 +464,13 @@ def main(argv=None):
                     path = Path(args.json).with_name("transfer.json")
                     _write_json(path, {**partial, **start, "complete": False,
                                        "load_1min_now": os.getloadavg()[0]})
-            results[part] = part_transfer(root, args.pretrained, args.pretrained_ensemble, save)
+            done = None
+            partial = Path(args.json).with_name("transfer.json") if args.json else None
+            if args.resume and partial is not None and partial.exists():
+                done = json.loads(partial.read_text())
+                start["resumed_from"] = {k: done.get(k) for k in ("date", "load_1min_start")}
+            results[part] = part_transfer(root, args.pretrained, args.pretrained_ensemble, save,
+                                          done=done)
         else:
             results[part] = part_fe_shell(root)
         if isinstance(results[part], dict):
