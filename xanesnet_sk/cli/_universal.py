@@ -82,6 +82,11 @@ def _features_of(data, spec, wacsf, report):
             X = featuriser.fit_transform(data.X)
         except ValueError as exc:
             raise CLIError(f"{data.source}: {exc}") from exc
+        if len(X) != len(data.y):
+            raise CLIError(f"{data.source}: {len(X)} absorbing sites for {len(data.y)} spectra "
+                           "(the config's wacsf.absorber_element featurises every site); "
+                           "several data sets need one absorbing atom per structure: set "
+                           "wacsf.absorber instead")
         sites = np.asarray(featuriser.sites_, dtype=np.int64).reshape(-1, 2)
         z = np.array([data.X[s].numbers[a] for s, a in sites], dtype=np.int64)
         if given is not None and np.any(z != given):
