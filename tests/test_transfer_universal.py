@@ -200,3 +200,15 @@ def test_fine_tune_a_universal_model():
         assert element_input(tuned.estimator_) == [23, 26]
         np.testing.assert_array_equal(uni.predict(X[40:]), before)  # pretrained unchanged
         assert not np.allclose(tuned.predict(X[40:]), before)
+
+
+def test_learn_several_sets_one_site_per_structure(sets, tmp_path, capsys):
+    config = tmp_path / "sites.yaml"
+    config.write_text("wacsf:\n  n_g2: 4\n  n_g4: 8\n  absorber_element: O\n"
+                      "  on_missing_absorber: skip\n")
+    out = tmp_path / "out" / "uni.joblib"
+    assert main(["learn", "--data", str(sets["V"]), "--data", str(sets["Fe"]), "--output",
+                 str(out), "--config", str(config), "-q"]) == 1
+    line = error_line(capsys)
+    assert "absorbing sites for 40 spectra" in line and "set wacsf.absorber instead" in line
+    assert not out.parent.exists()
