@@ -104,10 +104,12 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
     scalers refitted) are the best recipe measured on the real Fe set (110
     complexes, spectra broadened like the V set's) under ``KFold(5,
     shuffle=True, random_state=0)``, fine-tuning a V-trained pipeline: median
-    Delta mu 4.41 %, against 4.46 % from scratch and 5.82 % for ``RidgeCV``
-    (naive fine-tuning: 13-14 %).  Transfer from V matched, but did not
-    beat, training from scratch on Fe; see the user guide page "Transfer
-    learning" for every figure.  An ensemble's calibration factor is refitted
+    Delta mu 4.41 %, against 4.45 % from scratch and 5.82 % for ``RidgeCV``
+    (naive fine-tuning: 13-14 %; a fine-tuned V ensemble of 5: 4.89 %; a
+    universal V + Fe net fine-tuned on Fe: 4.62 %).  Transfer from V matched,
+    but did not beat, training from scratch on Fe; see the user guide page
+    "Transfer learning" for every figure (``python -m benchmarks.accuracy
+    transfer``).  An ensemble's calibration factor is refitted
     on a held-out share of the new data (its own ``validation_fraction``)
     when the ensemble was calibrated.
 
