@@ -147,7 +147,8 @@ def several_sets(args, report, config, sets):
     from ._featurise import portable_params
 
     for flag, name in ((args.inverse, "--inverse"), (args.init_from is not None, "--init-from"),
-                       (args.save_on_interrupt, "--save-on-interrupt")):
+                       (args.save_on_interrupt, "--save-on-interrupt"),
+                       (getattr(args, "resample", False), "--resample")):
         if flag:
             raise CLIError(f"{name} cannot be combined with several data sets (one model for "
                            "several absorbing elements); give one data set")
