@@ -75,7 +75,8 @@ def _synthetic(n=110, seed=0):
 def load_structures(data_dir):
     fe_dir = Path(data_dir) / "fe_k_edge" / "xyz"
     if fe_dir.is_dir():
-        return wacsf.read_structures(fe_dir), f"real: {len(list(fe_dir.glob('*.xyz')))} Fe complexes from {fe_dir}"
+        n_files = len(list(fe_dir.glob("*.xyz")))
+        return wacsf.read_structures(fe_dir), f"real: {n_files} Fe complexes from {fe_dir}"
     return _synthetic(), (
         f"SYNTHETIC: no data at {fe_dir}; 110 random Fe-centred clusters built with ase "
         "stand in for the real Fe complexes"
@@ -197,7 +198,7 @@ def size_scan(repeats, quick=False, budget_s=1.0, seed=0):
             med, ts = _median_time(lambda: transformer.transform(structs), repeats)
             return med, ts
 
-        def how_many(make):
+        def how_many(make, n_atoms=n_atoms):
             probe = [make(n_atoms, rng) for _ in range(16)]
             per = timed(probe)[0] / len(probe)
             return int(np.clip(budget_s / max(per, 1e-7), 16, 500 if quick else 50_000))
@@ -258,13 +259,21 @@ def plot_scan(rows, path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.featurise", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.featurise",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="seconds-long smoke run")
     ap.add_argument("--json", type=Path, help="write the results here")
-    ap.add_argument("--n-structures", type=int, default=100_000, help="rotated copies (default 100000)")
-    ap.add_argument("--data", type=Path, default=None, help="data root (default $XANESNET_SK_DATA or ../shared/data)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs per row, median reported (>= 3)")
-    ap.add_argument("--dscribe-max", type=int, default=2000, help="DScribe runs on at most this many copies")
+    ap.add_argument("--n-structures", type=int, default=100_000,
+                    help="rotated copies (default 100000)")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="data root (default $XANESNET_SK_DATA or ../shared/data)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="timed runs per row, median reported (>= 3)")
+    ap.add_argument("--dscribe-max", type=int, default=2000,
+                    help="DScribe runs on at most this many copies")
+    ap.add_argument("--latency", action="store_true",
+                    help="run only the per-call latency: one structure, median of 1,000 "
+                         "calls, one thread (transform float64/float32, pipeline predict)")
     ap.add_argument("--scale", action="store_true",
                     help="run only the scale study: throughput against the number of "
                          "structures, from files and a trajectory, and on a 2-worker Dask "
@@ -280,6 +289,16 @@ def main(argv=None):
                     help="run only the size scan: throughput against atoms per structure "
                          "(10-2000), molecules and periodic cells, with a PNG beside --json")
     args = ap.parse_args(argv)
+    if args.latency:
+        base, source = load_structures(args.data if args.data is not None else _default_data())
+        latency = per_call_latency(base, quick=args.quick)
+        print(f"per call, one structure of {source} ({latency['atoms']} atoms), median of "
+              f"{latency['calls']} calls, one thread, load average {latency['load_average']}:")
+        for key, value in latency["median_us"].items():
+            print(f"  {key:44s} {value:10.1f} us")
+        if args.json:
+            args.json.write_text(json.dumps(dict(cpu=_cpu_model(), latency=latency), indent=2))
+        return [latency]
     if args.scan:
         return _run_scan(args)
     if args.threads:
@@ -327,7 +346,8 @@ def main(argv=None):
     sets = {base_name: base, f"rotated{n_copies}": copies}
 
     max_threads = numba.config.NUMBA_NUM_THREADS
-    grids = resolve_grids(6.0, 0.0, 32, 64, "shifted", "centred", "xanesnet", (1.0, -1.0), (1.0, 2.0, 4.0, 8.0))
+    grids = resolve_grids(6.0, 0.0, 32, 64, "shifted", "centred", "xanesnet", (1.0, -1.0),
+                          (1.0, 2.0, 4.0, 8.0))
     n_feat = 1 + 32 + 64
 
     # warm-up: JIT compilation (or cache load) apart from every timing
@@ -350,7 +370,7 @@ def main(argv=None):
         out = np.empty((n, n_feat))
         if set_name == base_name:
             t = WACSFTransformer(backend="numpy", progress=False)
-            med, ts = _median_time(lambda: t.transform(structs), repeats)
+            med, ts = _median_time(lambda t=t, structs=structs: t.transform(structs), repeats)
             record("numpy oracle (transform)", set_name, n, med, ts)
         from wacsf import _cpu
 
@@ -359,22 +379,25 @@ def main(argv=None):
             nt = 1 if n_jobs == 1 else max_threads
             for dtype, suffix, buf in (("float64", "", out), ("float32", " float32", out32)):
                 t = WACSFTransformer(backend="numba", n_jobs=n_jobs, progress=False, dtype=dtype)
-                med, ts = _median_time(lambda: t.transform(structs), repeats)
+                med, ts = _median_time(lambda t=t, structs=structs: t.transform(structs), repeats)
                 record(f"{label}{suffix} (transform)", set_name, n, med, ts)
-                med, ts = _with_threads(nt, lambda: _median_time(
-                    lambda: _kernel_call(_cpu.wacsf_features, packed, grids, buf), repeats))
+
+                def kernel_only(packed=packed, buf=buf):
+                    _kernel_call(_cpu.wacsf_features, packed, grids, buf)
+
+                med, ts = _with_threads(nt, lambda k=kernel_only: _median_time(k, repeats))
                 record(f"{label}{suffix} (kernel only, pre-packed)", set_name, n, med, ts)
         if cuda_ok:
             from wacsf import _cuda
 
             t = WACSFTransformer(backend="cuda", progress=False)
             t.transform(tiny)
-            med, ts = _median_time(lambda: t.transform(structs), repeats)
+            med, ts = _median_time(lambda t=t, structs=structs: t.transform(structs), repeats)
             record("cuda (transform)", set_name, n, med, ts)
             if "timings" in inspect.signature(_cuda.wacsf_features).parameters:
                 parts = []
 
-                def one():
+                def one(packed=packed, out=out, parts=parts):
                     tm = {}
                     _kernel_call(_cuda.wacsf_features, packed, grids, out, timings=tm)
                     parts.append(tm)
@@ -392,11 +415,17 @@ def main(argv=None):
         else:
             sub = structs[:dscribe_max]
             centers = [[0]] * len(sub)
-            for label, jobs in (("dscribe ACSF 1 job", 1), (f"dscribe ACSF {max_threads} jobs", max_threads)):
+            for label, jobs in (("dscribe ACSF 1 job", 1),
+                                (f"dscribe ACSF {max_threads} jobs", max_threads)):
                 acsf.create(sub[:2], centers=centers[:2], n_jobs=1)
-                med, ts = _median_time(lambda: acsf.create(sub, centers=centers, n_jobs=jobs), repeats)
+
+                def create(acsf=acsf, sub=sub, centers=centers, jobs=jobs):
+                    return acsf.create(sub, centers=centers, n_jobs=jobs)
+
+                med, ts = _median_time(create, repeats)
                 record(label, set_name, len(sub), med, ts,
-                       f"own ACSF ({acsf.get_number_of_features()} species-resolved features); throughput only")
+                       f"own ACSF ({acsf.get_number_of_features()} species-resolved "
+                       "features); throughput only")
 
     latency = per_call_latency(base, quick=args.quick)
 
@@ -406,11 +435,12 @@ def main(argv=None):
                    and x["method"] == f"numba {max_threads} threads (transform)")
         r["ratio_vs_numba_all"] = r["structures_per_s"] / ref["structures_per_s"]
 
-    header = f"{'method':44s} {'structures':>16s} {'n':>7s} {'median s':>9s} {'struct/s':>10s} {'vs numba all':>12s}  note"
+    header = (f"{'method':50s} {'structures':>16s} {'n':>7s} {'median s':>9s} "
+              f"{'struct/s':>10s} {'vs numba all':>12s}  note")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['method']:44s} {r['structures']:>16s} {r['n']:7d} {r['seconds']:9.3f} "
+        print(f"{r['method']:50s} {r['structures']:>16s} {r['n']:7d} {r['seconds']:9.3f} "
               f"{r['structures_per_s']:10.0f} {r['ratio_vs_numba_all']:11.2f}x  {r['note']}")
 
     meta = dict(
@@ -425,7 +455,8 @@ def main(argv=None):
           f"calls, one thread:")
     for key, value in latency["median_us"].items():
         print(f"  {key:44s} {value:10.1f} us")
-    print(f"\n{meta['cpu']}, {max_threads} Numba threads, numba {numba.__version__}, numpy {np.__version__}")
+    print(f"\n{meta['cpu']}, {max_threads} Numba threads, numba {numba.__version__}, "
+          f"numpy {np.__version__}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(dict(meta=meta, results=rows, latency=latency),
@@ -456,24 +487,38 @@ def per_call_latency(base, calls=1000, quick=False):
 
     rows = {}
     torch_threads = torch.get_num_threads()
+    numba_threads = numba.get_num_threads()
     try:
         torch.set_num_threads(1)
+        numba.set_num_threads(1)
         for dtype in ("float64", "float32"):
             t = WACSFTransformer(n_jobs=1, dtype=dtype, progress=False).fit()
-            rows[f"transform([atoms]) {dtype}"] = median_us(lambda: t.transform(one))
+            rows[f"transform([atoms]) {dtype}"] = median_us(lambda t=t: t.transform(one))
         try:
             from xanesnet_sk.pipeline import make_xanesnet_pipeline
         except ImportError:
             pass
         else:
+            from sklearn.pipeline import Pipeline
+
             y = np.random.default_rng(0).normal(size=(len(base), 226))
             pipe = make_xanesnet_pipeline(random_state=0, wacsf_params=dict(n_jobs=1),
                                           max_epochs=1).fit(base, y)
-            rows["pipeline predict([atoms]) (untrained net)"] = median_us(
+            # one thread for the net too: Numba's OpenMP layer can raise torch's thread
+            # count on first use (seen with numba 0.68 / torch 2.13), and a second
+            # thread costs a 1-row forward pass milliseconds on a busy machine
+            torch.set_num_threads(1)
+            rows["pipeline predict([atoms]) (net of 1 epoch)"] = median_us(
                 lambda: pipe.predict(one))
+            # the same fitted pipeline through scikit-learn's Pipeline.predict: every step's
+            # own input checks (the net keeps its direct forward)
+            rows["  same through sklearn's Pipeline.predict"] = median_us(
+                lambda: Pipeline.predict(pipe, one))
     finally:
         torch.set_num_threads(torch_threads)
-    return dict(atoms=len(base[0]), calls=calls, median_us=rows)
+        numba.set_num_threads(numba_threads)
+    return dict(atoms=len(base[0]), calls=calls, median_us=rows,
+                load_average=round(os.getloadavg()[0], 2))
 
 
 def thread_scaling(structures, repeats):
@@ -569,7 +614,7 @@ def scale_study(base, repeats, quick=False):
     sizes = (100, 1000, 10_000) if quick else (1000, 10_000, 100_000)
     for n in sizes:
         structs = rotated_copies(base, n, seed=n)
-        med, ts = _median_time(lambda: t.transform(structs), repeats)
+        med, ts = _median_time(lambda structs=structs: t.transform(structs), repeats)
         rows.append(dict(case="list of Atoms in memory", n=n, seconds=med, runs_s=ts,
                          structures_per_s=n / med))
         print(f"  in memory            {n:7d} structures {n / med:10.0f} structures/s", flush=True)

@@ -27,11 +27,15 @@ Run ``python -m benchmarks.screen PART [PART ...]`` with parts
     Candidates ranked per second end to end (featurise, predict, score,
     rank) on ``--n`` candidates (default 100,000: the 110 Fe complexes
     rotated and jittered, made lazily by a generator so that nothing holds
-    them all), one default net (512, 512) trained for 3 epochs (speed does
-    not depend on training), 2 featuriser threads and 2 torch threads; apart
-    from it, the same candidates' featurisation alone and prediction alone,
-    the reading of ``--n-files`` xyz files from a directory, and the peak
-    resident memory.  Writes a PNG.
+    them all: the stand-in for reading them; making them is inside the
+    time), one default net (512, 512) trained for 3 epochs (speed does not
+    depend on training), 2 featuriser threads and 2 torch threads; apart
+    from it, ``screen`` on ``--n-memory`` candidates made beforehand (no
+    reading at all), the generator alone, the same candidates'
+    featurisation alone (the ``transform`` calls only) and prediction
+    alone, the reading of ``--n-files`` xyz files from a directory and of a
+    trajectory and an ase database (up to 5,000 candidates each), and the
+    peak resident memory.  Writes a PNG.
 
 ``--json DIR`` (default ``benchmarks/results``) gets ``screen_accuracy.json``
 / ``screen_throughput.json`` (+ ``.png``), each with the machine, date and
@@ -195,6 +199,7 @@ def throughput(args):
     from xanesnet_sk.measured import prepare_measured, simulate_measurement
     from xanesnet_sk.spectra import xanesnet_grid
 
+    load_start = os.getloadavg()[0]  # the machine's own load_1min is taken at the end
     torch.set_num_threads(args.threads)
     structures, spectra, _ = load_fe() if (_data_dir() / "fe_k_edge").is_dir() else \
         load_synthetic(110)
@@ -212,17 +217,25 @@ def throughput(args):
     total = time.perf_counter() - start
     rss_after = _rss_mib()
     assert len(result.ranking) == n
+    # candidates made beforehand: screen() without any reading
+    in_memory = list(_candidates(structures, args.n_memory, seed=3))
+    start = time.perf_counter()
+    screen(model, in_memory, prepared, chunk_size=args.chunk_size)
+    memory_s = time.perf_counter() - start
+    del in_memory
     # the parts alone, on the same candidates
     wacsf, rest = model[0], model[1:]
     start = time.perf_counter()
-    feats = []
+    feats, featurise_s = [], 0.0
     it = _candidates(structures, n)
     while True:
         chunk = [a for _, a in zip(range(args.chunk_size), it)]
         if not chunk:
             break
+        tick = time.perf_counter()
         feats.append(wacsf.transform(chunk))
-    featurise_s = time.perf_counter() - start
+        featurise_s += time.perf_counter() - tick
+    generate_featurise_s = time.perf_counter() - start
     X = np.vstack(feats)
     from xanesnet_sk.screening import _prediction_batches
 
@@ -239,33 +252,60 @@ def throughput(args):
         "machine": _machine(), "n_candidates": n, "threads": args.threads,
         "chunk_size": args.chunk_size,
         "end_to_end_s": total, "candidates_per_s": n / total,
-        "featurise_only_per_s": n / featurise_s, "predict_only_per_s": n / predict_s,
+        "in_memory_n": args.n_memory, "in_memory_per_s": args.n_memory / memory_s,
+        "featurise_only_per_s": n / featurise_s,
+        "generate_and_featurise_per_s": n / generate_featurise_s,
+        "predict_only_per_s": n / predict_s,
         "generate_candidates_per_s": n / generate_s,
+        "generate_s_over_end_to_end_s": generate_s / total,
         "peak_rss_mib_before": rss_before, "peak_rss_mib_after": rss_after,
         "feature_matrix_mib": X.nbytes / 2**20, **files,
         "goal_per_s": 10_000,
         "note": "end to end = screen() on a generator of ase.Atoms (rotation/jitter of each "
-                "candidate included in the time); reading files is timed apart",
+                "candidate included in the time; screen() reads the next chunk while the "
+                "last is scored); in memory = screen() on a list made beforehand; "
+                "featurise only = the transform calls alone (generate_and_featurise adds "
+                "making the candidates, as featurise_only did before 2026-12-03 13:00); "
+                "reading files is timed apart",
+        "load_1min_start": load_start,
     }
     _plot_throughput(out, Path(args.json) / "screen_throughput.png")
     return out
 
 
 def _file_reading(structures, n_files):
-    """Seconds to stream ``n_files`` xyz files through iter_candidates (reading only)."""
+    """Candidates per second streamed through iter_candidates (reading only) from
+    ``n_files`` xyz files in a directory, and from one trajectory and one ase database of
+    ``min(n_files, 5000)`` candidates."""
     if not n_files:
         return {}
+    import ase.db
     from ase.io import write
 
     from xanesnet_sk.screening import iter_candidates
 
+    out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for k, atoms in enumerate(_candidates(structures, n_files, seed=2)):
             write(Path(tmp) / f"c{k:06d}.xyz", atoms, format="xyz")
         start = time.perf_counter()
         count = sum(1 for _ in iter_candidates(tmp))
-        seconds = time.perf_counter() - start
-    return {"read_files_n": count, "read_files_per_s": count / seconds}
+        out.update(read_files_n=count, read_files_per_s=count / (time.perf_counter() - start))
+    m = min(n_files, 5000)
+    with tempfile.TemporaryDirectory() as tmp:
+        frames = list(_candidates(structures, m, seed=4))
+        write(Path(tmp) / "c.traj", frames)
+        db = ase.db.connect(Path(tmp) / "c.db")
+        with db:
+            for atoms in frames:
+                db.write(atoms)
+        del frames
+        for key, name in (("traj", "c.traj"), ("db", "c.db")):
+            start = time.perf_counter()
+            count = sum(1 for _ in iter_candidates(Path(tmp) / name))
+            out[f"read_{key}_per_s"] = count / (time.perf_counter() - start)
+        out["read_traj_db_n"] = m
+    return out
 
 
 def _plot_throughput(out, path):
@@ -275,18 +315,26 @@ def _plot_throughput(out, path):
     import matplotlib.pyplot as plt
 
     rows = [("end to end: screen()", out["candidates_per_s"]),
+            (f"screen(), {out['in_memory_n']:,} made beforehand", out["in_memory_per_s"]),
             ("featurise only", out["featurise_only_per_s"]),
             ("predict only (one net)", out["predict_only_per_s"]),
             ("make candidates (generator)", out["generate_candidates_per_s"])]
     if "read_files_per_s" in out:
         rows.append((f"read xyz files ({out['read_files_n']:,})", out["read_files_per_s"]))
-    fig, ax = plt.subplots(figsize=(7.5, 3.2), layout="constrained")
+    if "read_traj_per_s" in out:
+        rows.append((f"read a .traj ({out['read_traj_db_n']:,})", out["read_traj_per_s"]))
+        rows.append((f"read an ase .db ({out['read_traj_db_n']:,})", out["read_db_per_s"]))
+    fig, ax = plt.subplots(figsize=(7.5, 4.0), layout="constrained")
     ax.barh([r[0] for r in rows], [r[1] for r in rows],
-            color=["tab:blue"] + ["tab:gray"] * (len(rows) - 1))
+            color=["tab:blue", "tab:cyan"] + ["tab:gray"] * (len(rows) - 2))
     ax.axvline(out["goal_per_s"], color="tab:red", ls="--", label="goal 10,000 / s")
     ax.invert_yaxis()
     ax.set(xlabel="candidates / s", title=f"screen: {out['n_candidates']:,} candidates, "
-                                            f"{out['threads']} threads, {out['machine']['cpu']}")
+                                            f"{out['threads']} threads\n{out['machine']['cpu']}"
+                                            f" ({out['machine']['cores']} cores), load "
+                                            f"{out['load_1min_start']:.1f}-"
+                                            f"{out['machine']['load_1min']:.1f}, "
+                                            f"{out['machine']['date']}")
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -300,6 +348,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="a smoke run (small, few epochs)")
     ap.add_argument("--n", type=int, default=100_000, help="throughput: candidates")
     ap.add_argument("--n-files", type=int, default=20_000, help="throughput: xyz files read")
+    ap.add_argument("--n-memory", type=int, default=20_000,
+                    help="throughput: candidates screened from memory (made beforehand)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--chunk-size", type=int, default=4096)
     ap.add_argument("--hidden", type=int, nargs="+", default=[128],

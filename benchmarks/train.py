@@ -11,8 +11,8 @@ training set and applied before the clock starts.  Each "fit" time is the
 wall time of the regressor's ``fit`` alone, after one untimed warm-up fit of
 two epochs (process CPU time is recorded too: on a machine shared with
 other jobs, wall time grows but a one-thread fit's CPU time hardly does;
-the 1-minute load average is saved with each row); Delta mu (per cent, per held-out spectrum) is summarised by its
-median and quartiles.  Rows:
+the 1-minute load average is saved with each row); Delta mu (per cent, per
+held-out spectrum) is summarised by its median and quartiles.  Rows:
 
 - ``ours, paper recipe``: ``XANESNetRegressor(**paper_params())`` on raw
   targets (512 epochs, Adam 1e-4, batch 32, dropout 0.25).
@@ -220,11 +220,13 @@ def format_table(result):
 
 def main(argv=None):
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.train",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--data", help=f"{FILE_NAME} or its folder (default: ${DATA_ENV})")
     parser.add_argument("--quick", action="store_true", help="3 epochs per configuration")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's)")
     parser.add_argument(
         "--dataloader-epochs", type=int, default=32,
         help="epochs of the stock-DataLoader row (0 leaves it out)",

@@ -214,6 +214,52 @@ def test_exp_neg_accuracy():
     assert _cpu._exp_neg(-1e4) == 0.0
 
 
+@numba.njit
+def _exponents_both_ways(x):
+    """n = round(x / ln 2) as _exp_neg reads it (from t's bits) and by int(t - magic)."""
+    bits = np.empty(x.size, dtype=np.int64)
+    conv = np.empty(x.size, dtype=np.int64)
+    for q in range(x.size):
+        t = _cpu._fma(max(x[q], _cpu._EXP_MIN_ARG), _cpu._LOG2E, _cpu._ROUND_MAGIC)
+        bits[q] = _cpu._f64_as_i64(t) - _cpu._ROUND_MAGIC_BITS
+        conv[q] = int(t - _cpu._ROUND_MAGIC)
+    return bits, conv
+
+
+def test_exp_neg_reads_n_from_the_rounded_bits_exactly():
+    """n from t's bits (no float -> int conversion, which AVX2 lacks for packed
+    float64) equals ``int(t - 1.5 * 2^52)``: the exponential is the one the kernel
+    computed before the change, bit for bit."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([-rng.exponential(50.0, 200_000), -rng.uniform(0.0, 800.0, 200_000),
+                        [0.0, -0.0, -1e-300, -745.13, -745.2, -746.0, -1e300, -math.inf]])
+    bits, conv = _exponents_both_ways(x)
+    np.testing.assert_array_equal(bits, conv)
+    assert _cpu._ROUND_MAGIC_BITS == np.float64(_cpu._ROUND_MAGIC).view(np.int64)
+
+
+def test_a_neighbour_on_the_absorber_still_raises_zero_division():
+    """The pair pass divides without Numba's zero test (it vectorises then); _g4 raises
+    the ZeroDivisionError that test raised for a neighbour at distance 0 (transform
+    refuses such input before the kernel; this calls the kernel directly)."""
+    from types import SimpleNamespace
+
+    grids = _grids(r_cut=6.0, n_g2=2, n_g4=2, lambdas=(1.0,), zetas=(1.0,))
+    packed = SimpleNamespace(
+        positions=np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.5, 0.0, 0.0]]),
+        weights=np.array([26.0, 8.0, 6.0]), offsets=np.array([0, 3]), absorbers=np.array([0]),
+        n_structures=1,
+    )
+    # Numba reports an error raised in the GIL-free kernel as a SystemError whose cause
+    # is the ZeroDivisionError (as it did when the division itself raised it)
+    with pytest.raises((ZeroDivisionError, SystemError)) as err:
+        _features(_cpu.wacsf_features, packed, 6.0, grids)
+    assert isinstance(err.value, ZeroDivisionError) or isinstance(
+        err.value.__cause__, ZeroDivisionError)
+    packed.positions[1] = [0.0, 1.2, 0.0]  # the same structure without the clash computes
+    assert np.all(np.isfinite(_features(_cpu.wacsf_features, packed, 6.0, grids)))
+
+
 def test_cutoff_poly_matches_libm_cosine():
     r_cut = 6.0
     r = np.concatenate([np.linspace(0.0, 6.0, 10001), [6.0, 6.0 + 1e-12, 7.0]])

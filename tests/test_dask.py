@@ -393,3 +393,130 @@ def test_cli_scheduler_that_does_not_answer_fails_fast(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "no Dask scheduler answered" in err and "\n" not in err
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+# ---------------------------------------------------------------- screening on the cluster
+
+
+@pytest.fixture(scope="module")
+def screening(tmp_path_factory):
+    """60 synthetic complexes as files, a trajectory and a database; a 1-nearest-neighbour
+    model on their wACSF saved for the CLI; a simulated measurement of one as XDI."""
+    pytest.importorskip("larch", reason='screening normalises with xraylarch (".[experiment]")')
+    import ase.db
+    import ase.io
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
+
+    from xanesnet_sk import make_synthetic_xanes
+    from xanesnet_sk.cli._common import Reporter
+    from xanesnet_sk.cli._data import save_model
+    from xanesnet_sk.measured import simulate_measurement
+    from xanesnet_sk.spectra import xanesnet_grid
+
+    grid = xanesnet_grid()
+    ds = make_synthetic_xanes(60, random_state=3)
+    wacsf = WACSFTransformer(n_jobs=1)
+    knn = KNeighborsRegressor(n_neighbors=1).fit(wacsf.transform(ds.structures), ds.spectra)
+    root = tmp_path_factory.mktemp("screen_dask")
+    (root / "xyz").mkdir()
+    for name, atoms in zip(ds.names, ds.structures):
+        ase.io.write(root / "xyz" / f"{name}.xyz", atoms)
+    ase.io.write(root / "c.traj", ds.structures)
+    db = ase.db.connect(root / "c.db")
+    for name, atoms in zip(ds.names, ds.structures):
+        db.write(atoms, name=name)
+    m = simulate_measurement(grid, ds.spectra[5], e0=7115.0, width=1.5, noise=0.01,
+                             random_state=5)
+    lines = ["# XDI/1.0", "# Column.1: energy eV", "# Column.2: mu", "# Element.symbol: Fe",
+             "#----", "# energy mu"] + [f"{e:.3f} {v:.8g}" for e, v in zip(m.energies, m.mu)]
+    (root / "m.xdi").write_text("\n".join(lines) + "\n")
+    save_model(root / "knn.joblib", make_pipeline(wacsf, knn),
+               {"energies": grid, "n_points": grid.size}, Reporter(quiet=True))
+    return root, ds, wacsf, knn, m
+
+
+@pytest.mark.parametrize("source", ["atoms", "xyz", "c.traj", "c.db"])
+def test_screen_on_the_cluster_is_the_local_screen(client, screening, source):
+    import xanesnet_sk.dask
+    from xanesnet_sk import screen
+
+    root, ds, wacsf, knn, m = screening
+    candidates = ds.structures if source == "atoms" else root / source
+    options = dict(e0=7115.0, wacsf=wacsf, broadening=1.5, chunk_size=8, top_k=3)
+    local = screen(knn, candidates, m, **options)
+    # partitions of 16 (multiples of the chunk), one or two in flight at a time; and of 20
+    for size, in_flight in ((16, 2), (20, None)):
+        remote = xanesnet_sk.dask.screen(knn, candidates, m, client=client,
+                                         partition_size=size, max_in_flight=in_flight,
+                                         **options)
+        assert remote.ranking.to_csv() == local.ranking.to_csv()
+        np.testing.assert_array_equal(remote.top_spectra, local.top_spectra)
+    assert local.ranking["index"].iloc[0] == 5
+    if source == "c.db":  # every Fe site of a candidate averaged, on the cluster too
+        options["absorber_element"] = "Fe"
+        local = screen(knn, candidates, m, **options)
+        remote = xanesnet_sk.dask.screen(knn, candidates, m, client=client, partition_size=24,
+                                         **options)
+        assert remote.ranking.to_csv() == local.ranking.to_csv()
+        assert (local.ranking["n_sites"] >= 1).all()
+
+
+def test_screen_on_the_cluster_refuses_what_a_local_screen_refuses(client, screening,
+                                                                    tmp_path, monkeypatch):
+    import xanesnet_sk.dask
+    from xanesnet_sk import screen
+
+    root, ds, wacsf, knn, m = screening
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    for run in (screen, xanesnet_sk.dask.screen):
+        extra = {} if run is screen else {"client": client}
+        with pytest.raises(ValueError, match=r"^empty: no structure files"):
+            run(knn, "empty", m, e0=7115.0, wacsf=wacsf, **extra)
+        with pytest.raises(FileNotFoundError, match="missing: no such file or directory"):
+            run(knn, "missing", m, e0=7115.0, wacsf=wacsf, **extra)
+    no_fe = ds.structures[1].copy()
+    no_fe.numbers[no_fe.numbers == 26] = 27
+    no_fe.info["name"] = "cobalt_one"
+    with pytest.raises(ValueError, match=r"candidate cobalt_one .*absorbing atom 0 is Co.*Fe"):
+        xanesnet_sk.dask.screen(knn, [*ds.structures[:5], no_fe], m, client=client, e0=7115.0,
+                                wacsf=wacsf, element="Fe", partition_size=2)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'broaden'"):
+        xanesnet_sk.dask.screen(knn, ds.structures, m, client=client, broaden=1.5)
+    with pytest.raises(ValueError, match="partition_size must be an integer >= 1"):
+        xanesnet_sk.dask.screen(knn, ds.structures, m, client=client, partition_size=0,
+                                wacsf=wacsf)
+
+
+def test_cli_screen_on_the_cluster_writes_what_a_local_run_writes(client, screening, tmp_path,
+                                                                    capsys):
+    from xanesnet_sk.cli import main
+
+    root = screening[0]
+    base = ["screen", "--model", str(root / "knn.joblib"), "--candidates", str(root / "xyz"),
+            "--measured", str(root / "m.xdi"), "--e0", "7115", "--broadening", "1.5",
+            "--chunk-size", "8", "-q"]
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    assert main([*base, "--output", str(local)]) == 0
+    assert main([*base, "--output", str(remote), "--scheduler", client.scheduler.address,
+                 "--partition-size", "16"]) == 0
+    files = _tree(local)
+    assert set(files) == {"ranking.csv", "top_candidates.png", "measured.txt"}
+    assert _tree(remote) == files  # byte for byte
+    # a candidate without the absorbing element: the local run's error, nothing written
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ("synthetic_00000.xyz", "synthetic_00001.xyz"):
+        (bad / name).write_bytes((root / "xyz" / name).read_bytes())
+    (bad / "zz_water.xyz").write_text("3\n\nO 0 0 0\nH 0 0.76 0.59\nH 0 -0.76 0.59\n")
+    args = ["screen", "--model", str(root / "knn.joblib"), "--candidates", str(bad),
+            "--measured", str(root / "m.xdi"), "--e0", "7115", "-q"]
+    assert main([*args, "--output", str(tmp_path / "o1")]) == 1
+    err_local = capsys.readouterr().err
+    assert main([*args, "--output", str(tmp_path / "o2"), "--scheduler",
+                 client.scheduler.address, "--partition-size", "1"]) == 1
+    err_remote = capsys.readouterr().err
+    assert "candidate zz_water" in err_local and err_local.count("\n") == 1
+    assert err_remote == err_local
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from ase.build import molecule
 from sklearn.neighbors import KNeighborsRegressor
 
 from wacsf import WACSFTransformer
@@ -98,6 +99,12 @@ def test_bad_input(setup, tmp_path):
     with pytest.raises(ValueError, match=r"candidate cobalt_one .*has no Fe atom"):
         screen(model, [ds.structures[0], no_fe], m, e0=7115.0, wacsf=wacsf,
                absorber_element="Fe")
+    water = molecule("H2O")
+    water.info["name"] = "water"
+    with pytest.raises(ValueError, match=r"candidate water .*absorber index 5 is out of range "
+                                         r"for 3 atoms"):
+        screen(model, [ds.structures[0], water], m, e0=7115.0, wacsf=wacsf, element="Fe",
+               absorber=5)
     with pytest.raises(ValueError, match="pass wacsf="):
         screen(model, ds.structures, m, e0=7115.0)
     with pytest.raises(ValueError, match="metric must be one of"):
@@ -273,3 +280,78 @@ def test_cli_screen_refuses_an_inverse_model(cli_inputs, tmp_path, capsys):
     assert main(["screen", "--model", str(path), "--candidates", str(xyz), "--measured",
                  str(measured), "--output", str(tmp_path / "o"), "-q"]) == 1
     assert "an inverse model" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_errors_come_in_input_order_while_the_next_chunk_is_read(setup):
+    """The next chunk is read while the last is scored: a candidate's error in that chunk
+    still comes before a failure reading the next one, and a failure reading comes as it
+    is when the chunks before it were sound."""
+    ds, wacsf, model = setup
+    m = _measure(ds, 0)
+    no_fe = ds.structures[1].copy()
+    no_fe.numbers[no_fe.numbers == 26] = 27
+    no_fe.info["name"] = "cobalt_one"
+
+    def candidates(bad):
+        yield from ds.structures[:7]
+        if bad:
+            yield no_fe
+        raise RuntimeError("the disk went away")
+
+    with pytest.raises(ValueError, match="candidate cobalt_one"):
+        screen(model, candidates(True), m, e0=7115.0, wacsf=wacsf, element="Fe", chunk_size=4)
+    with pytest.raises(RuntimeError, match="the disk went away"):
+        screen(model, candidates(False), m, e0=7115.0, wacsf=wacsf, element="Fe",
+               chunk_size=4)
+
+
+@pytest.mark.parametrize("rows, match", [
+    ("7100 1\n7101 1\n7101 2\n7102 1\n7103 1\n", r"bad\.xdi, line 9: energy 7101 eV is not above"),
+    ("7100 1\n7101 nan\n7102 1\n7103 1\n7104 1\n", r"bad\.xdi, line 8: mu is nan"),
+])
+def test_cli_screen_bad_measurement_names_file_and_line(cli_inputs, tmp_path, capsys, rows,
+                                                        match):
+    """Energies that do not increase, a NaN: one line naming the file and the line, and an
+    existing output directory left as it was."""
+    import re
+
+    from xanesnet_sk.cli import main
+
+    root, model, xyz, measured, ds = cli_inputs
+    bad = tmp_path / "bad.xdi"
+    bad.write_text("# XDI/1.0\n# Column.1: energy eV\n# Column.2: mu\n# Element.symbol: Fe\n"
+                   "#----\n# e mu\n" + rows)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ranking.csv").write_text("an older ranking\n")
+    code = main(["screen", "--model", str(model), "--candidates", str(xyz), "--measured",
+                 str(bad), "--output", str(out), "--overwrite", "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and re.search(match, err) and err.count("\n") == 1, err
+    assert sorted(p.name for p in out.iterdir()) == ["ranking.csv"]
+    assert (out / "ranking.csv").read_text() == "an older ranking\n"
+
+
+def test_cli_screen_candidate_without_the_absorbing_element(cli_inputs, tmp_path, capsys):
+    """One line naming the candidate and its file, nothing written, also when the bad
+    candidate comes in a later chunk than the first."""
+    from ase.io import write
+
+    from xanesnet_sk.cli import main
+
+    root, model, xyz, measured, ds = cli_inputs
+    candidates = tmp_path / "candidates"
+    candidates.mkdir()
+    for name, atoms in list(zip(ds.names, ds.structures))[:9]:
+        write(candidates / f"{name}.xyz", atoms)
+    write(candidates / "zz_water.xyz", molecule("H2O"))
+    out = tmp_path / "out"
+    for extra in ([], ["--absorber-element", "Fe"]):
+        code = main(["screen", "--model", str(model), "--candidates", str(candidates),
+                     "--measured", str(measured), "--e0", "7115", "--chunk-size", "4",
+                     "--output", str(out), "-q", *extra])
+        err = capsys.readouterr().err
+        assert code == 1 and err.count("\n") == 1, err
+        assert "candidate zz_water" in err and "zz_water.xyz" in err
+        assert ("has no Fe atom" in err) if extra else ("absorbing atom 0 is O" in err)
+        assert not out.exists()

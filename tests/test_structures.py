@@ -315,3 +315,22 @@ def test_chunked_transform_names_rows_by_input_index_and_never_changes_a_number(
     with pytest.warns(UserWarning, match="skipped 1 structures"):
         np.testing.assert_array_equal(t.fit_transform(mols), whole)
     assert t.sites_.tolist() == [[0, 0], [0, 1], [1, 0], [3, 0], [3, 1], [4, 0], [4, 1]]
+
+
+def test_public_absorber_indices_and_structure_file_names():
+    """wacsf.absorber_indices: the transformer's absorber, resolved and checked per
+    structure; wacsf.is_structure_file: the names a directory listing reads."""
+    from wacsf import absorber_indices, is_structure_file
+
+    water, methane = molecule("H2O"), molecule("CH4")
+    methane.info["site"] = 2
+    assert absorber_indices([water, methane], -1).tolist() == [2, 4]
+    assert absorber_indices([methane], "site").tolist() == [2]
+    assert absorber_indices([water, methane], [1, 3]).tolist() == [1, 3]
+    with pytest.raises(ValueError, match="structure 1.*absorber index 5 is out of range for 5"):
+        absorber_indices([water, methane], [0, 5])
+    with pytest.raises(ValueError, match="structure 0.*names an atoms.info key"):
+        absorber_indices([water], "site")
+    assert [is_structure_file(n) for n in ("a.XYZ", "b.extxyz", "c.cif", "d.vasp",
+                                           "CONTCAR.relax", "e.txt", "f.npz")] == \
+        [True, True, True, True, True, False, False]

@@ -8,9 +8,13 @@ Numba CUDA kernels, and a plain NumPy reference implementation.
 """
 
 from ._params import g2_grid, g4_expand, g4_grid
-from ._readers import read_structures
+from ._readers import is_structure_file, read_structures
+from ._structures import absorber_indices
 from .transformer import WACSFTransformer
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["WACSFTransformer", "read_structures", "g2_grid", "g4_grid", "g4_expand", "__version__"]
+__all__ = [
+    "WACSFTransformer", "read_structures", "is_structure_file", "absorber_indices", "g2_grid",
+    "g4_grid", "g4_expand", "__version__",
+]

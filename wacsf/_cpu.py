@@ -57,8 +57,15 @@ exp and cutoff polynomials, and :func:`_sum_add` (an ``fadd reassoc``) for the
 adds of the G2/G4 sums, which lets LLVM vectorise those reductions.  Every
 summand there is >= 0, so any summation order is accurate to n * 2^-53 of the
 sum; nothing else may be reordered (the Cody-Waite reduction and the
-rounding trick in :func:`_exp_neg` depend on it).  Helpers are inlined
-(``inline="always"``) so no array reference counting runs in the loops.
+rounding trick in :func:`_exp_neg` depend on it).  Two more intrinsics keep
+loops vectorised without changing a result: :func:`_fdiv`, a plain IEEE
+division (Numba's ``/`` tests for a zero divisor first, which keeps a loop
+scalar; :func:`_g4` raises that error itself), and :func:`_f64_as_i64`, with
+which :func:`_exp_neg` reads its integer exponent from the rounded float's
+bits (AVX2 has no packed float64 -> int64 conversion).  The float32 kernel
+keeps Numba's checked division: the plain one measured 8 % slower there.
+Helpers are inlined (``inline="always"``) so no array reference counting
+runs in the loops.
 """
 
 import math
@@ -101,6 +108,22 @@ def _i64_as_f64(typingctx, x):
 
 
 @intrinsic
+def _f64_as_i64(typingctx, x):
+    """Reinterpret the bits of a float64 as an int64 (an LLVM bitcast)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+# The bits of _ROUND_MAGIC: for t in [2^52, 2^53) the float64 spacing is 1, so
+# bits(t) - _ROUND_MAGIC_BITS == t - _ROUND_MAGIC exactly, as an int64.
+_ROUND_MAGIC_BITS = 0x4338000000000000
+
+
+@intrinsic
 def _fma(typingctx, a, b, c):
     """a * b + c with one rounding (llvm.fma: vectorises, and is exact to spec)."""
     sig = types.float64(types.float64, types.float64, types.float64)
@@ -126,6 +149,23 @@ def _sum_add(typingctx, acc, x):
 
     def codegen(context, builder, signature, args):
         return builder.fadd(args[0], args[1], flags=("reassoc",))
+
+    return sig, codegen
+
+
+@intrinsic
+def _fdiv(typingctx, a, b):
+    """a / b as a plain IEEE division (LLVM ``fdiv``), which vectorises.
+
+    Numba's ``/`` tests the divisor for zero first (to raise
+    ``ZeroDivisionError`` as Python does), and that branch keeps a loop
+    scalar; the quotient itself is the same correctly rounded one.  Callers
+    raise the error themselves where a divisor can be zero (:func:`_g4`).
+    """
+    sig = types.float64(types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fdiv(args[0], args[1])
 
     return sig, codegen
 
@@ -169,7 +209,9 @@ def _exp_neg(x):
     p07 = _fma(r4, p47, p03)
     p813 = _fma(r4, p1213, p811)
     p = _fma(r8, p813, p07)
-    n = int(fn)
+    # n = int(fn), read from t's low bits: AVX2 has no packed float64 -> int64
+    # conversion, so int(fn) would run as four scalar conversions per vector
+    n = _f64_as_i64(t) - _ROUND_MAGIC_BITS
     n1 = n >> 1
     return (p * _pow2(n - n1)) * _pow2(n1)
 
@@ -240,10 +282,10 @@ def _dot(a, b, n):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _exp_block(r1, r2, r3, eta, e, n):
-    """e[q] = exp(-eta (r1^2 + r2^2 + r3^2)) for q < n (the mu = 0 form)."""
+def _exp_block_sum(ssum, eta, e, n):
+    """e[q] = exp(-eta ssum[q]) for q < n, ssum = r1^2 + r2^2 + r3^2 (the mu = 0 form)."""
     for q in range(n):
-        e[q] = _exp_neg(-eta * (r1[q] * r1[q] + r2[q] * r2[q] + r3[q] * r3[q]))
+        e[q] = _exp_neg(-eta * ssum[q])
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -316,7 +358,7 @@ def _pair_row(j, k0, k1, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, prjk, pcos, pra
         dz = zj - nz[k]
         prjk[k - k0] = math.sqrt(dx * dx + dy * dy + dz * dz)
     for k in range(k0, k1):
-        c = (xj * nx[k] + yj * ny[k] + zj * nz[k]) / (rj * nr[k])
+        c = _fdiv(xj * nx[k] + yj * ny[k] + zj * nz[k], rj * nr[k])  # rj nr[k] > 0: see _g4
         pcos[k - k0] = min(1.0, max(-1.0, c))  # rounding must not make 1 + lambda cos < 0
     for k in range(k0, k1):
         prad[k - k0] = wfcj * nwfc[k] * _cutoff_rjk(prjk[k - k0], r_cut, rjk_limit)
@@ -386,10 +428,15 @@ def _flush(n, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos
         return
     _angular(n, lambdas, zetas, zeta_int, brad, bcos, base, cur, ang)
     n_ang = ang.shape[0]
+    # mu = 0: the exp argument's sum r1^2 + r2^2 + r3^2 once per pair, not once per eta
+    # (the same expression, so the same bits); ``cur`` is free once _angular is done
+    ssum = cur
+    for q in range(n):
+        ssum[q] = br1[q] * br1[q] + br2[q] * br2[q] + br3[q] * br3[q]
     for m in range(g4_eta.size):
         mu = g4_mu[m]
         if mu == 0.0:
-            _exp_block(br1, br2, br3, g4_eta[m], e, n)
+            _exp_block_sum(ssum, g4_eta[m], e, n)
         else:
             _exp_block_mu(br1, br2, br3, g4_eta[m], mu, e, n)
         for a in range(n_ang):
@@ -405,6 +452,19 @@ def _g4(nb, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, g4_eta, g4_mu, lambdas, zeta
     br1, br2, br3, brad, bcos, base, cur, e = (
         block[0], block[1], block[2], block[3], block[4], block[5], block[6], block[7]
     )
+    # the pair pass divides by r_ij r_ik without Numba's zero test (_fdiv): raise the
+    # ZeroDivisionError that test would raise, from the two smallest distances' product
+    # (transform refuses atoms within 1e-6 A of the absorber, so it never fires there)
+    lo1 = math.inf
+    lo2 = math.inf
+    for j in range(nb):
+        if nr[j] < lo1:
+            lo2 = lo1
+            lo1 = nr[j]
+        elif nr[j] < lo2:
+            lo2 = nr[j]
+    if nb >= 2 and lo1 * lo2 == 0.0:
+        raise ZeroDivisionError("division by zero")
     cap = br1.size
     fill = 0
     for j in range(nb - 1):

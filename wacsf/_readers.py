@@ -543,7 +543,28 @@ def _select(path, frames, index):
 
 
 def is_structure_file(path):
-    """True for a file that :func:`read_structures` reads from a directory (suffix or name)."""
+    """Whether :func:`read_structures` reads the file ``path`` when it lists a directory.
+
+    By its name only (the file is not opened): the suffixes ``.xyz``,
+    ``.extxyz``, ``.cif``, ``.vasp`` and ``.poscar`` (any case), or a name
+    starting with ``POSCAR`` or ``CONTCAR``.  Use it to list a directory's
+    structures the way :func:`read_structures` (and ``wacsf.dask``) do.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from wacsf import is_structure_file
+    >>> [is_structure_file(name) for name in ("a.xyz", "POSCAR_1", "notes.txt")]
+    [True, True, False]
+    """
+    path = Path(path)
     return path.suffix.lower() in _STRUCTURE_SUFFIXES or path.name.upper().startswith(
         _STRUCTURE_NAMES
     )

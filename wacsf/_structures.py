@@ -182,6 +182,11 @@ def iter_chunks(X, max_rows, absorber_element=None):
     _check_input(X)
     if isinstance(X, (str, os.PathLike)):
         X = read_structures(X)
+    if (absorber_element is None and type(X) is list and 0 < len(X) <= max_rows
+            and all(type(a) is Atoms for a in X)
+            and sum(len(a.arrays["positions"]) for a in X) < ATOMS_PER_CHUNK):
+        yield Chunk(X)  # what the loop below makes of it, without its per-item steps
+        return
     try:
         items = iter(X)
     except TypeError:
@@ -206,7 +211,7 @@ def iter_chunks(X, max_rows, absorber_element=None):
             )
         for atoms in found:
             chunk.append(atoms)
-            atoms_seen += len(atoms)
+            atoms_seen += len(atoms.arrays["positions"])  # len(atoms), without its call
             rows += 1 if z is None else max(1, int(np.count_nonzero(atoms.numbers == z)))
             if rows >= max_rows or atoms_seen >= ATOMS_PER_CHUNK:
                 yield Chunk(chunk, base)
@@ -314,7 +319,9 @@ def _absorber_indices(atoms_list, absorber):
         idx = np.zeros(n, dtype=np.int64)
         for i, atoms in enumerate(atoms_list):
             value = atoms.info.get("absorber")
-            if value is not None:
+            if type(value) is int:  # the common case, without _info_index's checks
+                idx[i] = value
+            elif value is not None:
                 idx[i] = _info_index(value, _sid(atoms_list, i), atoms)
         return idx
     if isinstance(absorber, str):
@@ -326,7 +333,9 @@ def _absorber_indices(atoms_list, absorber):
                     f"names an atoms.info "
                     f"key, but this structure's info has keys {sorted(atoms.info)}"
                 )
-            idx[i] = _info_index(atoms.info[absorber], _sid(atoms_list, i), atoms, absorber)
+            value = atoms.info[absorber]
+            idx[i] = value if type(value) is int else _info_index(value, _sid(atoms_list, i),
+                                                                  atoms, absorber)
         return idx
     idx = np.asarray(absorber)
     if idx.ndim != 1 or idx.size != n or not np.issubdtype(idx.dtype, np.integer):
@@ -335,6 +344,56 @@ def _absorber_indices(atoms_list, absorber):
             f"({n} structures), got {absorber!r}"
         )
     return idx.astype(np.int64)
+
+
+def absorber_indices(structures, absorber=0):
+    """The index of each structure's absorbing atom, as ``WACSFTransformer(absorber=...)``
+    finds it.
+
+    Parameters
+    ----------
+    structures : sequence of ase.Atoms
+    absorber : int, "auto", str or sequence of int, default=0
+        As :class:`~wacsf.WACSFTransformer`'s ``absorber``: one index for
+        every structure (negative: from the end), ``"auto"`` (each
+        structure's ``atoms.info["absorber"]``, else 0), another
+        ``atoms.info`` key, or one index per structure.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_structures,)
+        Non-negative atom indices.
+
+    Raises
+    ------
+    ValueError
+        Naming the structure: a missing ``atoms.info`` key, an index that
+        is not an integer or is out of range for its atoms.
+
+    Examples
+    --------
+    >>> from ase.build import molecule
+    >>> from wacsf import absorber_indices
+    >>> water = molecule("H2O")
+    >>> water.info["absorber"] = 1
+    >>> absorber_indices([water, molecule("CH4")], "auto").tolist()
+    [1, 0]
+    >>> absorber_indices([molecule("CH4")], -1).tolist()
+    [4]
+    """
+    atoms_list = list(structures)
+    local = _absorber_indices(atoms_list, absorber)
+    counts = np.fromiter((len(atoms) for atoms in atoms_list), dtype=np.int64,
+                         count=len(atoms_list))
+    local = np.where(local < 0, local + counts, local)
+    out_of_range = np.flatnonzero((local < 0) | (local >= counts))
+    if out_of_range.size:
+        s = int(out_of_range[0])
+        raise ValueError(
+            f"structure {_sid(atoms_list, s)}{_where(atoms_list[s])}: absorber index "
+            f"{int(local[s])} is out of range for {int(counts[s])} atoms"
+        )
+    return local
 
 
 def _atom_weights(numbers, offsets, weights, atoms_list):

@@ -14,9 +14,10 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils.validation import validate_data
-from skorch import NeuralNetRegressor
+from skorch import NeuralNet, NeuralNetRegressor
 from skorch.callbacks import Callback, LRScheduler
 from skorch.dataset import Dataset as SkorchDataset
+from skorch.utils import to_numpy
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
@@ -24,6 +25,12 @@ from tqdm.auto import tqdm
 from ._console import watched
 
 __all__ = ["XANESNetModule", "XANESNetRegressor", "TensorBatchIterator", "DerivativeLoss"]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: skorch methods between ``predict`` and the module's forward; a subclass that overrides
+#: one of them predicts through skorch's own loop.
+_SKORCH_PREDICT = ("predict_proba", "forward_iter", "evaluation_step", "infer",
+                   "get_dataset", "get_iterator", "_get_predict_nonlinearity")
 
 
 class XANESNetModule(nn.Module):
@@ -190,13 +197,8 @@ class TensorBatchIterator:
         if self._fallback is not None:
             yield from self._fallback
             return
-        n, b = len(self.X), self.batch_size
-        stops = list(range(b, n + 1, b))
-        if not self.drop_last and n % b:
-            if n % b == 1 and stops:
-                stops[-1] = n
-            else:
-                stops.append(n)
+        n = len(self.X)
+        stops = _batch_stops(n, self.batch_size, self.drop_last)
         if self.shuffle:
             order = torch.randperm(n, device=self.X.device)
             start = 0
@@ -209,6 +211,18 @@ class TensorBatchIterator:
             for stop in stops:
                 yield self.X[start:stop], (None if self.y is None else self.y[start:stop])
                 start = stop
+
+
+def _batch_stops(n, batch_size, drop_last=False):
+    """Ends of the mini-batches of ``n`` samples, as :class:`TensorBatchIterator` cuts them
+    (a last batch of one sample joins the previous one unless ``drop_last``)."""
+    stops = list(range(batch_size, n + 1, batch_size))
+    if not drop_last and n % batch_size:
+        if n % batch_size == 1 and stops:
+            stops[-1] = n
+        else:
+            stops.append(n)
+    return stops
 
 
 class DerivativeLoss(nn.Module):
@@ -959,11 +973,74 @@ class XANESNetRegressor(NeuralNetRegressor):
                 "xanesnet_sk.ensemble.DeepEnsembleRegressor)."
             )
         self.check_is_fitted(["module_", "n_features_in_"])
-        X = validate_data(self, X, reset=False, dtype=np.float32)
+        X = self._predict_input(X)
         with self._threads():
-            y_pred = super().predict(np.ascontiguousarray(X))
+            batch_size = self._direct_batch_size(len(X))
+            if batch_size is None:
+                y_pred = super().predict(X)
+            else:
+                y_pred = self._forward_batches(X, batch_size)
         y_pred = np.asarray(y_pred, dtype=np.float64)
         return y_pred.ravel() if self.y_ndim_ == 1 else y_pred
+
+    def _predict_input(self, X):
+        """``validate_data(self, X, reset=False, dtype=np.float32)``, C-contiguous.
+
+        A plain finite float array of the fitted width and at least one row
+        passes every check of ``validate_data`` and comes out as the same
+        float32 values; it skips sklearn's generic machinery (about 0.1 ms,
+        more than the net needs for one row).  Anything else (NaN, a wrong
+        width, a DataFrame, a list) goes through ``validate_data``, which
+        raises or warns as it always has.
+        """
+        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
+                and X.shape[0] >= 1 and X.shape[1] == self.n_features_in_
+                and not hasattr(self, "feature_names_in_") and np.isfinite(X).all()):
+            return np.ascontiguousarray(X, dtype=np.float32)
+        return np.ascontiguousarray(validate_data(self, X, reset=False, dtype=np.float32))
+
+    def _direct_batch_size(self, n_samples):
+        """Batch size of skorch's prediction loop when :meth:`_forward_batches` reproduces
+        it exactly, else None (skorch's own loop then runs).
+
+        That is: skorch's own prediction methods, a skorch ``Dataset`` and
+        :class:`TensorBatchIterator` without options other than its batch size
+        and device, and a CPU device.
+        """
+        cls = type(self)
+        if not (self.iterator_valid is TensorBatchIterator and self.dataset is SkorchDataset
+                and cls.get_params_for is XANESNetRegressor.get_params_for
+                and all(getattr(cls, name) is getattr(NeuralNet, name)
+                        for name in _SKORCH_PREDICT)):
+            return None
+        routed = [key for key in vars(self) if key.startswith(("iterator_valid__", "dataset__"))]
+        if str(self.device) != "cpu" or set(routed) - {"iterator_valid__batch_size"}:
+            return None
+        batch_size = vars(self).get("iterator_valid__batch_size", self.batch_size)
+        return n_samples if batch_size == -1 else batch_size
+
+    def _forward_batches(self, X, batch_size):
+        """skorch's ``predict_proba`` on float32 array X without its per-batch machinery.
+
+        The same batches (:func:`_batch_stops`), the module in eval mode, no
+        autograd (``inference_mode`` for :class:`XANESNetModule`, ``no_grad``
+        as skorch for a module of the user's own), the predict nonlinearity,
+        outputs joined: the same numbers bit for bit, in a fraction of the
+        time for small inputs.
+        """
+        nonlin = self._get_predict_nonlinearity()
+        X = torch.as_tensor(X)
+        self._set_training(False)
+        grad_off = torch.no_grad() if self._uses_own_module() else torch.inference_mode()
+        outputs = []
+        start = 0
+        with grad_off:
+            for stop in _batch_stops(len(X), batch_size):
+                out = self.module_(X[start:stop])
+                out = out[0] if isinstance(out, tuple) else out
+                outputs.append(to_numpy(nonlin(out)))
+                start = stop
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs, 0)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -9,9 +9,12 @@ from numbers import Integral, Real
 
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.feature_selection import SelectPercentile, VarianceThreshold
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, _final_estimator_has
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
 
+from ._predict_path import direct_path_allowed, last_step_fitted, predict_step, transform_step
 from .ensemble import DeepEnsembleRegressor
 from .model import XANESNetRegressor
 from .selection import CorrelationFilter, feature_variance
@@ -196,12 +199,47 @@ def make_xanesnet_pipeline(
 class XANESNetPipeline(Pipeline):
     """The ``Pipeline`` that :func:`make_xanesnet_pipeline` builds.
 
-    Exactly ``sklearn.pipeline.Pipeline``; its own class so that a model file
+    A ``sklearn.pipeline.Pipeline``; its own class so that a model file
     says which function built it (the safe format trusts it).  Targets are
     matched to the rows of a wACSF step with ``absorber_element`` by
     :meth:`wacsf.WACSFTransformer.fit_transform` itself, in this pipeline as in
-    any other.
+    any other.  :meth:`predict` returns exactly what ``Pipeline.predict``
+    returns, faster on small inputs.
     """
+
+    @available_if(_final_estimator_has("predict"))
+    def predict(self, X, **params):
+        """Transform X through the steps and predict with the last one.
+
+        Exactly ``Pipeline.predict``, the same numbers bit for bit and the
+        same errors, without scikit-learn's per-step input checks where they
+        cannot fire: the variance, correlation and scaling steps and the
+        target scaling compute their output directly from a plain finite
+        float64 array of the width they were fitted on, and the net predicts
+        without skorch's per-batch machinery.  One structure through the
+        default pipeline then takes a fraction of a millisecond instead of
+        about two; every other input, step or setting takes the usual path.
+
+        Parameters
+        ----------
+        X : iterable
+            Structures (or features with ``featurise=False``), as for ``fit``.
+        **params : dict
+            Passed to the last step's ``predict`` (see ``Pipeline.predict``).
+
+        Returns
+        -------
+        y_pred : ndarray
+            The last step's prediction.
+        """
+        if not direct_path_allowed(params):
+            return super().predict(X, **params)
+        if not last_step_fitted(self):
+            check_is_fitted(self)
+        Xt = X
+        for _, _, transform in self._iter(with_final=False):
+            Xt = transform_step(transform, Xt)
+        return predict_step(self.steps[-1][1], Xt)
 
 
 def check_n_ensemble(n_ensemble):

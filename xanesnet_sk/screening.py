@@ -1,7 +1,7 @@
 """Screening candidate structures against a measured spectrum.
 
 :func:`screen` featurises every candidate structure (streamed in chunks, so
-memory is bounded by a chunk and the ranking table, not by the input),
+memory is bounded by two chunks and the ranking table, not by the input),
 predicts its spectrum with a forward model (with the deep ensemble's
 standard deviation when the model has one), optionally broadens the
 prediction to the measurement's resolution, and ranks the candidates by
@@ -26,6 +26,7 @@ smallest.
 
 import heapq
 import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -42,9 +43,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
-from wacsf import WACSFTransformer, read_structures
-from wacsf._readers import is_structure_file
-from wacsf._structures import _absorber_indices
+from wacsf import WACSFTransformer, absorber_indices, is_structure_file, read_structures
 
 from .measured import PreparedSpectrum, as_measured, prepare_measured
 from .spectra import LorentzianBroadening, xanesnet_grid
@@ -193,6 +192,80 @@ def iter_candidates(candidates):
                             f"row, got {type(item).__name__}")
 
 
+def _candidate_partitions(candidates, size):
+    """The candidates as consecutive partitions of ``size``, each described by a small
+    picklable ``(kind, ...)`` tuple that :func:`_read_partition` turns into its
+    ``ase.Atoms`` (on a cluster's worker): ``("files", [absolute paths])`` for a directory
+    (the files are read where the partition runs), ``("db", path, first id, last id)`` and
+    ``("traj", path, start, stop)`` for an ase database and a trajectory (their rows or
+    frames read there), ``("atoms", [Atoms])`` for anything else (read here, streamed: one
+    partition at a time).  Names and order are those of :func:`iter_candidates`.
+
+    Yields
+    ------
+    (offset, description)
+        ``offset``: the input position of the partition's first candidate.
+    """
+    if isinstance(candidates, (str, os.PathLike)):
+        path = Path(candidates).absolute()
+        if path.is_dir():
+            files = [str(p) for p in sorted(p for p in path.iterdir()
+                                            if p.is_file() and is_structure_file(p))]
+            if not files:  # iter_candidates's error, naming the directory as given
+                raise ValueError(f"{Path(candidates)}: no structure files (.xyz, .extxyz, "
+                                 ".cif, POSCAR, ...)")
+            for k in range(0, len(files), size):
+                yield k, ("files", files[k:k + size])
+            return
+        if path.is_file() and path.suffix.lower() == ".db":
+            ids = [row.id for row in ase.db.connect(str(path)).select(include_data=False)]
+            for k in range(0, len(ids), size):
+                part = ids[k:k + size]
+                yield k, ("db", str(path), part[0], part[-1])
+            return
+        if path.is_file() and path.suffix.lower() == ".traj":
+            from ase.io.trajectory import Trajectory
+
+            with Trajectory(str(path)) as traj:
+                n = len(traj)
+            for k in range(0, n, size):
+                yield k, ("traj", str(path), k, min(k + size, n))
+            return
+    stream = iter_candidates(candidates)
+    offset = 0
+    while True:
+        atoms = list(islice(stream, size))
+        if not atoms:
+            return
+        yield offset, ("atoms", atoms)
+        offset += len(atoms)
+
+
+def _read_partition(description):
+    """The ``ase.Atoms`` of one partition of :func:`_candidate_partitions`."""
+    kind, *what = description
+    if kind == "atoms":
+        return what[0]
+    if kind == "files":
+        return read_structures(what[0])
+    if kind == "db":
+        path, first, last = what
+        out = []
+        for row in ase.db.connect(path).select(f"id>={first},id<={last}"):
+            atoms = row.toatoms()
+            atoms.info["name"] = str(row.get("name", f"{Path(path).stem}_{row.id}"))
+            out.append(atoms)
+        return out
+    if kind == "traj":
+        path, start, stop = what
+        out = []
+        for k, atoms in enumerate(ase.io.iread(path, index=slice(start, stop)), start):
+            atoms.info["name"] = f"{Path(path).stem}_{k}"
+            out.append(atoms)
+        return out
+    raise ValueError(f"unknown partition kind {kind!r}")
+
+
 # ---------------------------------------------------------------- the model
 
 
@@ -268,22 +341,47 @@ def _element_number(element):
 
 def _check_absorbers(atoms_list, z, absorber, site_mode, measured_source):
     """ValueError naming the first candidate without the absorbing element."""
-    indices = None if site_mode else _absorber_indices(atoms_list, absorber)
-    for k, atoms in enumerate(atoms_list):
-        numbers = atoms.numbers
-        name = atoms.info.get("name", "?")
-        where = atoms.info.get("source", name)
-        if site_mode:
-            if not np.any(numbers == z):
-                raise ValueError(f"candidate {name} ({where}) has no {chemical_symbols[z]} atom, "
-                                 f"the absorbing element of {measured_source}")
-            continue
-        at = int(indices[k])
-        if not -len(numbers) <= at < len(numbers) or numbers[at] != z:
-            got = chemical_symbols[numbers[at]] if -len(numbers) <= at < len(numbers) else "missing"
-            raise ValueError(f"candidate {name} ({where}): its absorbing atom {at} is "
-                             f"{got}, but {measured_source} is a {chemical_symbols[z]} edge; put "
-                             f"the {chemical_symbols[z]} atom first or use absorber_element")
+    numbers = [atoms.arrays["numbers"] for atoms in atoms_list]
+    if site_mode:
+        bad = [k for k, n in enumerate(numbers) if not (n == z).any()]
+    else:
+        indices = _absorbing_atoms(atoms_list, absorber)
+        at = np.fromiter(map(_item, numbers, indices.tolist()),
+                         dtype=np.int64, count=len(numbers))
+        bad = np.flatnonzero(at != z)
+    if not len(bad):
+        return
+    k = int(bad[0])
+    atoms = atoms_list[k]
+    name = atoms.info.get("name", "?")
+    where = atoms.info.get("source", name)
+    if site_mode:
+        raise ValueError(f"candidate {name} ({where}) has no {chemical_symbols[z]} atom, "
+                         f"the absorbing element of {measured_source}")
+    got = chemical_symbols[at[k]]
+    raise ValueError(f"candidate {name} ({where}): its absorbing atom {int(indices[k])} is "
+                     f"{got}, but {measured_source} is a {chemical_symbols[z]} edge; put the "
+                     f"{chemical_symbols[z]} atom first or use absorber_element")
+
+
+def _item(array, index):
+    return array[index]
+
+
+def _absorbing_atoms(atoms_list, absorber):
+    """:func:`wacsf.absorber_indices`, its error naming the candidate."""
+    try:
+        return absorber_indices(atoms_list, absorber)
+    except ValueError:
+        for atoms in atoms_list:  # which one
+            try:
+                absorber_indices([atoms], absorber)
+            except ValueError as exc:
+                name = atoms.info.get("name", "?")
+                reason = str(exc).split(": ", 1)[-1]
+                raise ValueError(f"candidate {name} ({atoms.info.get('source', name)}): "
+                                 f"{reason}") from None
+        raise
 
 
 # ---------------------------------------------------------------- scoring
@@ -296,12 +394,176 @@ def _score(y, pred, std, noise, scale, weight):
         a = np.clip(a, 1e-12, None)
     else:
         a = np.ones(len(pred))
-    resid = y[None, :] - a[:, None] * pred
+    resid = a[:, None] * pred
+    np.subtract(y[None, :], resid, out=resid)  # y - a p, in place
     delta_mu = 100.0 * np.abs(resid).mean(axis=1) / max(np.abs(y).mean(), 1e-300)
-    var = np.full_like(resid, noise ** 2) if std is None else (a[:, None] * std) ** 2 + noise ** 2
-    var = np.maximum(var, 1e-300)
-    chi2 = (resid ** 2 / var * weight).sum(axis=1) / weight.sum()
+    np.square(resid, out=resid)
+    if std is None:  # one variance everywhere: divide by it, not by an array of it
+        resid /= max(noise ** 2, 1e-300)
+    else:
+        var = (a[:, None] * std) ** 2 + noise ** 2
+        resid /= np.maximum(var, 1e-300)
+    if not np.all(weight == 1.0):
+        resid *= weight
+    chi2 = resid.sum(axis=1) / weight.sum()
     return delta_mu, chi2, a
+
+
+# ---------------------------------------------------------------- one screening, in parts
+
+
+@dataclass
+class _Part:
+    """The scores of consecutive candidates (one chunk, or a partition's chunks joined),
+    with the ``top_k`` best predictions among them."""
+
+    offset: int
+    names: list
+    score: np.ndarray
+    delta_mu: np.ndarray
+    chi2: np.ndarray
+    scale: np.ndarray
+    mean_std: np.ndarray
+    n_sites: np.ndarray
+    top: list  # [(score, index, spectrum, std or None)], best first
+
+    def __len__(self):
+        return len(self.names)
+
+
+def _best(items, top_k):
+    """The ``top_k`` best of (score, index, spectrum, std) items: lowest score, then index."""
+    return heapq.nsmallest(top_k, items, key=lambda item: (item[0], item[1]))
+
+
+def _join(parts, top_k):
+    """Consecutive parts as one (their tables in order, their best ``top_k``)."""
+    if len(parts) == 1:
+        return parts[0]
+    joined = {key: np.concatenate([getattr(p, key) for p in parts])
+              for key in ("score", "delta_mu", "chi2", "scale", "mean_std", "n_sites")}
+    return _Part(offset=parts[0].offset, names=[n for p in parts for n in p.names],
+                 top=_best([item for p in parts for item in p.top], top_k), **joined)
+
+
+@dataclass
+class _Screening:
+    """Everything one screening computes with, checked and prepared once; picklable, so
+    that a cluster's workers score their partitions with the very same object."""
+
+    featuriser: object
+    rest: object
+    grid: np.ndarray
+    prepared: object
+    sigma: float
+    broaden: object
+    z: int | None
+    site_mode: bool
+    absorber_index: object
+    with_std: bool
+    metric: str
+    scale: bool
+    top_k: int
+    chunk_size: int
+
+    def score_chunk(self, chunk, offset):
+        """The :class:`_Part` of ``chunk`` (a list of ``ase.Atoms``, input positions
+        ``offset``, ``offset + 1``, ...)."""
+        y = self.prepared.mu
+        if self.z is not None:
+            _check_absorbers(chunk, self.z, self.absorber_index, self.site_mode,
+                             self.prepared.measured.source)
+        X = self.featuriser.transform(chunk)
+        with _prediction_batches(self.rest, self.chunk_size):
+            if self.with_std:
+                pred, std = self.rest.predict(X, return_std=True)
+                pred, std = np.asarray(pred, float).reshape(len(X), -1), np.asarray(std, float)
+                std = std.reshape(len(X), -1)
+            else:
+                pred, std = np.asarray(self.rest.predict(X), float).reshape(len(X), -1), None
+        if pred.shape[1] != self.grid.size:
+            raise ValueError(f"the model predicts {pred.shape[1]} points but its grid "
+                             f"(energies) has {self.grid.size}")
+        counts = np.ones(len(chunk), dtype=int)
+        if self.site_mode:
+            owner = self.featuriser.sites_[:, 0]
+            counts = np.bincount(owner, minlength=len(chunk))
+            pred = _mean_by(pred, owner, counts)
+            std = None if std is None else _mean_by(std, owner, counts)
+        if self.broaden is not None:
+            pred = self.broaden.transform(pred)
+            std = None if std is None else self.broaden.transform(std)
+        bad = ~np.isfinite(pred).all(axis=1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"the model predicts NaN or inf for candidate "
+                             f"{chunk[i].info.get('name', offset + i)}")
+        dmu, chi2, a = _score(y, pred, std, self.sigma, self.scale, np.ones_like(self.grid))
+        score = dmu if self.metric == "delta_mu" else chi2
+        top = [(float(score[i]), offset + int(i), a[i] * pred[i],
+                None if std is None else a[i] * std[i])
+               for i in np.argsort(score, kind="stable")[:self.top_k]]
+        return _Part(
+            offset=offset,
+            names=[str(atoms.info.get("name", offset + i)) for i, atoms in enumerate(chunk)],
+            score=score, delta_mu=dmu, chi2=chi2, scale=a,
+            mean_std=std.mean(axis=1) if std is not None else np.full(len(chunk), np.nan),
+            n_sites=counts, top=top)
+
+    def score_stream(self, atoms, offset, bar=None):
+        """The parts of consecutive candidates ``atoms`` (an iterable) from input position
+        ``offset``, cut into chunks at multiples of ``chunk_size`` of the whole input (so a
+        cluster's partitions predict the very batches a local run does).
+
+        The next chunk is read (the iterable consumed: files parsed, structures made)
+        while the last one is featurised, predicted and scored on a second Python
+        thread: reading holds the GIL, the featuriser's kernel and torch release it.
+        One chunk is scored at a time, each by the same code, so the parts are those of
+        one chunk after another; an error in a chunk comes before an error in reading
+        the next.
+        """
+        stream = iter(atoms)
+
+        def read(position):
+            return list(islice(stream, self.chunk_size - position % self.chunk_size))
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="screen")
+        try:
+            chunk = read(offset)
+            while chunk:
+                future = pool.submit(self.score_chunk, chunk, offset)
+                offset += len(chunk)
+                try:
+                    chunk = read(offset)
+                except BaseException:
+                    future.result()  # this chunk's error, if any, first
+                    raise
+                part = future.result()
+                if bar is not None:
+                    bar.update(len(part))
+                yield part
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def result(self, parts):
+        """The :class:`ScreenResult` of the parts of the whole input, in input order."""
+        if not parts or sum(len(p) for p in parts) == 0:
+            raise ValueError("candidates: no structures to screen")
+        whole = _join(parts, self.top_k)
+        n = len(whole)
+        table = pd.DataFrame({
+            "name": whole.names, "score": whole.score, "delta_mu": whole.delta_mu,
+            "chi2": whole.chi2, "scale": whole.scale, "mean_std": whole.mean_std,
+            "n_sites": whole.n_sites, "index": np.arange(n),
+        })
+        table = table.sort_values(["score", "index"], kind="stable").reset_index(drop=True)
+        table.insert(0, "rank", np.arange(1, n + 1))
+        return ScreenResult(
+            ranking=table, energies=self.grid, measured=self.prepared,
+            top_spectra=np.vstack([item[2] for item in whole.top]),
+            top_std=None if not self.with_std else np.vstack([item[3] for item in whole.top]),
+            metric=self.metric,
+        )
 
 
 def screen(model, candidates, measured, *, e0=None, shift=0.0, energies=None,
@@ -360,7 +622,9 @@ def screen(model, candidates, measured, *, e0=None, shift=0.0, energies=None,
     top_k : int, default=5
         How many best predictions to keep for the plot.
     chunk_size : int, default=4096
-        Candidates featurised and predicted at a time (bounds memory).
+        Candidates featurised and predicted at a time (bounds memory); the
+        next chunk is read while the last is featurised, predicted and
+        scored on a second thread, so memory holds two chunks.
     n_jobs : int or None, default=None
         Featuriser threads (None: the featuriser's own setting).
     wacsf : WACSFTransformer or None, default=None
@@ -384,7 +648,36 @@ def screen(model, candidates, measured, *, e0=None, shift=0.0, energies=None,
         the file); a candidate without the absorbing element (naming it).
     ImportError
         Normalising without xraylarch (``pip install "xanesnet-sk[experiment]"``).
+
+    See Also
+    --------
+    xanesnet_sk.dask.screen : the same on a Dask cluster, one task per partition.
     """
+    setup = _prepare(model, measured, e0=e0, shift=shift, energies=energies,
+                     absorber_element=absorber_element, absorber=absorber, element=element,
+                     broadening=broadening, metric=metric, scale=scale, noise=noise,
+                     top_k=top_k, chunk_size=chunk_size, n_jobs=n_jobs, wacsf=wacsf,
+                     flatten=flatten, pre_edge_params=pre_edge_params)
+    bar = tqdm(desc="screening", unit="candidate") if progress else None
+    parts, best = [], []
+    try:
+        for part in setup.score_stream(iter_candidates(candidates), 0, bar):
+            best = _best(best + part.top, top_k)  # only the best spectra are kept
+            part.top = []
+            parts.append(part)
+    finally:
+        if bar is not None:
+            bar.close()
+    if parts:
+        parts[0].top = best
+    return setup.result(parts)
+
+
+def _prepare(model, measured, *, e0, shift, energies, absorber_element, absorber, element,
+             broadening, metric, scale, noise, top_k, chunk_size, n_jobs, wacsf, flatten,
+             pre_edge_params):
+    """The :class:`_Screening` of :func:`screen`'s arguments (checked; the measurement
+    read, normalised and aligned)."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if not (isinstance(top_k, Integral) and top_k >= 1):
@@ -430,85 +723,10 @@ def screen(model, candidates, measured, *, e0=None, shift=0.0, energies=None,
     z = _element_number(element if element is not None else
                         absorber_element if absorber_element is not None else
                         prepared.measured.element)
-    absorber_index = featuriser.get_params()["absorber"]
-    weight = np.ones_like(grid)
-    names, scores, dmus, chis, scales, stds, n_sites = [], [], [], [], [], [], []
-    heap = []  # (-score, index, spectrum, std): the top_k best so far
-    stream = iter_candidates(candidates)
-    bar = None
-    if progress:
-        bar = tqdm(desc="screening", unit="candidate")
-    base = 0
-    with _prediction_batches(rest, chunk_size):
-        while True:
-            chunk = list(islice(stream, chunk_size))
-            if not chunk:
-                break
-            if z is not None:
-                _check_absorbers(chunk, z, absorber_index, site_mode, prepared.measured.source)
-            X = featuriser.transform(chunk)
-            if with_std:
-                pred, std = rest.predict(X, return_std=True)
-                pred, std = np.asarray(pred, float).reshape(len(X), -1), np.asarray(std, float)
-                std = std.reshape(len(X), -1)
-            else:
-                pred, std = np.asarray(rest.predict(X), float).reshape(len(X), -1), None
-            if pred.shape[1] != grid.size:
-                raise ValueError(f"the model predicts {pred.shape[1]} points but its grid "
-                                 f"(energies) has {grid.size}")
-            counts = np.ones(len(chunk), dtype=int)
-            if site_mode:
-                owner = featuriser.sites_[:, 0]
-                counts = np.bincount(owner, minlength=len(chunk))
-                pred = _mean_by(pred, owner, counts)
-                std = None if std is None else _mean_by(std, owner, counts)
-            if broaden is not None:
-                pred = broaden.transform(pred)
-                std = None if std is None else broaden.transform(std)
-            bad = ~np.isfinite(pred).all(axis=1)
-            if bad.any():
-                i = int(np.argmax(bad))
-                raise ValueError(f"the model predicts NaN or inf for candidate "
-                                 f"{chunk[i].info.get('name', base + i)}")
-            dmu, chi2, a = _score(y, pred, std, sigma, scale, weight)
-            score = dmu if metric == "delta_mu" else chi2
-            for i in np.argsort(score, kind="stable")[:top_k]:  # only these can enter
-                item = (-score[i], -(base + i))  # larger: better (lower score, then index)
-                if len(heap) < top_k:
-                    heapq.heappush(heap, (*item, a[i] * pred[i],
-                                          None if std is None else a[i] * std[i]))
-                elif item > heap[0][:2]:
-                    heapq.heapreplace(heap, (*item, a[i] * pred[i],
-                                             None if std is None else a[i] * std[i]))
-            names.extend(str(atoms.info.get("name", base + i)) for i, atoms in enumerate(chunk))
-            scores.append(score)
-            dmus.append(dmu)
-            chis.append(chi2)
-            scales.append(a)
-            stds.append(std.mean(axis=1) if std is not None else np.full(len(chunk), np.nan))
-            n_sites.append(counts)
-            base += len(chunk)
-            if bar is not None:
-                bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
-    if base == 0:
-        raise ValueError("candidates: no structures to screen")
-    table = pd.DataFrame({
-        "name": names, "score": np.concatenate(scores), "delta_mu": np.concatenate(dmus),
-        "chi2": np.concatenate(chis), "scale": np.concatenate(scales),
-        "mean_std": np.concatenate(stds), "n_sites": np.concatenate(n_sites),
-        "index": np.arange(base),
-    })
-    table = table.sort_values(["score", "index"], kind="stable").reset_index(drop=True)
-    table.insert(0, "rank", np.arange(1, len(table) + 1))
-    best = sorted(heap, key=lambda item: (-item[0], -item[1]))
-    return ScreenResult(
-        ranking=table, energies=grid, measured=prepared,
-        top_spectra=np.vstack([item[2] for item in best]),
-        top_std=None if not with_std else np.vstack([item[3] for item in best]),
-        metric=metric,
-    )
+    return _Screening(featuriser=featuriser, rest=rest, grid=grid, prepared=prepared,
+                      sigma=sigma, broaden=broaden, z=z, site_mode=site_mode,
+                      absorber_index=featuriser.get_params()["absorber"], with_std=with_std,
+                      metric=metric, scale=scale, top_k=int(top_k), chunk_size=int(chunk_size))
 
 
 def _mean_by(values, owner, counts):

@@ -42,15 +42,18 @@ def positive_int(text):
     return value
 
 
-def add_scheduler_options(parser):
-    """``--scheduler`` and ``--partition-size``."""
+def add_scheduler_options(parser, partition_size=2000, partition_help=None):
+    """``--scheduler`` and ``--partition-size`` (default ``partition_size``; None: the verb
+    resolves it, as ``partition_help`` says)."""
     group = parser.add_argument_group("Dask cluster (pip install \"xanesnet-sk[dask]\")")
     group.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on the Dask cluster whose scheduler is at ADDRESS (e.g. "
                             "tcp://10.0.0.5:8786, or a scheduler file path ending in .json); "
                             f"it must answer within {CONNECT_TIMEOUT} s")
-    group.add_argument("--partition-size", type=positive_int, default=2000, metavar="N",
-                       help="structures per Dask task, at least 1 (default 2000)")
+    group.add_argument("--partition-size", type=positive_int, default=partition_size,
+                       metavar="N",
+                       help=partition_help or "structures per Dask task, at least 1 (default "
+                                              f"{partition_size})")
     return group
 
 

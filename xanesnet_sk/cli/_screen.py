@@ -122,6 +122,16 @@ def add_screen_command(subparsers, parent):
                         help="candidates featurised and predicted at a time (default 4096)")
     parser.add_argument("--n-jobs", type=int, metavar="N",
                         help="featuriser threads (default: the model's setting)")
+    from ._dask import add_scheduler_options
+
+    add_scheduler_options(
+        parser, partition_size=None,
+        partition_help="candidates per Dask task, at least 1 (default: --chunk-size)",
+    ).description = (
+        "each partition of candidates is read (a directory's files, a database's rows, a "
+        "trajectory's frames: on the worker), featurised, predicted and scored by one task; "
+        "only the scores come back, and ranking.csv is the local run's (to the last bit "
+        "when --partition-size is a multiple of --chunk-size)")
     parser.set_defaults(func=run_screen)
     return parser
 
@@ -147,12 +157,15 @@ def run_screen(args, report):
     report.say(f"screen: {prepared.measured.source}: E0 {prepared.e0:.2f} eV, edge step "
                f"{prepared.edge_step:.4g}, noise {prepared.noise:.2g} (normalised)")
     wacsf, rest = model_featuriser(model, meta, "so it cannot featurise the candidates")
+    options = dict(energies=grid, wacsf=wacsf, absorber_element=args.absorber_element,
+                   broadening=args.broadening, metric=args.metric, scale=not args.no_scale,
+                   top_k=args.top_k, chunk_size=args.chunk_size, n_jobs=args.n_jobs,
+                   progress=not report.quiet)
     try:
-        result = screen(rest, args.candidates, prepared, energies=grid, wacsf=wacsf,
-                        absorber_element=args.absorber_element, broadening=args.broadening,
-                        metric=args.metric, scale=not args.no_scale, top_k=args.top_k,
-                        chunk_size=args.chunk_size, n_jobs=args.n_jobs,
-                        progress=not report.quiet)
+        if getattr(args, "scheduler", None):
+            result = _screen_on_cluster(args, report, rest, prepared, options)
+        else:
+            result = screen(rest, args.candidates, prepared, **options)
     except FileNotFoundError as exc:
         raise CLIError(f"--candidates: {exc}") from None
     from ..io import write_spectrum
@@ -168,3 +181,18 @@ def run_screen(args, report):
     for label, path in files.items():
         report.wrote(label, path)
     return result
+
+
+def _screen_on_cluster(args, report, rest, prepared, options):
+    """``screen --scheduler``: :func:`xanesnet_sk.dask.screen`, the same computation as a
+    local run, partition by partition on the cluster; the files are written here."""
+    from ..dask import screen as screen_on_cluster
+    from ._dask import connect
+
+    client = connect(args.scheduler, report)
+    try:
+        return screen_on_cluster(rest, args.candidates, prepared, client=client,
+                                 partition_size=args.partition_size or args.chunk_size,
+                                 **options)
+    finally:
+        client.close()
