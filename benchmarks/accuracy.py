@@ -24,17 +24,24 @@ Run ``python -m benchmarks.accuracy PART [PART ...]`` with parts
     against a standardised ``RidgeCV`` and the mean spectrum under the same
     folds: overall median Delta mu.
 ``transfer``
-    Transfer learning between absorbing elements
-    (:class:`~xanesnet_sk.FineTunedRegressor`, one universal net with the
-    absorber as an input): median Delta mu per method on Fe (the real set,
-    spectra brought onto the V form: ``ArctanBroadening(energies=energies -
-    7112.0)``, then each spectrum divided by the mean of its last 20 points)
-    and S (``--unmatched drop``; ORCA spectra interpolated onto 226 points
-    over their own 2395-2445 eV range), under ``KFold(5, shuffle=True,
-    random_state=0)``, and on the V held-out split for the universal model
-    against the V-only net.  Writes ``transfer.png`` beside ``--json``.
-    ``--pretrained PATH`` reuses a V pipeline saved with ``joblib`` (fitted
-    on the V training split) instead of fitting one.
+    Transfer learning between absorbing elements: median Delta mu per method
+    on Fe (the real set, spectra brought onto the V form:
+    ``ArctanBroadening(energies=energies - 7112.0)``, then each spectrum
+    divided by the mean of its last 20 points) and S (``--unmatched drop``;
+    ORCA spectra interpolated onto 226 points over their own 2395-2445 eV
+    range), under ``KFold(5, shuffle=True, random_state=0)``: ``RidgeCV``,
+    the net from scratch, ``FineTunedRegressor`` (defaults) from the V net
+    (and from a V ensemble of 5 with ``--pretrained-ensemble``), one
+    universal net (``make_universal_pipeline``) over the V training split
+    (+ all of Fe, for S) + the element's training folds repeated 3 times,
+    and that net fine-tuned on the training fold (``FineTunedRegressor``
+    defaults), with the V held-out median of each fold's universal net
+    against the V-only net.  Every fit
+    uses one torch thread.  Writes ``transfer.json`` and ``transfer.png``
+    beside ``--json`` (the JSON after each method, ``"complete": false``
+    until the end).  ``--pretrained PATH`` / ``--pretrained-ensemble PATH``
+    reuse V models saved with ``joblib`` (fitted on the V training split),
+    fitting and saving them there when absent.
 
 All parts on the V set use ``train_test_split(x, y, test_size=250,
 random_state=0)`` of ``tmqm_k_edge_v.npz`` (``--data`` or
@@ -259,94 +266,151 @@ def _s_set(root, n_points=226):
     return WACSFTransformer().fit_transform(s.structures), y
 
 
-def _universal(random_state=0, elements=(16, 23, 26)):
-    """One net for several absorbers: the element (last input column) one-hot encoded."""
-    from sklearn.pipeline import Pipeline
-
-    from xanesnet_sk import make_xanesnet_pipeline
-    from xanesnet_sk.transfer import ElementEncoder
-
-    pipe = make_xanesnet_pipeline(featurise=False, random_state=random_state)
-    return Pipeline([("element", ElementEncoder(list(elements)))] + pipe.steps)
-
-
-def part_transfer(root, pretrained=None, out_png=None, oversample=UNIVERSAL_OVERSAMPLE):
+def _cached(path, fit):
+    """A fitted model from ``path`` (joblib) when it exists, else ``fit()`` saved there."""
     import joblib
+
+    if path and Path(path).exists():
+        return joblib.load(path), 0.0
+    t = time.perf_counter()
+    model = fit()
+    if path:
+        joblib.dump(model, path)
+    return model, time.perf_counter() - t
+
+
+def _cv_median(make, X, y, cv, fit_X=None):
+    """Median Delta mu (all test spectra) and fold medians of ``make()`` under ``cv``."""
+    from xanesnet_sk import delta_mu
+
+    t, dmu = time.perf_counter(), []
+    for tr, te in cv.split(X):
+        model = make().fit(X[tr], y[tr]) if fit_X is None else fit_X(tr)
+        dmu.append(delta_mu(y[te], model.predict(X[te])))
+    return {"median_delta_mu": float(np.median(np.concatenate(dmu))),
+            "fold_medians": [float(np.median(d)) for d in dmu],
+            "seconds": time.perf_counter() - t}
+
+
+def part_transfer(root, pretrained=None, pretrained_ensemble=None, save=None,
+                  oversample=UNIVERSAL_OVERSAMPLE, n_ensemble=5, done=None):
+    """Transfer between absorbing elements; ``save(out)`` is called after each method.
+
+    ``done``: figures of an interrupted run (its ``transfer.json``); the
+    methods that do not use the V models (RidgeCV, from scratch) are taken
+    from it instead of being measured again.
+    """
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import KFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from xanesnet_sk import FineTunedRegressor, delta_mu, make_xanesnet_pipeline
-    from xanesnet_sk.transfer import add_element_column
+    from xanesnet_sk.transfer import add_element_column, make_universal_pipeline
 
     (xtr, xte, ytr, yte), _ = _v_split(root)
-    t = time.perf_counter()
-    if pretrained:
-        v_net = joblib.load(pretrained)
-    else:
-        v_net = make_xanesnet_pipeline(featurise=False, random_state=0).fit(xtr, ytr)
-    out = {"v_pretrain_s": time.perf_counter() - t, "oversample": oversample}
+    v_net, v_s = _cached(pretrained, lambda: make_xanesnet_pipeline(
+        featurise=False, random_state=0, n_threads=1).fit(xtr, ytr))
+    out = {"v_pretrain_s": v_s, "oversample": oversample,
+           "folds": "KFold(5, shuffle=True, random_state=0)", "torch_threads": 1,
+           "V": {"V-only net": float(np.median(delta_mu(yte, v_net.predict(xte))))}}
+    v_ens = None
+    if pretrained_ensemble:
+        v_ens, out["v_ensemble_pretrain_s"] = _cached(pretrained_ensemble, lambda: (
+            make_xanesnet_pipeline(featurise=False, random_state=0, n_threads=1,
+                                   n_ensemble=n_ensemble, n_jobs=1).fit(xtr, ytr)))
+        out["V"][f"V-only ensemble ({n_ensemble})"] = float(
+            np.median(delta_mu(yte, v_ens.predict(xte))))
     v_tr, v_te = add_element_column(xtr, 23), add_element_column(xte, 23)
     sets = {"Fe": (_fe_v_form(root), 26), "S": (_s_set(root), 16)}
+    others = {"Fe": [], "S": [(sets["Fe"][0], 26)]}  # S: transfer from V + Fe
     cv = KFold(5, shuffle=True, random_state=0)
     for name, ((X, y), z) in sets.items():
+        res = out[name] = {}
         methods = {
-            "from scratch": lambda: make_xanesnet_pipeline(featurise=False, random_state=0),
             "RidgeCV": lambda: make_pipeline(StandardScaler(),
                                              RidgeCV(alphas=np.logspace(-3, 3, 13))),
+            "from scratch": lambda: make_xanesnet_pipeline(featurise=False, random_state=0,
+                                                           n_threads=1),
             "fine-tuned from V": lambda: FineTunedRegressor(v_net, random_state=0),
         }
-        res = {}
+        if v_ens is not None:
+            methods[f"fine-tuned from a V ensemble ({n_ensemble})"] = (
+                lambda: FineTunedRegressor(v_ens, random_state=0))
         for method, make in methods.items():
-            t = time.perf_counter()
-            dmu = [delta_mu(y[te], make().fit(X[tr], y[tr]).predict(X[te]))
-                   for tr, te in cv.split(X)]
-            res[method] = {"median_delta_mu": float(np.median(np.concatenate(dmu))),
-                           "fold_medians": [float(np.median(d)) for d in dmu],
-                           "seconds": time.perf_counter() - t}
+            earlier = ((done or {}).get(name) or {}).get(method)
+            if earlier is not None and method in ("RidgeCV", "from scratch"):
+                res[method] = dict(earlier, resumed=True)  # measured by the interrupted run
+            else:
+                res[method] = _cv_median(make, X, y, cv)
             print(name, method, res[method], flush=True)
-        if name == "Fe":  # one net over V (training split) + the Fe training folds
-            t, dmu, v_med = time.perf_counter(), [], []
-            Xz = add_element_column(X, z)
-            for tr, te in cv.split(X):
-                uni = _universal().fit(np.vstack([v_tr] + [Xz[tr]] * oversample),
-                                       np.vstack([ytr] + [y[tr]] * oversample))
-                dmu.append(delta_mu(y[te], uni.predict(Xz[te])))
-                v_med.append(float(np.median(delta_mu(yte, uni.predict(v_te)))))
-            res["universal (V+Fe)"] = {
-                "median_delta_mu": float(np.median(np.concatenate(dmu))),
-                "fold_medians": [float(np.median(d)) for d in dmu],
-                "v_heldout_median_per_fold": v_med, "seconds": time.perf_counter() - t}
-            print(name, "universal", res["universal (V+Fe)"], flush=True)
-        out[name] = res
-    out["V"] = {"V-only net": float(np.median(delta_mu(yte, v_net.predict(xte)))),
-                "universal (V+Fe), median over the Fe folds' nets":
-                    float(np.median(out["Fe"]["universal (V+Fe)"]["v_heldout_median_per_fold"]))}
+            if save:
+                save(out)
+        # one net over V (training split) + the other sets + this set's training folds
+        Xz = add_element_column(X, z)
+        extra_x = [add_element_column(Xo, zo) for (Xo, _), zo in others[name]]
+        extra_y = [yo for (_, yo), _ in others[name]]
+        elements = sorted({23, z, *(zo for _, zo in others[name])})
+        label = "universal (V+" + "+".join(
+            ["Fe"] * bool(others[name]) + [name]) + ")"
+        v_med, tuned = [], []
+
+        def fit_universal(tr, Xz=Xz, y=y, extra_x=extra_x, extra_y=extra_y, elements=elements,
+                          v_med=v_med, tuned=tuned):
+            uni = make_universal_pipeline(elements, random_state=0, n_threads=1).fit(
+                np.vstack([v_tr, *extra_x] + [Xz[tr]] * oversample),
+                np.vstack([ytr, *extra_y] + [y[tr]] * oversample))
+            v_med.append(float(np.median(delta_mu(yte, uni.predict(v_te)))))
+            # the same net, fine-tuned on this element's training fold alone
+            tuned.append(FineTunedRegressor(uni, random_state=0).fit(Xz[tr], y[tr]))
+            return uni
+
+        res[label] = _cv_median(None, Xz, y, cv, fit_X=fit_universal)
+        res[label]["v_heldout_median_per_fold"] = v_med
+        res[label]["seconds_incl_fine_tuning"] = res[label].pop("seconds")
+        models = iter(tuned)
+        res[label + ", then fine-tuned"] = _cv_median(None, Xz, y, cv,
+                                                     fit_X=lambda tr, models=models: next(models))
+        print(name, label + ", then fine-tuned", res[label + ", then fine-tuned"], flush=True)
+        out["V"][f"{label}, median over the {name} folds' nets"] = float(np.median(v_med))
+        print(name, label, res[label], flush=True)
+        if save:
+            save(out)
     print("V", out["V"], flush=True)
-    if out_png:
-        _transfer_figure(out, out_png)
     return out
 
 
 def _transfer_figure(out, path):
+    """Median Delta mu per method, one panel per element; dashed: the issue's goals."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(el, {m: r["median_delta_mu"] for m, r in out[el].items()}) for el in ("Fe", "S")]
-    panels.append(("V (held out)", dict(out["V"])))
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    for ax, (title, figures) in zip(axes, panels):
+    titles = {"Fe": "Fe (110, V form), 5-fold", "S": "S (108), 5-fold", "V": "V (250 held out)"}
+    panels = []
+    for el in ("Fe", "S"):
+        if out.get(el):
+            figures = {m: r["median_delta_mu"] for m, r in out[el].items()}
+            goal = 0.85 * figures["from scratch"] if "from scratch" in figures else None
+            panels.append((titles[el], figures, goal, "0.85 x from scratch"))
+    v = dict(out.get("V", {}))
+    panels.append((titles["V"], v, v["V-only net"] + 0.1 if "V-only net" in v else None,
+                   "V-only net + 0.1"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8))
+    for ax, (title, figures, goal, goal_label) in zip(np.atleast_1d(axes), panels):
         names = list(figures)
         ax.barh(range(len(names)), [figures[n] for n in names], color="C0")
-        ax.set_yticks(range(len(names)), [n.split(",")[0] for n in names], fontsize=8)
+        ax.set_yticks(range(len(names)), [n.split(", median")[0] for n in names], fontsize=8)
         ax.invert_yaxis()
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("median Delta mu (%)")
         for i, n in enumerate(names):
             ax.text(figures[n], i, f" {figures[n]:.2f}", va="center", fontsize=8)
+        if goal is not None:
+            ax.axvline(goal, color="C3", ls="--", lw=1, label=goal_label)
+            ax.legend(fontsize=7, loc="lower right")
+        ax.set_xlim(0, 1.25 * max(figures.values()))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -372,13 +436,20 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=None,
                         help="ensemble members in parallel (default: the pipeline's)")
     parser.add_argument("--json", help="write the figures here")
-    parser.add_argument("--pretrained", help="transfer: a joblib V pipeline to reuse")
+    parser.add_argument("--pretrained", help="transfer: the V pipeline (joblib), fitted on "
+                                             "the V training split and saved there if absent")
+    parser.add_argument("--pretrained-ensemble", help="transfer: likewise, the V ensemble")
+    parser.add_argument("--resume", action="store_true",
+                        help="transfer: keep the RidgeCV and from-scratch figures of an "
+                             "interrupted run's transfer.json (marked resumed)")
     args = parser.parse_args(argv)
     root = _data_dir(args.data)
     results = {}
+    command = "python -m benchmarks.accuracy " + " ".join(argv if argv is not None
+                                                           else sys.argv[1:])
     for part in args.parts:
-        start = {"machine": _machine(), "date": time.strftime("%Y-%m-%d"),
-                 "load_1min_start": os.getloadavg()[0]}
+        start = {"machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                 "load_1min_start": os.getloadavg()[0], "command": command}
         if part == "ensemble":
             results[part] = part_ensemble(root, args.n_jobs)
         elif part == "derivative":
@@ -388,19 +459,38 @@ def main(argv=None):
         elif part == "small":
             results[part] = part_small(root)
         elif part == "transfer":
-            png = Path(args.json).with_name("transfer.png") if args.json else None
-            results[part] = part_transfer(root, args.pretrained, png)
+            def save(partial, start=start):
+                if args.json:
+                    path = Path(args.json).with_name("transfer.json")
+                    _write_json(path, {**partial, **start, "complete": False,
+                                       "load_1min_now": os.getloadavg()[0]})
+            done = None
+            partial = Path(args.json).with_name("transfer.json") if args.json else None
+            if args.resume and partial is not None and partial.exists():
+                done = json.loads(partial.read_text())
+                start["resumed_from"] = {k: done.get(k) for k in ("date", "load_1min_start")}
+            results[part] = part_transfer(root, args.pretrained, args.pretrained_ensemble, save,
+                                          done=done)
         else:
             results[part] = part_fe_shell(root)
         if isinstance(results[part], dict):
             results[part].update(start, load_1min_end=os.getloadavg()[0])
         print(part, json.dumps(results[part], indent=1), flush=True)
-    if args.json:
+        if part == "transfer" and args.json:  # its own file and figure
+            results[part]["complete"] = True
+            _write_json(Path(args.json).with_name("transfer.json"), results.pop(part))
+            _transfer_figure(json.loads(Path(args.json).with_name("transfer.json").read_text()),
+                             Path(args.json).with_name("transfer.png"))
+    if args.json and results:
         if Path(args.json).exists():  # parts not run this time keep their figures
             results = {**json.loads(Path(args.json).read_text()), **results}
-        tmp = Path(args.json).with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, indent=1))
-        tmp.replace(args.json)
+        _write_json(Path(args.json), results)
+
+
+def _write_json(path, payload):
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

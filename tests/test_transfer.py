@@ -217,8 +217,14 @@ def test_grid_mismatch(data, pretrained):
 
 
 @pytest.mark.parametrize("params, match", [
-    (dict(lr=0), "lr must be"), (dict(max_epochs=0), "max_epochs"),
-    (dict(lr_schedule="step"), "lr_schedule"), (dict(freeze=-1), "freeze must be"),
+    (dict(lr=0), "The 'lr' parameter of FineTunedRegressor must be a float in the range "
+                 r"\(0.0, inf\)"),
+    (dict(max_epochs=0), "'max_epochs' parameter of FineTunedRegressor must be"),
+    (dict(lr_schedule="step"), "'lr_schedule' parameter of FineTunedRegressor must be a str "
+                               "among"),
+    (dict(freeze=-1), "'freeze' parameter of FineTunedRegressor must be"),
+    (dict(freeze=["layers.0.*", 3]), "freeze must be a number of hidden layers"),
+    (dict(refit_scaler="yes"), "'refit_scaler' parameter of FineTunedRegressor must be"),
     (dict(freeze=3), "only 2 hidden layers"), (dict(freeze="nothing.*"), "match no parameter"),
 ])
 def test_bad_parameters(data, pretrained, params, match):

@@ -19,19 +19,22 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, _fit_context, clone
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Freezer
 
 from .ensemble import TWO_SIGMA, DeepEnsembleRegressor, _standardised_error, _take
 from .inverse import direction_of
 from .model import XANESNetRegressor, _seed_of
+from .pipeline import make_xanesnet_pipeline
 
-__all__ = ["FineTunedRegressor", "ElementEncoder", "add_element_column", "hidden_layer_patterns"]
+__all__ = ["FineTunedRegressor", "ElementEncoder", "add_element_column", "make_universal_pipeline",
+           "element_input", "hidden_layer_patterns"]
 
 
 class FineTunedRegressor(RegressorMixin, BaseEstimator):
@@ -101,10 +104,12 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
     scalers refitted) are the best recipe measured on the real Fe set (110
     complexes, spectra broadened like the V set's) under ``KFold(5,
     shuffle=True, random_state=0)``, fine-tuning a V-trained pipeline: median
-    Delta mu 4.41 %, against 4.46 % from scratch and 5.82 % for ``RidgeCV``
-    (naive fine-tuning: 13-14 %).  Transfer from V matched, but did not
-    beat, training from scratch on Fe; see the user guide page "Transfer
-    learning" for every figure.  An ensemble's calibration factor is refitted
+    Delta mu 4.41 %, against 4.45 % from scratch and 5.82 % for ``RidgeCV``
+    (naive fine-tuning: 13-14 %; a fine-tuned V ensemble of 5: 4.89 %; a
+    universal V + Fe net fine-tuned on Fe: 4.62 %).  Transfer from V matched,
+    but did not beat, training from scratch on Fe; see the user guide page
+    "Transfer learning" for every figure (``python -m benchmarks.accuracy
+    transfer``).  An ensemble's calibration factor is refitted
     on a held-out share of the new data (its own ``validation_fraction``)
     when the ensemble was calibrated.
 
@@ -122,7 +127,16 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
     (16, 5)
     """
 
-    _schedules = ("cosine", "constant")
+    _parameter_constraints = {
+        "pretrained": [HasMethods(["predict"])],
+        "freeze": [Interval(Integral, 0, None, closed="left"), str, list, tuple, None],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
+        "refit_scaler": ["boolean"],
+        "refit_target": ["boolean"],
+        "random_state": ["random_state"],
+    }
 
     def __init__(
         self,
@@ -147,22 +161,10 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
 
-    def _check_params(self):
-        if not isinstance(self.lr, Real) or isinstance(self.lr, bool) or not self.lr > 0:
-            raise ValueError(f"FineTunedRegressor: lr must be a positive number, got {self.lr!r}")
-        epochs = self.max_epochs
-        if epochs != "auto" and (isinstance(epochs, bool) or not isinstance(epochs, Integral)
-                                 or epochs < 1):
-            raise ValueError("FineTunedRegressor: max_epochs must be a positive integer or "
-                             f"'auto', got {epochs!r}")
-        if self.lr_schedule not in self._schedules:
-            raise ValueError("FineTunedRegressor: lr_schedule must be 'cosine' or 'constant', "
-                             f"got {self.lr_schedule!r}")
+    def _check_freeze(self):
+        """Beyond the constraints: a list of patterns holds strings only."""
         freeze = self.freeze
-        ok = (freeze is None or isinstance(freeze, str)
-              or (isinstance(freeze, Integral) and not isinstance(freeze, bool) and freeze >= 0)
-              or (isinstance(freeze, (list, tuple)) and all(isinstance(p, str) for p in freeze)))
-        if not ok:
+        if isinstance(freeze, (list, tuple)) and not all(isinstance(p, str) for p in freeze):
             raise ValueError("FineTunedRegressor: freeze must be a number of hidden layers (>= 0),"
                              f" a parameter-name pattern or a list of them, got {freeze!r}")
 
@@ -199,6 +201,7 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit / predict
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Fine-tune a deep copy of ``pretrained`` on (X, y).
 
@@ -214,7 +217,7 @@ class FineTunedRegressor(RegressorMixin, BaseEstimator):
         self : FineTunedRegressor
             The fitted estimator.
         """
-        self._check_params()
+        self._check_freeze()
         y = np.asarray(y, dtype=np.float64)
         if len(y) != _num_samples(X):
             raise ValueError(f"FineTunedRegressor: X has {_num_samples(X)} samples but y has "
@@ -535,3 +538,62 @@ def add_element_column(X, elements):
     X = np.asarray(X, dtype=np.float64)
     z = np.broadcast_to(np.asarray(elements, dtype=np.float64), (len(X),))
     return np.hstack([X, z[:, None]])
+
+
+def make_universal_pipeline(elements, **kwargs):
+    """One XANESNET pipeline for several absorbing elements (a "universal" model).
+
+    ``Pipeline([("element", ElementEncoder(elements)), *steps])``, where the
+    steps are those of ``make_xanesnet_pipeline(featurise=False, **kwargs)``:
+    it takes feature rows with the absorber's atomic number as the last
+    column (:func:`add_element_column`) and one-hot encodes it, so the net
+    knows which element it predicts.  Each element's spectra keep their own
+    edge-relative energy grid; all grids have the same number of points.
+
+    Parameters
+    ----------
+    elements : sequence of int
+        Atomic numbers of the absorbing elements, e.g. ``[23, 26]`` (V, Fe).
+    **kwargs
+        Passed to :func:`~xanesnet_sk.make_xanesnet_pipeline` (``featurise``
+        excepted): ``random_state``, ``n_ensemble`` (error bars calibrated on
+        a held-out share of the pooled data), the net's parameters.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xanesnet_sk.transfer import add_element_column, make_universal_pipeline
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([add_element_column(rng.normal(size=(20, 4)), 23),
+    ...                add_element_column(rng.normal(size=(10, 4)), 26)])
+    >>> y = rng.normal(size=(30, 6))
+    >>> model = make_universal_pipeline([23, 26], hidden_sizes=(8,), max_epochs=2,
+    ...                                 random_state=0).fit(X, y)
+    >>> model.predict(X[-3:]).shape
+    (3, 6)
+    """
+    if kwargs.get("featurise"):
+        raise ValueError("make_universal_pipeline: featurise=True is not supported: featurise "
+                         "the structures first and append the absorber's atomic number "
+                         "(add_element_column)")
+    kwargs.pop("featurise", None)
+    steps = make_xanesnet_pipeline(featurise=False, **kwargs).steps
+    return Pipeline([("element", ElementEncoder([int(z) for z in elements]))] + steps)
+
+
+def element_input(model):
+    """The atomic numbers a universal model encodes, or None for a one-element model.
+
+    Looks at the first step of ``model`` (a Pipeline) for a fitted
+    :class:`ElementEncoder`; its input then ends in the absorber's atomic
+    number (:func:`add_element_column`).
+    """
+    steps = getattr(model, "steps", None)
+    first = steps[0][1] if steps else None
+    if isinstance(first, ElementEncoder) and hasattr(first, "elements_"):
+        return [int(z) for z in first.elements_]
+    return None

@@ -32,7 +32,11 @@ __all__ = ["add_predict_command", "add_evaluate_command", "predict_data", "predi
 
 def _check_features(rest, meta, X, data):
     """CLIError when ``X`` does not fit the model (length, or names when both are known)."""
-    expected = getattr(rest, "n_features_in_", meta.get("n_features"))
+    expected = getattr(rest, "n_features_in_", None)
+    if expected is not None and _element_input(rest) is not None:
+        expected -= 1  # the absorber's atomic number, appended by predict
+    if expected is None:
+        expected = meta.get("n_features")
     if expected is not None and X.shape[1] != expected:
         raise CLIError(
             f"{data.source}: {X.shape[1]} features per sample, but the model expects "
@@ -136,17 +140,45 @@ def predict_data(model, meta, data, report, absorber_element=None, with_std=Fals
             from ._featurise import cli_hint
 
             raise CLIError(f"{data.source}: {cli_hint(str(exc))}") from exc
-    if absorber_element is not None:
+    rest = split_featuriser(model)[1]
+    elements = _element_input(rest)
+    if absorber_element is not None and elements is None:
         raise CLIError("--absorber-element needs structures (--xyz DIR, or an .npz of "
                        "structures), not precomputed features: sites are found in structures")
-    rest = split_featuriser(model)[1]
     X = np.asarray(data.X, dtype=float)
     _check_features(rest, meta, X, data)
+    if elements is not None:  # a universal model: the features' absorber is an input
+        X = _features_with_element(X, elements, absorber_element, meta)
     rows = np.arange(len(X))
     if with_std:
         mean, std = rest.predict(X, return_std=True)
         return Predicted(_as_rows(mean, len(X)), _as_rows(std, len(X)), rows)
     return Predicted(_as_rows(rest.predict(X), len(X)), None, rows)
+
+
+def _element_input(rest):
+    """The atomic numbers of a universal model (several absorbing elements), else None."""
+    import sys
+
+    transfer = sys.modules.get("xanesnet_sk.transfer")  # loaded with any universal model
+    return None if transfer is None else transfer.element_input(rest)
+
+
+def _features_with_element(X, elements, absorber_element, meta):
+    """Features with the ``--absorber-element``'s atomic number as a last column."""
+    from ..transfer import add_element_column
+    from ._universal import atomic_number
+
+    known = ", ".join(meta.get("absorber_elements") or [str(z) for z in elements])
+    if absorber_element is None:
+        raise CLIError(f"the model predicts for several absorbing elements ({known}): give "
+                       "the absorber of these precomputed features with --absorber-element "
+                       "SYMBOL")
+    z = atomic_number(absorber_element, "--absorber-element")
+    if z not in elements:
+        raise CLIError(f"--absorber-element {absorber_element}: the model was trained on {known} "
+                       "absorbers only")
+    return add_element_column(X, z)
 
 
 def _as_rows(values, n):
@@ -164,6 +196,8 @@ def _featuriser_for(model, meta):
     rest's feature count checked against the featuriser's."""
     wacsf, rest = model_featuriser(model, meta, "give those features with --data")
     n_features, made = getattr(rest, "n_features_in_", None), wacsf.get_feature_names_out().size
+    if n_features is not None and _element_input(rest) is not None:
+        n_features -= 1  # the absorber's atomic number, appended to the wACSF
     if n_features is None:
         n_features = meta.get("n_features")
     if n_features is not None and made != n_features:

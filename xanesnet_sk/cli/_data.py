@@ -13,6 +13,7 @@ with what the pipeline itself does not carry: the energy grid, the wACSF
 parameters of feature-trained models, feature names, versions and the training-set size.
 """
 
+import argparse
 import datetime
 import json
 import platform
@@ -76,16 +77,23 @@ class CLIData:
         return len(self.names)
 
 
-def add_data_options(parser, need_spectra=True):
-    """Add ``--xyz``/``--xanes`` and ``--data`` (mutually exclusive ways in) to ``parser``."""
+def add_data_options(parser, need_spectra=True, several=False):
+    """Add ``--xyz``/``--xanes`` and ``--data`` (mutually exclusive ways in) to ``parser``.
+
+    With ``several`` (``learn``), each ``--data`` or ``--xyz``/``--xanes`` pair
+    may be repeated to give several data sets, recorded in order in
+    ``args.data_sets`` (:class:`DataSetAction`), each optionally followed by
+    ``--element``.
+    """
     group = parser.add_argument_group(
         "data (either --xyz with --xanes, or --data)" if need_spectra
         else "data (either --xyz or --data)")
-    group.add_argument("--xyz", metavar="DIR",
+    each = {"action": DataSetAction} if several else {}
+    group.add_argument("--xyz", metavar="DIR", **each,
                        help="directory of .xyz structures (the absorbing atom is the wACSF "
                             "'absorber' of the config or the model: atom 0 by default)")
     if need_spectra:
-        group.add_argument("--xanes", metavar="DIR",
+        group.add_argument("--xanes", metavar="DIR", **each,
                            help="directory of spectra (FDMNES/ORCA text), one per structure, "
                                 "matched to the .xyz files by file stem")
         group.add_argument("--resample-to-first", action="store_true",
@@ -96,11 +104,49 @@ def add_data_options(parser, need_spectra=True):
                            help="structures without a spectrum and spectra without a "
                                 "structure: fail, naming them (default), or drop them with a "
                                 "note")
-    group.add_argument("--data", metavar="FILE.npz",
+    group.add_argument("--data", metavar="FILE.npz", **each,
                        help="an .npz data set instead: precomputed features 'x' (and spectra "
                             "'y'; optional 'energies', 'names', 'feature_names'), e.g. "
                             "tmqm_k_edge_v.npz or the output of 'featurise'; or structures")
+    if several:
+        group.add_argument("--element", metavar="SYMBOL", action=DataSetAction,
+                           help="several data sets (repeat --data, or --xyz with --xanes): one "
+                                "model for all their absorbing elements, the element an input "
+                                "of the net; --element after a set names its absorbing element "
+                                "(needed for --data features; structures say it themselves: "
+                                "the element of the absorbing atom)")
     return group
+
+
+class DataSetAction(argparse.Action):
+    """Record ``--data``, ``--xyz``, ``--xanes`` and ``--element`` in order in
+    ``namespace.data_sets`` (a list of dicts, one per data set), and the last
+    value of each under its own name as usual.
+
+    ``--data`` and ``--xyz`` start a set; ``--xanes`` completes the last
+    ``--xyz`` set without spectra (or starts one, which a following ``--xyz``
+    completes); ``--element`` names the absorbing element of the set before
+    it.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        sets = list(getattr(namespace, "data_sets", None) or [])
+        last = sets[-1] if sets else None
+        if self.dest == "element":
+            if last is None or "element" in last:
+                parser.error(f"{option_string} {values}: --element names the absorbing element "
+                             "of the data set given just before it (--data FILE or --xyz DIR "
+                             "--xanes DIR); give it once after each set")
+            last["element"] = values
+        elif self.dest == "xanes" and last is not None and "xyz" in last and "xanes" not in last:
+            last["xanes"] = values
+        elif self.dest == "xyz" and last is not None and set(last) <= {"xanes", "element"} \
+                and "xanes" in last:
+            last["xyz"] = values  # --xanes DIR --xyz DIR: one set
+        else:
+            sets.append({self.dest: values})
+        namespace.data_sets = sets
+        setattr(namespace, self.dest, values)
 
 
 def load_data(args, report, need_spectra=True):

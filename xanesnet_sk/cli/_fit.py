@@ -124,8 +124,10 @@ def add_learn_command(subparsers, parent):
                     "--save-on-interrupt.  "
                     "Model files are joblib pickles, and loading one runs code from it: load "
                     "only models you made or trust; a .skops --output is the safe format, "
-                    "which loads without running code.")
-    add_data_options(parser)
+                    "which loads without running code.  Several data sets (repeat --data, or "
+                    "--xyz with --xanes) train one model for all their absorbing elements, "
+                    "the element an input of the net (see --element).")
+    add_data_options(parser, several=True)
     add_output_option(parser, "MODEL",
                       "model file to write: model.joblib (a pickle) or model.skops (the safe "
                       "format: loading it runs no code; needs skops); not .json, the "
@@ -169,6 +171,12 @@ def run_learn(args, report):
     config = read_config(args)
     check_fit_options(args, config)
     callbacks = tensorboard_callbacks(args.log_dir, args.ensemble)
+    sets = getattr(args, "data_sets", None) or []
+    if len(sets) > 1:
+        return _learn_several(args, report, out, config, callbacks, sets)
+    if sets and "element" in sets[0]:
+        raise CLIError("--element names the absorbing element of each of several data sets "
+                       "(one model for them all); with one data set, leave it out")
     data = load_data(args, report)
     if args.inverse and args.init_from is not None:
         raise CLIError("--init-from cannot be combined with --inverse (fine-tuning is for "
@@ -202,6 +210,21 @@ def run_learn(args, report):
     check_trained(pipeline, data.X, data.y)
     save_model(out, pipeline, _metadata(pipeline, data, config, args), report,
                overwrite=args.overwrite)
+
+
+def _learn_several(args, report, out, config, callbacks, sets):
+    """``learn`` on several data sets: one model for all their absorbing elements
+    (:func:`~xanesnet_sk.cli._universal.several_sets` says how the element is found)."""
+    from ..transfer import ElementEncoder
+    from ._universal import several_sets
+
+    X, y, meta = several_sets(args, report, config, sets)
+    pipeline = build_pipeline(config, False, seed=args.seed, epochs=args.epochs,
+                              n_ensemble=args.ensemble)
+    pipeline.steps.insert(0, ("element", ElementEncoder(meta["absorber_numbers"])))
+    fit_pipeline(pipeline, X, y, report, callbacks=callbacks)
+    check_trained(pipeline, X, y)
+    save_model(out, pipeline, {**meta, "seed": args.seed}, report, overwrite=args.overwrite)
 
 
 def tensorboard_callbacks(log_dir, n_ensemble=1):

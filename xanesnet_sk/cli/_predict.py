@@ -123,6 +123,7 @@ def predict_structures(rest, wacsf, structures, absorber_element=None, with_std=
     with warnings.catch_warnings():  # skipped structures are counted by the caller
         warnings.filterwarnings("ignore", message=".*skipped.*", category=UserWarning)
         X = featuriser.fit_transform(structures)
+    X = with_element_column(rest, X, featuriser.sites_, structures)
     if len(X) == 0:  # every structure skipped (a partition may be all such)
         empty = np.zeros((0, 0))
         return Predicted(empty, empty if with_std else None, np.zeros(0, dtype=np.int64),
@@ -140,6 +141,19 @@ def predict_structures(rest, wacsf, structures, absorber_element=None, with_std=
     site_mean = _rows(rest.predict(X), len(X))
     spectra, which, _ = site_average(site_mean, sites)
     return Predicted(spectra, None, which, site_mean, None, sites)
+
+
+def with_element_column(rest, X, sites, structures):
+    """``X`` with the absorber's atomic number appended when ``rest`` is a universal model
+    (:func:`~xanesnet_sk.transfer.element_input`), read from each row's absorbing atom."""
+    import sys
+
+    transfer = sys.modules.get("xanesnet_sk.transfer")  # loaded with any universal model
+    if transfer is None or transfer.element_input(rest) is None or len(X) == 0:
+        return X
+    sites = np.asarray(sites, dtype=np.int64).reshape(-1, 2)
+    z = [structures[s].numbers[a] for s, a in sites]
+    return transfer.add_element_column(X, z)
 
 
 def _rows(values, n):
