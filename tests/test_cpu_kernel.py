@@ -274,3 +274,21 @@ def test_cutoff_poly_matches_libm_cosine():
 
 def test_fastmath_default_is_off():
     assert _cpu.FASTMATH is False
+
+
+def test_every_cached_kernel_has_its_own_cache_file():
+    # Numba names cache files after the function's qualified name and line and does
+    # not key them on ``parallel``: the serial twin of a parallel kernel sharing the
+    # file loaded whichever was cached first (a parallel kernel then ran on one thread)
+    import numba.core.registry
+
+    from wacsf import _cpu, _periodic
+
+    names = {}
+    for module in (_cpu, _periodic):
+        for name, obj in vars(module).items():
+            if isinstance(obj, numba.core.registry.CPUDispatcher) and obj._cache._enabled:
+                index = obj._cache._cache_file._index_name
+                assert index not in names, f"{name} and {names[index]} share {index}"
+                names[index] = name
+    assert {"_kernel", "_serial_kernel", "_kernel32", "_serial_kernel32"} <= set(names.values())

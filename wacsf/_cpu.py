@@ -69,6 +69,7 @@ runs in the loops.
 """
 
 import math
+import types as types_module
 
 import numba
 import numpy as np
@@ -599,9 +600,24 @@ def _kernel(
         )
 
 
+def _renamed(func, name):
+    """``func`` under another ``__qualname__``: Numba names a function's cache files
+    after its qualified name and first line, and does not tell a ``parallel``
+    compilation from a serial one there, so the serial twin of a ``parallel``
+    kernel needs its own name, or each loads whichever of the two was cached
+    first (the parallel kernel then runs on one thread, or the serial one
+    starts a parallel region on every pool thread)."""
+    twin = types_module.FunctionType(func.__code__, func.__globals__, name, func.__defaults__,
+                                     func.__closure__)
+    twin.__qualname__ = name
+    twin.__doc__ = func.__doc__
+    return twin
+
+
 # The same kernel compiled without ``parallel``: ``prange`` is then ``range``,
 # and one call runs on the calling thread, releasing the GIL.
-_serial_kernel = numba.njit(cache=True, fastmath=FASTMATH, nogil=True)(_kernel.py_func)
+_serial_kernel = numba.njit(cache=True, fastmath=FASTMATH, nogil=True)(
+    _renamed(_kernel.py_func, "_serial_kernel"))
 
 
 def wacsf_features_range(
@@ -1005,4 +1021,5 @@ def _kernel32(
         )
 
 
-_serial_kernel32 = numba.njit(cache=True, fastmath=FASTMATH, nogil=True)(_kernel32.py_func)
+_serial_kernel32 = numba.njit(cache=True, fastmath=FASTMATH, nogil=True)(
+    _renamed(_kernel32.py_func, "_serial_kernel32"))
