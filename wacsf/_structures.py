@@ -382,9 +382,14 @@ def absorber_indices(structures, absorber=0):
     [4]
     """
     atoms_list = list(structures)
-    local = _absorber_indices(atoms_list, absorber)
     counts = np.fromiter((len(atoms) for atoms in atoms_list), dtype=np.int64,
                          count=len(atoms_list))
+    return _in_range(atoms_list, _absorber_indices(atoms_list, absorber), counts)
+
+
+def _in_range(atoms_list, local, counts):
+    """``local`` absorber indices with negative ones counted from the end; ValueError
+    naming the first structure whose index is out of range."""
     local = np.where(local < 0, local + counts, local)
     out_of_range = np.flatnonzero((local < 0) | (local >= counts))
     if out_of_range.size:
@@ -418,16 +423,7 @@ def _site_list(atoms_list, numbers, offsets, counts, absorber, absorber_element,
     """(structure index, local atom index) of every absorbing site, in order."""
     n = len(atoms_list)
     if absorber_element is None:
-        local = _absorber_indices(atoms_list, absorber)
-        local = np.where(local < 0, local + counts, local)
-        out_of_range = np.flatnonzero((local < 0) | (local >= counts))
-        if out_of_range.size:
-            s = int(out_of_range[0])
-            raise ValueError(
-                f"structure {_sid(atoms_list, s)}{_where(atoms_list[s])}: absorber index "
-                f"{int(local[s])} is out "
-                f"of range for {int(counts[s])} atoms"
-            )
+        local = _in_range(atoms_list, _absorber_indices(atoms_list, absorber), counts)
         return np.stack([np.arange(n, dtype=np.int64), local], axis=1)
     z = _atomic_number(absorber_element, "absorber_element")
     hits = np.flatnonzero(numbers == z)
