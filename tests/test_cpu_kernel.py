@@ -292,3 +292,27 @@ def test_every_cached_kernel_has_its_own_cache_file():
                 assert index not in names, f"{name} and {names[index]} share {index}"
                 names[index] = name
     assert {"_kernel", "_serial_kernel", "_kernel32", "_serial_kernel32"} <= set(names.values())
+
+
+@numba.njit
+def _exponents_both_ways32(x):
+    """n = round(x / ln 2) as _exp_neg32 reads it (from t's bits) and by int(t - magic)."""
+    bits = np.empty(x.size, dtype=np.int64)
+    conv = np.empty(x.size, dtype=np.int64)
+    for q in range(x.size):
+        t = _cpu._fma32(max(x[q], _cpu._EXP_MIN_ARG32), _cpu._LOG2E32, _cpu._ROUND_MAGIC32)
+        bits[q] = _cpu._f32_bits(t) - _cpu._ROUND_MAGIC32_BITS
+        conv[q] = int(t - _cpu._ROUND_MAGIC32)
+    return bits, conv
+
+
+def test_exp_neg32_reads_n_from_the_rounded_bits_exactly():
+    """The float32 exponential's n from t's bits equals ``int(t - 1.5 * 2^23)`` over
+    its whole range: the same exponentials as before the change, bit for bit."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([-rng.exponential(10.0, 200_000), -rng.uniform(0.0, 120.0, 200_000),
+                        [0.0, -0.0, -1e-38, -103.9, -104.0, -105.0, -1e30, -math.inf]]
+                       ).astype(np.float32)
+    bits, conv = _exponents_both_ways32(x)
+    np.testing.assert_array_equal(bits, conv)
+    assert _cpu._ROUND_MAGIC32_BITS == np.float32(_cpu._ROUND_MAGIC32).view(np.int32)

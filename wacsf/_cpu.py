@@ -714,6 +714,22 @@ def _sum_add32(typingctx, acc, x):
 
 
 @intrinsic
+def _f32_bits(typingctx, x):
+    """The bits of a float32 as an integer (an LLVM bitcast to i32, sign-extended)."""
+    sig = types.int64(types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.sext(builder.bitcast(args[0], ir.IntType(32)), ir.IntType(64))
+
+    return sig, codegen
+
+
+# The bits of _ROUND_MAGIC32: for t in [2^23, 2^24) the float32 spacing is 1, so
+# bits(t) - _ROUND_MAGIC32_BITS == t - _ROUND_MAGIC32 exactly.
+_ROUND_MAGIC32_BITS = 0x4B400000
+
+
+@intrinsic
 def _pow2_32(typingctx, n):
     """2.0f**n for an integer -126 <= n <= 127, from the exponent bits (float32)."""
     sig = types.float32(types.int64)
@@ -748,7 +764,8 @@ def _exp_neg32(x):
     p03 = _fma32(r2, p23, p01)
     p47 = _fma32(r2, p67, p45)
     p = _fma32(r4, p47, p03)
-    n = int(fn)
+    # n = int(fn), read from t's bits: AVX2 has no packed float32 -> int64 conversion
+    n = _f32_bits(t) - _ROUND_MAGIC32_BITS
     n1 = n >> 1
     return (p * _pow2_32(n - n1)) * _pow2_32(n1)
 
