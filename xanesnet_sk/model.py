@@ -23,10 +23,10 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from ._console import watched
+from ._predict_path import _plain_input
 
 __all__ = ["XANESNetModule", "XANESNetRegressor", "TensorBatchIterator", "DerivativeLoss"]
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: skorch methods between ``predict`` and the module's forward; a subclass that overrides
 #: one of them predicts through skorch's own loop.
 _SKORCH_PREDICT = ("predict_proba", "forward_iter", "evaluation_step", "infer",
@@ -993,9 +993,7 @@ class XANESNetRegressor(NeuralNetRegressor):
         width, a DataFrame, a list) goes through ``validate_data``, which
         raises or warns as it always has.
         """
-        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
-                and X.shape[0] >= 1 and X.shape[1] == self.n_features_in_
-                and not hasattr(self, "feature_names_in_") and np.isfinite(X).all()):
+        if _plain_input(self, X):
             return np.ascontiguousarray(X, dtype=np.float32)
         return np.ascontiguousarray(validate_data(self, X, reset=False, dtype=np.float32))
 
