@@ -94,15 +94,10 @@ def _element(label, where):
     return atomic_numbers[symbol]
 
 
-def _parse_frame(path, lines, at):
-    """One xyz frame starting at line index ``at``: (numbers, positions, comment, next index)."""
+def _parse_atom_lines(path, body, at):
+    """(numbers, positions) of a frame's atom lines, one by one: every error names its line."""
     labels = _label_table()
-    n_atoms = _parse_count(path, lines, at)
-    body = lines[at + 2 : at + 2 + n_atoms]
-    if len(body) < n_atoms:
-        raise ValueError(
-            f"{path}: line {at + 1} announces {n_atoms} atoms but only {len(body)} follow"
-        )
+    n_atoms = len(body)
     numbers = [0] * n_atoms
     coords = [None] * n_atoms
     for k, line in enumerate(body):
@@ -120,8 +115,216 @@ def _parse_frame(path, lines, at):
         except ValueError:
             raise ValueError(f"{path}, line {at + k + 3}: coordinates are not numbers: "
                              f"{line.strip()!r}") from None
-    numbers = np.array(numbers, dtype=np.int64)
-    positions = np.array(coords, dtype=np.float64).reshape(n_atoms, 3)
+    return (np.array(numbers, dtype=np.int64),
+            np.array(coords, dtype=np.float64).reshape(n_atoms, 3))
+
+
+def _symbol_codes():
+    """Z of an element symbol of one or two ASCII letters in any case, by the letters' code.
+
+    The code of a label is ``128 * ord(first letter upper-cased)`` plus ``ord(second letter
+    lower-cased)`` (0 without one), so that ``fe``, ``FE`` and ``Fe`` find 26 as
+    :func:`_element` does; 0 means no element (ase's dummy ``X`` included).
+    """
+    codes = np.zeros(128 * 128, dtype=np.int64)
+    for z in range(1, 119):
+        symbol = chemical_symbols[z]
+        codes[128 * ord(symbol[0]) + (ord(symbol[1]) if len(symbol) > 1 else 0)] = z
+    return codes
+
+
+_SYMBOL_CODES = _symbol_codes()
+#: 10**0 .. 10**22, the powers of ten a double holds exactly.
+_POWERS_OF_TEN = np.array([10.0**k for k in range(23)])
+
+
+@numba.njit(cache=True, inline="always")
+def _is_space(c):
+    """Whether byte ``c`` separates fields as in ``str.split()`` (ASCII whitespace)."""
+    return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
+
+
+@numba.njit(cache=True)
+def _label_number(text, start, end, codes):
+    """Z of the label ``text[start:end]``: digits for an atomic number 1..118, or a symbol of
+    one or two letters in any case; 0 for any other label (left to :func:`_element`)."""
+    c = text[start]
+    if 48 <= c <= 57:
+        if end - start > 18:  # no int64 overflow
+            return 0
+        z = 0
+        for i in range(start, end):
+            d = text[i] - 48
+            if not 0 <= d <= 9:
+                return 0
+            z = 10 * z + d
+        return z if 1 <= z <= 118 else 0
+    if end - start > 2:
+        return 0
+    code = 0
+    for i in range(start, end):
+        c = text[i]
+        if 97 <= c <= 122:
+            lower = c
+        elif 65 <= c <= 90:
+            lower = c + 32
+        else:
+            return 0
+        code = 128 * (lower - 32) if i == start else code + lower
+    return codes[code]
+
+
+@numba.njit(cache=True)
+def _decimal(text, start, end, powers):
+    """(True, value) of a plain decimal ``[+-]digits[.digits][(e|E)[+-]digits]`` whose digits
+    form an integer w <= 2**53 and whose power of ten is within +-22, else (False, 0.0).
+
+    Then ``w * 10**e`` (or ``w / 10**-e``) is one IEEE operation on two exact doubles, so
+    it is the correctly rounded value of the decimal, which is what ``float()`` returns:
+    the same double, bit for bit.  Every other number is left to ``float()``.
+    """
+    i = start
+    negative = False
+    if text[i] == 43 or text[i] == 45:
+        negative = text[i] == 45
+        i += 1
+    w = 0
+    significant = 0
+    fraction = 0
+    digits = False
+    point = False
+    while i < end:
+        c = text[i]
+        if 48 <= c <= 57:
+            digits = True
+            if point:
+                fraction += 1
+            if w > 0 or c != 48:
+                significant += 1
+                if significant > 17:  # beyond 2**53 anyway; no int64 overflow
+                    return False, 0.0
+                w = 10 * w + (c - 48)
+        elif c == 46 and not point:
+            point = True
+        else:
+            break
+        i += 1
+    if not digits:
+        return False, 0.0
+    exponent = 0
+    if i < end:
+        if text[i] != 101 and text[i] != 69:
+            return False, 0.0
+        i += 1
+        negative_exponent = False
+        if i < end and (text[i] == 43 or text[i] == 45):
+            negative_exponent = text[i] == 45
+            i += 1
+        if i == end or end - i > 4:
+            return False, 0.0
+        while i < end:
+            d = text[i] - 48
+            if not 0 <= d <= 9:
+                return False, 0.0
+            exponent = 10 * exponent + d
+            i += 1
+        if negative_exponent:
+            exponent = -exponent
+    exponent -= fraction
+    if w > 2**53:
+        return False, 0.0
+    if w == 0:
+        value = 0.0
+    elif 0 <= exponent <= 22:
+        value = float(w) * powers[exponent]
+    elif -22 <= exponent < 0:
+        value = float(w) / powers[-exponent]
+    else:
+        return False, 0.0
+    return True, -value if negative else value
+
+
+@numba.njit(cache=True)
+def _scan_atom_lines(text, codes, powers, numbers, positions, deferred):
+    """Atom lines ``label x y z [more fields]``, joined by newlines, parsed in one pass.
+
+    Fills ``numbers`` and ``positions`` (a row per line).  A coordinate that is no plain
+    decimal :func:`_decimal` converts exactly (NaN, 1_0, 20 digits, ...) is left for
+    ``float()``: its (flat index into ``positions``, start, end) goes into ``deferred``.
+    Returns the number of such coordinates, or -1 when a line has fewer than four fields
+    or a label that is no atomic number or symbol (the line-by-line parser then judges the
+    lines, with its error messages).
+    """
+    size = text.shape[0]
+    at = 0
+    n_deferred = 0
+    for k in range(numbers.shape[0]):
+        field = 0
+        while field < 4:
+            while at < size and text[at] != 10 and _is_space(text[at]):
+                at += 1
+            if at == size or text[at] == 10:
+                return -1
+            start = at
+            while at < size and not _is_space(text[at]):
+                at += 1
+            if field == 0:
+                z = _label_number(text, start, at, codes)
+                if z == 0:
+                    return -1
+                numbers[k] = z
+            else:
+                ok, value = _decimal(text, start, at, powers)
+                if ok:
+                    positions[k, field - 1] = value
+                else:
+                    deferred[n_deferred, 0] = 3 * k + field - 1
+                    deferred[n_deferred, 1] = start
+                    deferred[n_deferred, 2] = at
+                    n_deferred += 1
+            field += 1
+        while at < size and text[at] != 10:  # further fields are not read
+            at += 1
+        at += 1
+    return n_deferred
+
+
+def _scan_fast(body):
+    """(numbers, positions) of atom lines read in one compiled pass, or None where the
+    line-by-line parser must judge them (non-ASCII text, a short line, an unusual label, a
+    coordinate ``float()`` refuses)."""
+    text = "\n".join(body)
+    if not text.isascii():
+        return None
+    n_atoms = len(body)
+    numbers = np.empty(n_atoms, dtype=np.int64)
+    positions = np.empty((n_atoms, 3), dtype=np.float64)
+    deferred = np.empty((3 * n_atoms, 3), dtype=np.int64)
+    count = _scan_atom_lines(np.frombuffer(text.encode("ascii"), dtype=np.uint8),
+                             _SYMBOL_CODES, _POWERS_OF_TEN, numbers, positions, deferred)
+    if count < 0:
+        return None
+    flat = positions.reshape(-1)
+    for index, start, end in deferred[:count].tolist():
+        try:
+            flat[index] = float(text[start:end])
+        except ValueError:
+            return None
+    return numbers, positions
+
+
+def _parse_frame(path, lines, at):
+    """One xyz frame starting at line index ``at``: (numbers, positions, comment, next index)."""
+    n_atoms = _parse_count(path, lines, at)
+    body = lines[at + 2 : at + 2 + n_atoms]
+    if len(body) < n_atoms:
+        raise ValueError(
+            f"{path}: line {at + 1} announces {n_atoms} atoms but only {len(body)} follow"
+        )
+    # The compiled pass reads the common files; every file it does not read whole, and
+    # so every error, goes line by line (the same atoms, bit for bit, where both read).
+    parsed = _scan_fast(body)
+    numbers, positions = parsed if parsed is not None else _parse_atom_lines(path, body, at)
     finite = np.isfinite(positions).all(axis=1)
     if not finite.all():
         k = int(np.argmin(finite))
@@ -564,10 +767,39 @@ def is_structure_file(path):
     >>> [is_structure_file(name) for name in ("a.xyz", "POSCAR_1", "notes.txt")]
     [True, True, False]
     """
-    path = Path(path)
-    return path.suffix.lower() in _STRUCTURE_SUFFIXES or path.name.upper().startswith(
-        _STRUCTURE_NAMES
-    )
+    return _is_structure_name(Path(path).name)
+
+
+def _is_structure_name(name):
+    """:func:`is_structure_file` of a file name (the suffix found as ``PurePath.suffix``
+    finds it), without making a path of it."""
+    dot = name.rfind(".")
+    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""
+    return suffix.lower() in _STRUCTURE_SUFFIXES or name.upper().startswith(_STRUCTURE_NAMES)
+
+
+def _structure_files(directory):
+    """The structure files in ``directory`` (a Path): their paths as strings, in the order
+    ``sorted(directory.iterdir())`` gives (by name, case-insensitively where the system's
+    paths are), each ``str(directory / name)``.
+
+    One ``os.scandir`` pass: its entries know (on most file systems) whether they are
+    files without a ``stat`` call each, and sorting names is cheaper than sorting paths.
+    """
+    with os.scandir(directory) as entries:
+        names = [entry.name for entry in entries
+                 if _is_file(entry) and _is_structure_name(entry.name)]
+    names.sort(key=os.path.normcase)
+    root = str(directory)
+    return [os.path.join(root, name) for name in names]
+
+
+def _is_file(entry):
+    """``Path(entry.path).is_file()`` of a directory entry; a symlink is followed by pathlib,
+    which turns more errors (a loop, say) into False than the entry's own test does."""
+    if entry.is_symlink():
+        return Path(entry.path).is_file()
+    return entry.is_file()
 
 
 def read_structures(paths, index=None):
@@ -638,7 +870,7 @@ def read_structures(paths, index=None):
         path = Path(paths)
         if path.is_dir():
             directory = path
-            files = sorted(p for p in path.iterdir() if p.is_file() and is_structure_file(p))
+            files = _structure_files(path)
             if not files:
                 raise ValueError(_no_structure_files(path))
         else:

@@ -43,7 +43,8 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
-from wacsf import WACSFTransformer, absorber_indices, is_structure_file, read_structures
+from wacsf import WACSFTransformer, absorber_indices, read_structures
+from wacsf._readers import _structure_files
 
 from .measured import PreparedSpectrum, as_measured, prepare_measured
 from .spectra import LorentzianBroadening, xanesnet_grid
@@ -153,7 +154,7 @@ def iter_candidates(candidates):
     if isinstance(candidates, (str, os.PathLike)):
         path = Path(candidates)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and is_structure_file(p))
+            files = _structure_files(path)
             if not files:
                 raise ValueError(f"{path}: no structure files (.xyz, .extxyz, .cif, POSCAR, ...)")
             for file in files:
@@ -209,8 +210,7 @@ def _candidate_partitions(candidates, size):
     if isinstance(candidates, (str, os.PathLike)):
         path = Path(candidates).absolute()
         if path.is_dir():
-            files = [str(p) for p in sorted(p for p in path.iterdir()
-                                            if p.is_file() and is_structure_file(p))]
+            files = _structure_files(path)
             if not files:  # iter_candidates's error, naming the directory as given
                 raise ValueError(f"{Path(candidates)}: no structure files (.xyz, .extxyz, "
                                  ".cif, POSCAR, ...)")
