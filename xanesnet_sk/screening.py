@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
+from ase.io.formats import filetype
+from ase.io.trajectory import Trajectory
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
@@ -163,13 +165,15 @@ def iter_candidates(candidates):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file or directory")
         if path.suffix.lower() == ".db":
-            for row in ase.db.connect(str(path)).select():
-                atoms = row.toatoms()
-                atoms.info["name"] = str(row.get("name", f"{path.stem}_{row.id}"))
-                yield atoms
+            db = ase.db.connect(str(path))
+            with db:  # one connection for every row (ase opens one per row otherwise)
+                for row in db.select():
+                    atoms = row.toatoms()
+                    atoms.info["name"] = str(row.get("name", f"{path.stem}_{row.id}"))
+                    yield atoms
             return
         if path.suffix.lower() == ".traj":
-            for k, atoms in enumerate(ase.io.iread(str(path), index=":")):
+            for k, atoms in enumerate(_trajectory_frames(path, slice(None))):
                 atoms.info["name"] = f"{path.stem}_{k}"
                 yield atoms
             return
@@ -191,6 +195,23 @@ def iter_candidates(candidates):
         else:
             raise TypeError(f"candidate {k}: expected ase.Atoms, a structure file or an ase.db "
                             f"row, got {type(item).__name__}")
+
+
+def _trajectory_frames(path, frames):
+    """The frames (a slice) of a trajectory file, as ``ase.io.iread(path, index=frames)``
+    yields them.
+
+    An ase ``.traj`` file is read by ase's ``Trajectory`` itself, without iread's wrapper
+    around each frame; iread reads everything else (it picks the reader by the file's
+    first bytes, and reads a name with ``@`` as ``file@index``), with its own errors.
+    """
+    path = str(path)
+    if "@" in Path(path).name or filetype(path) != "traj":
+        yield from ase.io.iread(path, index=frames)
+        return
+    with Trajectory(path) as traj:
+        for k in range(*frames.indices(len(traj))):
+            yield traj[k]
 
 
 def _candidate_partitions(candidates, size):
@@ -218,14 +239,14 @@ def _candidate_partitions(candidates, size):
                 yield k, ("files", files[k:k + size])
             return
         if path.is_file() and path.suffix.lower() == ".db":
-            ids = [row.id for row in ase.db.connect(str(path)).select(include_data=False)]
+            db = ase.db.connect(str(path))
+            with db:  # one connection for every row (ase opens one per row otherwise)
+                ids = [row.id for row in db.select(include_data=False)]
             for k in range(0, len(ids), size):
                 part = ids[k:k + size]
                 yield k, ("db", str(path), part[0], part[-1])
             return
         if path.is_file() and path.suffix.lower() == ".traj":
-            from ase.io.trajectory import Trajectory
-
             with Trajectory(str(path)) as traj:
                 n = len(traj)
             for k in range(0, n, size):
@@ -251,15 +272,17 @@ def _read_partition(description):
     if kind == "db":
         path, first, last = what
         out = []
-        for row in ase.db.connect(path).select(f"id>={first},id<={last}"):
-            atoms = row.toatoms()
-            atoms.info["name"] = str(row.get("name", f"{Path(path).stem}_{row.id}"))
-            out.append(atoms)
+        db = ase.db.connect(path)
+        with db:  # one connection for every row (ase opens one per row otherwise)
+            for row in db.select(f"id>={first},id<={last}"):
+                atoms = row.toatoms()
+                atoms.info["name"] = str(row.get("name", f"{Path(path).stem}_{row.id}"))
+                out.append(atoms)
         return out
     if kind == "traj":
         path, start, stop = what
         out = []
-        for k, atoms in enumerate(ase.io.iread(path, index=slice(start, stop)), start):
+        for k, atoms in enumerate(_trajectory_frames(path, slice(start, stop)), start):
             atoms.info["name"] = f"{Path(path).stem}_{k}"
             out.append(atoms)
         return out

@@ -1,9 +1,11 @@
-"""The compiled xyz pass reads what the line-by-line parser reads, bit for bit.
+"""The fast ways of reading candidates read what the plain ways read, bit for bit.
 
-Each file is read twice: as shipped, and with the compiled pass switched off
-(``_scan_fast`` returning None sends every frame line by line, the parser the
-compiled pass falls back to).  Both must give the same atoms (numbers,
-positions bit for bit, info), or the same error text, and the same warnings.
+xyz files: each file is read twice, as shipped and with the compiled pass
+switched off (``_scan_fast`` returning None sends every frame line by line,
+the parser the compiled pass falls back to).  Both must give the same atoms
+(numbers, positions bit for bit, info), or the same error text, and the same
+warnings.  Directories, trajectories and ase databases: the same candidates
+as ``sorted(iterdir())``, ``ase.io.iread`` and a plain ``select()`` give.
 """
 
 import warnings
@@ -207,3 +209,79 @@ def test_directory_listing_is_that_of_sorted_paths(tmp_path):
                 if p.is_file() and is_structure_file(p)]
     assert _readers._structure_files(tmp_path) == expected
     assert "link.xyz" in {Path(p).name for p in expected}
+
+
+def _frames(make, *args, **kwargs):
+    """(formula, positions, name, energy) of each of ``make(*args, **kwargs)``'s atoms, or
+    its error."""
+    try:
+        atoms = list(make(*args, **kwargs))
+    except Exception as exc:  # the very exception, whichever ase raises
+        return f"{type(exc).__name__}: {exc}"
+    return [(a.get_chemical_formula(), a.positions.tobytes(), a.info.get("name"),
+             a.calc.results["energy"] if a.calc is not None else None) for a in atoms]
+
+
+def _molecules(n):
+    from ase.build import molecule
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    out = []
+    for k in range(n):
+        atoms = molecule(("H2O", "CH4", "NH3")[k % 3])
+        atoms.positions += 0.01 * k
+        atoms.calc = SinglePointCalculator(atoms, energy=-float(k))
+        out.append(atoms)
+    return out
+
+
+def test_trajectories_read_as_iread_reads_them(tmp_path):
+    import ase.io
+
+    from xanesnet_sk.screening import _trajectory_frames, iter_candidates
+
+    good = tmp_path / "run.traj"
+    ase.io.write(good, _molecules(7))
+    raw = good.read_bytes()
+    files = {"good": good, "empty": b"", "not ULM": b"hello\n" * 20, "cut": raw[: len(raw) // 2],
+             "xyz inside": b"1\n\nFe 0 0 0\n", "at sign": raw}
+    for name, content in files.items():
+        path = good if name == "good" else tmp_path / ("a@1.traj" if name == "at sign" else
+                                                       f"{name.replace(' ', '_')}.traj")
+        if name != "good":
+            path.write_bytes(content)
+        for frames in (slice(None), slice(2, 5), slice(5, 20)):
+            assert (_frames(_trajectory_frames, path, frames)
+                    == _frames(ase.io.iread, str(path), index=frames)), (name, frames)
+    names = [a.info["name"] for a in iter_candidates(good)]
+    assert names == [f"run_{k}" for k in range(7)]
+
+
+def test_databases_read_as_a_plain_select_reads_them(tmp_path):
+    import ase.db
+
+    from xanesnet_sk.screening import _read_partition, iter_candidates
+
+    path = tmp_path / "c.db"
+    db = ase.db.connect(path)
+    for k, atoms in enumerate(_molecules(6)):
+        db.write(atoms, **({"name": f"mol{k}"} if k % 2 else {}))
+
+    def plain():
+        for row in ase.db.connect(str(path)).select():
+            atoms = row.toatoms()
+            atoms.info["name"] = str(row.get("name", f"c_{row.id}"))
+            yield atoms
+
+    expected = _frames(plain)
+    assert _frames(iter_candidates, path) == expected
+    assert _frames(_read_partition, ("db", str(path), 2, 4)) == expected[1:4]
+    stream = iter_candidates(path)  # left half read: its connection is closed with it
+    next(stream)
+    stream.close()
+    assert _frames(iter_candidates, path) == expected
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not a database" * 100)
+    message = _frames(iter_candidates, bad)
+    assert isinstance(message, str)
+    assert message == _frames(lambda: (r.toatoms() for r in ase.db.connect(str(bad)).select()))
