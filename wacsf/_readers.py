@@ -42,7 +42,9 @@ _STRUCTURE_NAMES = ("POSCAR", "CONTCAR")
 
 def _decode(path):
     """The text of ``path``; a one-line error naming it for binary or non-UTF-8 files."""
-    raw = Path(path).read_bytes()
+    # Unbuffered: the buffer layer (and its isatty call) costs more than reading a small file.
+    with open(path, "rb", buffering=0) as fh:
+        raw = fh.readall()
     if b"\x00" in raw:
         raise ValueError(
             f"{path}: this is a binary file (it holds NUL bytes), not a structure file"
@@ -174,7 +176,7 @@ def _label_number(text, start, end, codes):
     return codes[code]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _decimal(text, start, end, powers):
     """(True, value) of a plain decimal ``[+-]digits[.digits][(e|E)[+-]digits]`` whose digits
     form an integer w <= 2**53 and whose power of ten is within +-22, else (False, 0.0).
@@ -185,27 +187,23 @@ def _decimal(text, start, end, powers):
     """
     i = start
     negative = False
-    if text[i] == 43 or text[i] == 45:
+    if text[i] == 43 or text[i] == 45:  # + or -
         negative = text[i] == 45
         i += 1
     w = 0
-    significant = 0
-    fraction = 0
+    fraction = 0  # digits after the point
+    point = 0
     digits = False
-    point = False
     while i < end:
-        c = text[i]
-        if 48 <= c <= 57:
+        d = np.int64(text[i]) - 48
+        if 0 <= d <= 9:
+            if w >= 10**17:  # w ends up beyond 2**53 anyway; no int64 overflow
+                return False, 0.0
+            w = 10 * w + d
+            fraction += point
             digits = True
-            if point:
-                fraction += 1
-            if w > 0 or c != 48:
-                significant += 1
-                if significant > 17:  # beyond 2**53 anyway; no int64 overflow
-                    return False, 0.0
-                w = 10 * w + (c - 48)
-        elif c == 46 and not point:
-            point = True
+        elif d == -2 and point == 0:  # the point
+            point = 1
         else:
             break
         i += 1
@@ -213,7 +211,7 @@ def _decimal(text, start, end, powers):
         return False, 0.0
     exponent = 0
     if i < end:
-        if text[i] != 101 and text[i] != 69:
+        if text[i] != 101 and text[i] != 69:  # e or E
             return False, 0.0
         i += 1
         negative_exponent = False
@@ -223,7 +221,7 @@ def _decimal(text, start, end, powers):
         if i == end or end - i > 4:
             return False, 0.0
         while i < end:
-            d = text[i] - 48
+            d = np.int64(text[i]) - 48
             if not 0 <= d <= 9:
                 return False, 0.0
             exponent = 10 * exponent + d
@@ -325,9 +323,8 @@ def _parse_frame(path, lines, at):
     # so every error, goes line by line (the same atoms, bit for bit, where both read).
     parsed = _scan_fast(body)
     numbers, positions = parsed if parsed is not None else _parse_atom_lines(path, body, at)
-    finite = np.isfinite(positions).all(axis=1)
-    if not finite.all():
-        k = int(np.argmin(finite))
+    if not np.isfinite(positions).all():
+        k = int(np.argmin(np.isfinite(positions).all(axis=1)))
         raise ValueError(f"{path}, line {at + k + 3}: coordinates are NaN or infinite: "
                          f"{body[k].strip()!r}")
     comment = lines[at + 1].strip() if at + 1 < len(lines) else ""
@@ -418,9 +415,9 @@ def _read_xyz(path, lines):
             if at >= len(lines):
                 break
     out = []
+    stem = Path(path).stem
     for k, (numbers, positions, comment, start) in enumerate(frames):
         atoms = Atoms(numbers=numbers, positions=positions)
-        stem = Path(path).stem
         atoms.info["name"] = stem if len(frames) == 1 else f"{stem}_{k}"
         atoms.info["comment"] = comment
         atoms.info["source"] = str(path) if len(frames) == 1 else f"{path}, line {start + 1}"
