@@ -193,7 +193,7 @@ def test_decimals_convert_as_float_does():
     assert numbers.tolist() == [26] * n
 
 
-def test_directory_listing_is_that_of_sorted_paths(tmp_path):
+def test_directory_listing_is_that_of_sorted_paths(tmp_path, monkeypatch):
     """One scandir pass lists what ``sorted(iterdir())`` and is_structure_file list."""
     from wacsf import is_structure_file
 
@@ -208,6 +208,10 @@ def test_directory_listing_is_that_of_sorted_paths(tmp_path):
     expected = [str(p) for p in sorted(tmp_path.iterdir())
                 if p.is_file() and is_structure_file(p)]
     assert _readers._structure_files(tmp_path) == expected
+    monkeypatch.chdir(tmp_path)
+    for relative in (Path("."), Path("./"), Path("..") / tmp_path.name):
+        assert _readers._structure_files(relative) == [
+            str(p) for p in sorted(relative.iterdir()) if p.is_file() and is_structure_file(p)]
     assert "link.xyz" in {Path(p).name for p in expected}
 
 

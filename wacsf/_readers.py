@@ -788,6 +788,8 @@ def _structure_files(directory):
                  if _is_file(entry) and _is_structure_name(entry.name)]
     names.sort(key=os.path.normcase)
     root = str(directory)
+    if root == ".":  # Path(".") / "a.xyz" is "a.xyz"
+        return names
     return [os.path.join(root, name) for name in names]
 
 
