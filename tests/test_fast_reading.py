@@ -4,8 +4,8 @@ xyz files: each file is read twice, as shipped and with the compiled pass
 switched off (``_scan_fast`` returning None sends every frame line by line,
 the parser the compiled pass falls back to).  Both must give the same atoms
 (numbers, positions bit for bit, info), or the same error text, and the same
-warnings.  Directories, trajectories and ase databases: the same candidates
-as ``sorted(iterdir())``, ``ase.io.iread`` and a plain ``select()`` give.
+warnings.  Directories and ase databases: the same candidates as
+``sorted(iterdir())`` and a plain ``select()`` give.
 """
 
 import warnings
@@ -237,28 +237,6 @@ def _molecules(n):
         atoms.calc = SinglePointCalculator(atoms, energy=-float(k))
         out.append(atoms)
     return out
-
-
-def test_trajectories_read_as_iread_reads_them(tmp_path):
-    import ase.io
-
-    from xanesnet_sk.screening import _trajectory_frames, iter_candidates
-
-    good = tmp_path / "run.traj"
-    ase.io.write(good, _molecules(7))
-    raw = good.read_bytes()
-    files = {"good": good, "empty": b"", "not ULM": b"hello\n" * 20, "cut": raw[: len(raw) // 2],
-             "xyz inside": b"1\n\nFe 0 0 0\n", "at sign": raw}
-    for name, content in files.items():
-        path = good if name == "good" else tmp_path / ("a@1.traj" if name == "at sign" else
-                                                       f"{name.replace(' ', '_')}.traj")
-        if name != "good":
-            path.write_bytes(content)
-        for frames in (slice(None), slice(2, 5), slice(5, 20)):
-            assert (_frames(_trajectory_frames, path, frames)
-                    == _frames(ase.io.iread, str(path), index=frames)), (name, frames)
-    names = [a.info["name"] for a in iter_candidates(good)]
-    assert names == [f"run_{k}" for k in range(7)]
 
 
 def test_databases_read_as_a_plain_select_reads_them(tmp_path):

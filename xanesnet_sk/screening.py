@@ -39,8 +39,6 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
-from ase.io.formats import filetype
-from ase.io.trajectory import Trajectory
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
@@ -173,7 +171,7 @@ def iter_candidates(candidates):
                     yield atoms
             return
         if path.suffix.lower() == ".traj":
-            for k, atoms in enumerate(_trajectory_frames(path, slice(None))):
+            for k, atoms in enumerate(ase.io.iread(str(path), index=":")):
                 atoms.info["name"] = f"{path.stem}_{k}"
                 yield atoms
             return
@@ -195,23 +193,6 @@ def iter_candidates(candidates):
         else:
             raise TypeError(f"candidate {k}: expected ase.Atoms, a structure file or an ase.db "
                             f"row, got {type(item).__name__}")
-
-
-def _trajectory_frames(path, frames):
-    """The frames (a slice) of a trajectory file, as ``ase.io.iread(path, index=frames)``
-    yields them.
-
-    An ase ``.traj`` file is read by ase's ``Trajectory`` itself, without iread's wrapper
-    around each frame; iread reads everything else (it picks the reader by the file's
-    first bytes, and reads a name with ``@`` as ``file@index``), with its own errors.
-    """
-    path = str(path)
-    if "@" in Path(path).name or filetype(path) != "traj":
-        yield from ase.io.iread(path, index=frames)
-        return
-    with Trajectory(path) as traj:
-        for k in range(*frames.indices(len(traj))):
-            yield traj[k]
 
 
 def _candidate_partitions(candidates, size):
@@ -247,6 +228,8 @@ def _candidate_partitions(candidates, size):
                 yield k, ("db", str(path), part[0], part[-1])
             return
         if path.is_file() and path.suffix.lower() == ".traj":
+            from ase.io.trajectory import Trajectory
+
             with Trajectory(str(path)) as traj:
                 n = len(traj)
             for k in range(0, n, size):
@@ -282,7 +265,7 @@ def _read_partition(description):
     if kind == "traj":
         path, start, stop = what
         out = []
-        for k, atoms in enumerate(_trajectory_frames(path, slice(start, stop)), start):
+        for k, atoms in enumerate(ase.io.iread(path, index=slice(start, stop)), start):
             atoms.info["name"] = f"{Path(path).stem}_{k}"
             out.append(atoms)
         return out
