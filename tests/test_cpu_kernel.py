@@ -24,6 +24,9 @@ import math
 import numba
 import numpy as np
 import pytest
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 import wacsf
 from wacsf import _cpu, _reference
@@ -168,6 +171,27 @@ def test_many_atoms_grow_scratch():
     assert_matches_oracle(packed, n_g2=8, n_g4=16)
 
 
+@pytest.mark.parametrize("g4", ["sum-only", "with-mu"])
+def test_every_neighbour_count_modulo_the_vector_width(g4):
+    """0 to 33 neighbours, some atoms beyond r_c: the vector loops run over whole
+    vectors padded past the last neighbour (wacsf._cpu._pad_neighbours), and
+    every remainder of 4, 8 and 16 lanes gives the oracle's numbers; so do the
+    pair rows that start at every offset within a vector."""
+    rng = np.random.default_rng(11)
+    clusters = []
+    for n in range(34):
+        inside = rng.normal(size=(n, 3))
+        inside *= (rng.uniform(0.8, 5.9, size=(n, 1)) / np.linalg.norm(inside, axis=1,
+                                                                          keepdims=True))
+        outside = rng.normal(size=(3, 3))
+        outside *= 6.5 / np.linalg.norm(outside, axis=1, keepdims=True)
+        clusters.append(np.vstack([[0.0, 0.0, 0.0], inside, outside]))
+    packed = _pack(*clusters, numbers=[26] + [6, 8, 1, 7] * 10)
+    grids = {"sum-only": {}, "with-mu": dict(g4_scheme="shifted")}[g4]
+    got, _ = assert_matches_oracle(packed, n_g2=8, n_g4=16, **grids)
+    assert np.all(got[0] == 0.0) and got[1, 0] > 0 and np.all(got[1, 9:] == 0.0)
+
+
 def test_underflow_and_mu_shift():
     # large eta: exp arguments far below -745 (exactly 0) and in the
     # subnormal range, next to ordinary ones
@@ -294,25 +318,76 @@ def test_every_cached_kernel_has_its_own_cache_file():
     assert {"_kernel", "_serial_kernel", "_kernel32", "_serial_kernel32"} <= set(names.values())
 
 
+@intrinsic
+def _f32_bits(typingctx, x):
+    """The bits of a float32 as an int64 (bitcast to i32, sign-extended)."""
+    def codegen(context, builder, signature, args):
+        return builder.sext(builder.bitcast(args[0], ir.IntType(32)), ir.IntType(64))
+
+    return types.int64(types.float32), codegen
+
+
+@numba.njit
+def _pow2_32(n):
+    """2.0f**n, -126 <= n <= 127 (a float32 power of two is exact)."""
+    return np.float32(2.0 ** n)
+
+
+@numba.njit
+def _exp_neg32_by_conversion(x):
+    """exp32 as the kernel computes it, but with n = int(t - 1.5 * 2^23) and the
+    scaling in Numba's int64 arithmetic: the form before n was read from t's bits."""
+    out = np.empty(x.size, dtype=np.float32)
+    for q in range(x.size):
+        xq = max(x[q], _cpu._EXP_MIN_ARG32)
+        t = _cpu._fma32(xq, _cpu._LOG2E32, _cpu._ROUND_MAGIC32)
+        fn = t - _cpu._ROUND_MAGIC32
+        r = _cpu._fma32(-fn, _cpu._LN2_LO32, _cpu._fma32(-fn, _cpu._LN2_HI32, xq))
+        r2 = r * r
+        r4 = r2 * r2
+        c = _cpu._EXP_C32
+        p03 = _cpu._fma32(r2, _cpu._fma32(r, c[3], c[2]), _cpu._ONE32 + r)
+        p47 = _cpu._fma32(r2, _cpu._fma32(r, c[7], c[6]), _cpu._fma32(r, c[5], c[4]))
+        p = _cpu._fma32(r4, p47, p03)
+        n = int(t - _cpu._ROUND_MAGIC32)
+        n1 = n >> 1
+        out[q] = (p * _pow2_32(n - n1)) * _pow2_32(n1)
+    return out
+
+
+@numba.njit
+def _exp_neg32_kernel(x):
+    out = np.empty(x.size, dtype=np.float32)
+    for q in range(x.size):
+        out[q] = _cpu._exp_neg32(x[q])
+    return out
+
+
 @numba.njit
 def _exponents_both_ways32(x):
-    """n = round(x / ln 2) as _exp_neg32 reads it (from t's bits) and by int(t - magic)."""
+    """n = round(x / ln 2) from t's bits and by int(t - magic)."""
     bits = np.empty(x.size, dtype=np.int64)
     conv = np.empty(x.size, dtype=np.int64)
     for q in range(x.size):
         t = _cpu._fma32(max(x[q], _cpu._EXP_MIN_ARG32), _cpu._LOG2E32, _cpu._ROUND_MAGIC32)
-        bits[q] = _cpu._f32_bits(t) - _cpu._ROUND_MAGIC32_BITS
+        bits[q] = _f32_bits(t) - _cpu._ROUND_MAGIC32_BITS
         conv[q] = int(t - _cpu._ROUND_MAGIC32)
     return bits, conv
 
 
 def test_exp_neg32_reads_n_from_the_rounded_bits_exactly():
-    """The float32 exponential's n from t's bits equals ``int(t - 1.5 * 2^23)`` over
-    its whole range: the same exponentials as before the change, bit for bit."""
+    """The float32 exponential's n from t's bits (in int32 lanes, _times_pow2_32) gives
+    the exponentials of ``n = int(t - 1.5 * 2^23)`` with Numba's int64 scaling, bit for
+    bit, over its whole range (subnormal results and the clamp at -104 included)."""
     rng = np.random.default_rng(0)
     x = np.concatenate([-rng.exponential(10.0, 200_000), -rng.uniform(0.0, 120.0, 200_000),
-                        [0.0, -0.0, -1e-38, -103.9, -104.0, -105.0, -1e30, -math.inf]]
+                        [0.0, -0.0, -1e-38, -86.0, -87.5, -103.9, -104.0, -105.0, -1e30,
+                         -math.inf]]
                        ).astype(np.float32)
     bits, conv = _exponents_both_ways32(x)
     np.testing.assert_array_equal(bits, conv)
     assert _cpu._ROUND_MAGIC32_BITS == np.float32(_cpu._ROUND_MAGIC32).view(np.int32)
+    kernel, before = _exp_neg32_kernel(x), _exp_neg32_by_conversion(x)
+    np.testing.assert_array_equal(kernel.view(np.int32), before.view(np.int32))
+    assert (kernel[x < -87.4] < np.finfo(np.float32).tiny).any()  # subnormals were tested
+    assert kernel[x == 0.0].tolist() == [1.0, 1.0] and kernel[-1] == 0.0

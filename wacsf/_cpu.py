@@ -13,11 +13,14 @@ Entry point :func:`wacsf_features`, same signature and packed layout as
 Algorithm, per structure (absorber i):
 
 1. Neighbours: the atoms j != i with r_ij <= r_c go to per-thread scratch
-   (relative vector, r, w, f_c(r), w f_c(r)).  G1 = sum_j f_c(r_ij).
+   (relative vector, r, w, f_c(r), w f_c(r)).  G1 = sum_j f_c(r_ij).  The
+   scratch is padded past the last neighbour to a whole number of vectors
+   with a neighbour of weight 0 (:func:`_pad_neighbours`), so the vector
+   loops below run over whole vectors, without their scalar remainders.
 2. G2: for each (eta, mu), a branch-free loop over neighbours computes
    ``exp(-eta (r - mu)^2)`` with the vectorisable :func:`_exp_neg` (range
    reduction + polynomial, 2^n put together from exponent bits) and sums
-   ``w f_c exp(...)``.
+   ``w f_c exp(...)`` in the same pass.
 3. G4, two passes over blocks of ``_BLOCK`` neighbour pairs j < k:
 
    a. pair pass (no exp): r_jk, cos theta (clipped to [-1, 1]),
@@ -27,9 +30,13 @@ Algorithm, per structure (absorber i):
       one exp argument per pair and eta), and the angular factors
       ``A[a] = rad * (1 + lambda cos)^zeta`` for every (lambda, zeta) column a
       -- integer zeta by repeated squaring, other zeta by ``pow``.  Pairs
-      with r_jk > r_c are dropped (their rad is exactly 0).
-   b. eta pass: for each (eta, mu), ``e = exp(-eta s)`` over the block, then
-      ``G4[eta, a] += sum_pairs A[a] e`` -- plain loops that LLVM vectorises.
+      with r_jk > r_c are dropped (their rad is exactly 0).  Each row
+      (j, k > j) is computed from k rounded down to k rounded up to whole
+      vectors; the pairs outside it are never kept.  When every mu is 0
+      the block keeps only s, rad and cos theta per pair.
+   b. eta pass: for each (eta, mu), ``e = exp(-eta s)`` over the block and
+      ``G4[eta, a] += sum_pairs A[a] e`` for four columns a in the same
+      pass, then four columns at a time -- plain loops that LLVM vectorises.
 
    So the exponentials, 8 per pair with the paper defaults, run 4-8 wide
    instead of through scalar libm calls; blocks keep the pair data in L1.
@@ -48,7 +55,8 @@ depend on the thread count.
 float32: a float32 ``out`` runs :func:`_kernel32`, the same algorithm with
 the pair and eta passes in float32 (see the comment above it for what stays
 float64, and why); measured within 2.2e-6 relative of the float64 kernel on
-the 110 Fe complexes, and about 1.5x its speed on one thread (AVX2 AMD EPYC).
+the 110 Fe complexes, and 1.5-1.7x its speed on one thread (AVX2 AMD EPYC;
+docs/benchmarks.rst).
 
 Floating point: every function is compiled with ``fastmath=FASTMATH``
 (False).  Two instructions are chosen explicitly instead, per instruction,
@@ -63,7 +71,9 @@ division (Numba's ``/`` tests for a zero divisor first, which keeps a loop
 scalar; :func:`_g4` raises that error itself), and :func:`_f64_as_i64`, with
 which :func:`_exp_neg` reads its integer exponent from the rounded float's
 bits (AVX2 has no packed float64 -> int64 conversion).  The float32 kernel
-keeps Numba's checked division: the plain one measured 8 % slower there.
+uses the plain division too (:func:`_fdiv32`; Numba's checked one kept its cos
+theta loop scalar), and its exponential scales by 2^n in int32 lanes
+(:func:`_times_pow2_32`).
 Helpers are inlined (``inline="always"``) so no array reference counting
 runs in the loops.
 """
@@ -84,6 +94,27 @@ __all__ = ["wacsf_features", "FASTMATH"]
 FASTMATH = False
 #: Neighbour pairs per block of the G4 passes (per-thread scratch).
 _BLOCK = 256
+
+
+def _host_lanes():
+    """float64 SIMD lanes LLVM uses on this CPU: 8 with AVX-512, else 4.
+
+    The neighbour arrays are padded to a multiple of this (float32: twice
+    it) and the pair rows computed over whole multiples of it from an
+    aligned start, so that every vector loop runs without its scalar
+    remainder (4 also covers 2-lane NEON/SSE).
+    """
+    import llvmlite.binding as llvm
+
+    try:
+        features = llvm.get_host_cpu_features()
+    except RuntimeError:  # not every host reports its features
+        return 4
+    return 8 if features.get("avx512f", False) else 4
+
+
+#: float64 lanes of a vector (see :func:`_host_lanes`); float32 rows use twice it.
+_LANES = _host_lanes()
 
 _LOG2E = 1.4426950408889634
 # ln 2 split for Cody-Waite reduction: _LN2_HI has 11 trailing zero bits, so
@@ -326,19 +357,48 @@ def _gather_neighbours(positions, weights, a, b, i, r_cut, nx, ny, nz, nr, nw, n
         nwfc[nb] = weights[j] * fc
         g1 += fc
         nb += 1
+    _pad_neighbours(nb, nx, ny, nz, nr, nw, nfc, nwfc)
     return nb, g1
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _g2(nr, nwfc, nb, g2_eta, g2_mu, e, out_row):
+def _pad_neighbours(nb, nx, ny, nz, nr, nw, nfc, nwfc):
+    """Fill slots nb .. nb rounded up to ``2 * _LANES`` with a harmless neighbour.
+
+    The vector loops run over whole vectors (:func:`_padded`) and so read
+    these slots: at the origin's distance 1 with weight 0, every quantity
+    made from them is finite, their G2 terms are exactly +0.0 (which leaves
+    a sum of non-negative terms unchanged, bit for bit), and the pairs they
+    form are never kept (:func:`_compact` keeps only k < nb).
+    """
+    for q in range(nb, _padded(nb, 2 * _LANES)):
+        nx[q] = 0.0
+        ny[q] = 0.0
+        nz[q] = 0.0
+        nr[q] = 1.0
+        nw[q] = 0.0
+        nfc[q] = 0.0
+        nwfc[q] = 0.0
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _padded(n, lanes):
+    """n rounded up to a multiple of ``lanes``."""
+    return (n + lanes - 1) // lanes * lanes
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _g2(nr, nwfc, nb, g2_eta, g2_mu, out_row):
     """out_row[1 + m] = sum_j w_j f_c(r_j) exp(-eta_m (r_j - mu_m)^2)."""
+    n = _padded(nb, _LANES)  # whole vectors: the padding's terms are exactly +0.0
     for m in range(g2_eta.size):
         eta = g2_eta[m]
         mu = g2_mu[m]
-        for j in range(nb):
+        acc = 0.0
+        for j in range(n):  # each exponential summed while in a register
             d = nr[j] - mu
-            e[j] = _exp_neg(-eta * (d * d))
-        out_row[1 + m] = _dot(nwfc, e, nb)
+            acc = _sum_add(acc, nwfc[j] * _exp_neg(-eta * (d * d)))
+        out_row[1 + m] = acc
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -346,7 +406,9 @@ def _pair_row(j, k0, k1, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, prjk, pcos, pra
     """Pair pass for the pairs (j, k0..k1-1) into staging slots 0..k1-k0-1.
 
     Three loops with one store each: with fewer arrays written per loop,
-    LLVM's run-time alias checks stay few enough for it to vectorise.
+    LLVM's run-time alias checks stay few enough for it to vectorise.  The
+    caller passes k0 and k1 on multiples of the vector width (:func:`_g4`),
+    so the loops run without their scalar remainders.
     """
     xj = nx[j]
     yj = ny[j]
@@ -366,8 +428,9 @@ def _pair_row(j, k0, k1, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, prjk, pcos, pra
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _compact(j, k0, k1, q0, rjk_limit, nr, prjk, pcos, prad, br1, br2, br3, brad, bcos):
-    """Append the staged pairs with r_jk <= rjk_limit to the block at q0; new fill.
+def _compact(j, k0, k1, ka, q0, rjk_limit, nr, prjk, pcos, prad, br1, br2, br3, brad, bcos):
+    """Append the pairs (j, k0..k1-1), staged from slot k0 - ka on, that have
+    r_jk <= rjk_limit to the block at q0; returns the new fill.
 
     With the clamped cutoff (``rjk_limit = r_c``) pairs beyond r_c have
     rad == 0 exactly, so dropping them changes nothing.
@@ -375,7 +438,7 @@ def _compact(j, k0, k1, q0, rjk_limit, nr, prjk, pcos, prad, br1, br2, br3, brad
     q = q0
     rj = nr[j]
     for k in range(k0, k1):
-        t = k - k0
+        t = k - ka
         # branch-free: always write slot q, keep it only when r_jk <= r_c
         br1[q] = rj
         br2[q] = nr[k]
@@ -383,6 +446,25 @@ def _compact(j, k0, k1, q0, rjk_limit, nr, prjk, pcos, prad, br1, br2, br3, brad
         brad[q] = prad[t]
         bcos[q] = pcos[t]
         q += 1 if prjk[t] <= rjk_limit else 0
+    return q
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _compact_sum(j, k0, k1, ka, q0, rjk_limit, nr, prjk, pcos, prad, bss, brad, bcos):
+    """:func:`_compact` when every G4 mu is 0: the exp argument's sum
+    ``r_ij^2 + r_ik^2 + r_jk^2`` is all the eta pass needs of the distances,
+    so it is stored instead of the three distances (three stores a pair, not
+    five); the same expression as in :func:`_flush`, so the same bits."""
+    q = q0
+    rj = nr[j]
+    for k in range(k0, k1):
+        t = k - ka
+        rk = nr[k]
+        rjk = prjk[t]
+        bss[q] = rj * rj + rk * rk + rjk * rjk
+        brad[q] = prad[t]
+        bcos[q] = pcos[t]
+        q += 1 if rjk <= rjk_limit else 0
     return q
 
 
@@ -422,25 +504,84 @@ def _angular(n, lambdas, zetas, zeta_int, rad, cos_t, base, cur, ang):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _flush(n, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos,
+def _sums4_exp(n, eta, ssum, ang, e, acc, m):
+    """e[q] = exp(-eta ssum[q]) and acc[m, 0:4] += sum_q ang[0:4, q] e[q] in one pass
+    (each e is used while in a register; the adds reassociated, as in :func:`_dot`)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    g0, g1, g2, g3 = ang[0], ang[1], ang[2], ang[3]
+    for q in range(n):
+        ev = _exp_neg(-eta * ssum[q])
+        e[q] = ev
+        s0 = _sum_add(s0, g0[q] * ev)
+        s1 = _sum_add(s1, g1[q] * ev)
+        s2 = _sum_add(s2, g2[q] * ev)
+        s3 = _sum_add(s3, g3[q] * ev)
+    acc[m, 0] += s0
+    acc[m, 1] += s1
+    acc[m, 2] += s2
+    acc[m, 3] += s3
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _sums4(n, a0, ang, e, acc, m):
+    """acc[m, a0:a0+4] += sum_q ang[a0:a0+4, q] e[q], one pass over e."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    g0, g1, g2, g3 = ang[a0], ang[a0 + 1], ang[a0 + 2], ang[a0 + 3]
+    for q in range(n):
+        ev = e[q]
+        s0 = _sum_add(s0, g0[q] * ev)
+        s1 = _sum_add(s1, g1[q] * ev)
+        s2 = _sum_add(s2, g2[q] * ev)
+        s3 = _sum_add(s3, g3[q] * ev)
+    acc[m, a0] += s0
+    acc[m, a0 + 1] += s1
+    acc[m, a0 + 2] += s2
+    acc[m, a0 + 3] += s3
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _flush(n, sum_only, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos,
            base, cur, e, ang, acc):
-    """Eta pass over a block of n pairs: acc[m, a] += sum_q ang[a, q] e_m[q]."""
+    """Eta pass over a block of n pairs: acc[m, a] += sum_q ang[a, q] e_m[q].
+
+    ``sum_only`` (every mu is 0): ``br1`` holds each pair's exp argument sum
+    (:func:`_compact_sum`); else ``br1, br2, br3`` hold r_ij, r_ik, r_jk.
+    """
     if n == 0:
         return
     _angular(n, lambdas, zetas, zeta_int, brad, bcos, base, cur, ang)
     n_ang = ang.shape[0]
-    # mu = 0: the exp argument's sum r1^2 + r2^2 + r3^2 once per pair, not once per eta
-    # (the same expression, so the same bits); ``cur`` is free once _angular is done
-    ssum = cur
-    for q in range(n):
-        ssum[q] = br1[q] * br1[q] + br2[q] * br2[q] + br3[q] * br3[q]
+    if sum_only:
+        ssum = br1
+    else:
+        # mu = 0: the exp argument's sum r1^2 + r2^2 + r3^2 once per pair, not once per
+        # eta (the same expression, so the same bits); ``cur`` is free after _angular
+        ssum = cur
+        for q in range(n):
+            ssum[q] = br1[q] * br1[q] + br2[q] * br2[q] + br3[q] * br3[q]
     for m in range(g4_eta.size):
         mu = g4_mu[m]
-        if mu == 0.0:
-            _exp_block_sum(ssum, g4_eta[m], e, n)
+        a0 = 0
+        if mu == 0.0 and n_ang >= 4:
+            # the exponentials and the first four columns' sums in one pass, then the
+            # other columns four at a time: e is read once per four columns
+            _sums4_exp(n, g4_eta[m], ssum, ang, e, acc, m)
+            a0 = 4
         else:
-            _exp_block_mu(br1, br2, br3, g4_eta[m], mu, e, n)
-        for a in range(n_ang):
+            if mu == 0.0:
+                _exp_block_sum(ssum, g4_eta[m], e, n)
+            else:
+                _exp_block_mu(br1, br2, br3, g4_eta[m], mu, e, n)
+        while a0 + 4 <= n_ang:
+            _sums4(n, a0, ang, e, acc, m)
+            a0 += 4
+        for a in range(a0, n_ang):
             acc[m, a] += _dot(ang[a], e, n)
 
 
@@ -468,19 +609,33 @@ def _g4(nb, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, g4_eta, g4_mu, lambdas, zeta
         raise ZeroDivisionError("division by zero")
     cap = br1.size
     fill = 0
+    sum_only = True  # every mu 0 (the defaults): store each pair's exp argument sum only
+    for m in range(g4_mu.size):
+        if g4_mu[m] != 0.0:
+            sum_only = False
+    lanes = _LANES
+    span = stage.shape[1] - 2 * lanes  # the stage holds a row's pairs, widened to vectors
     for j in range(nb - 1):
         k0 = j + 1
         while k0 < nb:
-            k1 = min(nb, k0 + stage.shape[1])
-            _pair_row(j, k0, k1, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, prjk, pcos, prad)
+            k1 = min(nb, k0 + span)
+            # whole vectors: from k0 rounded down to k1 rounded up (the padding, see
+            # _pad_neighbours); the extra pairs are computed and never kept
+            ka = k0 - k0 % lanes
+            _pair_row(j, ka, _padded(k1, lanes), r_cut, rjk_limit, nx, ny, nz, nr, nwfc,
+                      prjk, pcos, prad)
             if fill + (k1 - k0) > cap:
-                _flush(fill, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3,
-                       brad, bcos, base, cur, e, ang, acc)
+                _flush(fill, sum_only, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2,
+                       br3, brad, bcos, base, cur, e, ang, acc)
                 fill = 0
-            fill = _compact(j, k0, k1, fill, rjk_limit, nr, prjk, pcos, prad,
-                            br1, br2, br3, brad, bcos)
+            if sum_only:
+                fill = _compact_sum(j, k0, k1, ka, fill, rjk_limit, nr, prjk, pcos, prad,
+                                    br1, brad, bcos)
+            else:
+                fill = _compact(j, k0, k1, ka, fill, rjk_limit, nr, prjk, pcos, prad,
+                                br1, br2, br3, brad, bcos)
             k0 = k1
-    _flush(fill, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos,
+    _flush(fill, sum_only, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos,
            base, cur, e, ang, acc)
 
 
@@ -491,7 +646,7 @@ def _one_structure(positions, weights, a, b, i, r_cut, rjk_limit, g2_eta, g2_mu,
     nb, g1 = _gather_neighbours(positions, weights, a, b, i, r_cut, nbr[0], nbr[1], nbr[2],
                                 nbr[3], nbr[4], nbr[5], nbr[6])
     out_row[0] = g1
-    _g2(nbr[3], nbr[6], nb, g2_eta, g2_mu, nbr[7], out_row)
+    _g2(nbr[3], nbr[6], nb, g2_eta, g2_mu, out_row)
     n2 = g2_eta.size
     _g4(nb, r_cut, rjk_limit, nbr[0], nbr[1], nbr[2], nbr[3], nbr[6], g4_eta, g4_mu, lambdas, zetas,
         zeta_int, stage, block, ang, acc)
@@ -586,8 +741,9 @@ def _kernel(
     for lam_i in range(lambdas.size):
         for z in range(zetas.size):
             scale[lam_i * zetas.size + z] = pair_scale * 2.0 ** (1.0 - zetas[z])
-    stage_len = min(max_atoms, _BLOCK)
-    nbr = np.empty((n_ranges, 8, max_atoms))
+    pad = 4 * _LANES  # a row's pairs widened to whole float32 vectors at both ends
+    stage_len = min(max_atoms, _BLOCK) + pad
+    nbr = np.empty((n_ranges, 7, max_atoms + pad))
     stage = np.empty((n_ranges, 3, stage_len))
     block = np.empty((n_ranges, 8, _BLOCK))
     ang = np.empty((n_ranges, n_ang, _BLOCK))
@@ -714,12 +870,12 @@ def _sum_add32(typingctx, acc, x):
 
 
 @intrinsic
-def _f32_bits(typingctx, x):
-    """The bits of a float32 as an integer (an LLVM bitcast to i32, sign-extended)."""
-    sig = types.int64(types.float32)
+def _fdiv32(typingctx, a, b):
+    """a / b in float32 as a plain IEEE division (see :func:`_fdiv`)."""
+    sig = types.float32(types.float32, types.float32)
 
     def codegen(context, builder, signature, args):
-        return builder.sext(builder.bitcast(args[0], ir.IntType(32)), ir.IntType(64))
+        return builder.fdiv(args[0], args[1])
 
     return sig, codegen
 
@@ -730,14 +886,26 @@ _ROUND_MAGIC32_BITS = 0x4B400000
 
 
 @intrinsic
-def _pow2_32(typingctx, n):
-    """2.0f**n for an integer -126 <= n <= 127, from the exponent bits (float32)."""
-    sig = types.float32(types.int64)
+def _times_pow2_32(typingctx, p, t):
+    """p * 2^n for n = bits(t) - bits(1.5 * 2^23) = round(x / ln 2), as
+    ``(p * 2^(n - n//2)) * 2^(n//2)`` so that subnormal results round once.
+
+    Every integer step is an i32 (|n| < 2^22), so a vector of 8 float32 lanes
+    stays one vector of 8 int32 lanes: in Numba's int64 arithmetic LLVM
+    widened each 8 lanes to two 4-lane int64 vectors and back.
+    """
+    sig = types.float32(types.float32, types.float32)
 
     def codegen(context, builder, signature, args):
-        i32 = ir.IntType(32)
-        biased = builder.add(builder.trunc(args[0], i32), ir.Constant(i32, 127))
-        return builder.bitcast(builder.shl(biased, ir.Constant(i32, 23)), ir.FloatType())
+        i32, f32 = ir.IntType(32), ir.FloatType()
+        n = builder.sub(builder.bitcast(args[1], i32), ir.Constant(i32, _ROUND_MAGIC32_BITS))
+        n1 = builder.ashr(n, ir.Constant(i32, 1))  # n // 2, as Python's >> (floor)
+
+        def pow2(k):  # 2^k from the exponent bits, -126 <= k <= 127
+            biased = builder.add(k, ir.Constant(i32, 127))
+            return builder.bitcast(builder.shl(biased, ir.Constant(i32, 23)), f32)
+
+        return builder.fmul(builder.fmul(args[0], pow2(builder.sub(n, n1))), pow2(n1))
 
     return sig, codegen
 
@@ -764,10 +932,9 @@ def _exp_neg32(x):
     p03 = _fma32(r2, p23, p01)
     p47 = _fma32(r2, p67, p45)
     p = _fma32(r4, p47, p03)
-    # n = int(fn), read from t's bits: AVX2 has no packed float32 -> int64 conversion
-    n = _f32_bits(t) - _ROUND_MAGIC32_BITS
-    n1 = n >> 1
-    return (p * _pow2_32(n - n1)) * _pow2_32(n1)
+    # times 2^n, n = int(fn) read from t's bits (AVX2 has no packed float32 -> int64
+    # conversion), in int32 lanes
+    return _times_pow2_32(p, t)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -811,7 +978,7 @@ def _pair_row32(j, k0, k1, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, prjk, pcos, p
         dz = zj - nz[k]
         prjk[k - k0] = math.sqrt(dx * dx + dy * dy + dz * dz)
     for k in range(k0, k1):
-        c = (xj * nx[k] + yj * ny[k] + zj * nz[k]) / (rj * nr[k])
+        c = _fdiv32(xj * nx[k] + yj * ny[k] + zj * nz[k], rj * nr[k])  # > 0: see _g4_32
         pcos[k - k0] = min(_ONE32, max(_MONE32, c))
     for k in range(k0, k1):
         prad[k - k0] = wfcj * nwfc[k] * _cutoff_rjk32(prjk[k - k0], r_cut, rjk_limit)
@@ -893,16 +1060,19 @@ def _fused4(n, a0, ang, e, acc, m):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _flush32(n, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos,
+def _flush32(n, sum_only, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos,
              base, cur, e, ang, acc):
     """:func:`_flush` in float32; the block sums go into the float64 ``acc``."""
     if n == 0:
         return
     _angular32(n, lambdas, zetas, zeta_int, brad, bcos, base, cur, ang)
     n_ang = ang.shape[0]
-    ssum = base  # free once the angular factors are made: r_ij^2 + r_ik^2 + r_jk^2
-    for q in range(n):
-        ssum[q] = br1[q] * br1[q] + br2[q] * br2[q] + br3[q] * br3[q]
+    if sum_only:
+        ssum = br1  # the exp argument sums (_compact_sum)
+    else:
+        ssum = base  # free once the angular factors are made: r_ij^2 + r_ik^2 + r_jk^2
+        for q in range(n):
+            ssum[q] = br1[q] * br1[q] + br2[q] * br2[q] + br3[q] * br3[q]
     for m in range(g4_eta.size):
         mu = g4_mu[m]
         eta = -g4_eta[m]
@@ -936,25 +1106,49 @@ def _g4_32(nb, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, g4_eta, g4_mu, lambdas, z
     """:func:`_g4` in float32 (float64 ``acc``)."""
     acc[:, :] = 0.0
     prjk, pcos, prad = stage[0], stage[1], stage[2]
+    # the ZeroDivisionError of Numba's checked division, which the pair pass does
+    # not use (_fdiv32), raised as in _g4, from the float32 product
+    lo1 = _F32(math.inf)
+    lo2 = _F32(math.inf)
+    for j in range(nb):
+        if nr[j] < lo1:
+            lo2 = lo1
+            lo1 = nr[j]
+        elif nr[j] < lo2:
+            lo2 = nr[j]
+    if nb >= 2 and lo1 * lo2 == _ZERO32:
+        raise ZeroDivisionError("division by zero")
     br1, br2, br3, brad, bcos, base, cur, e = (
         block[0], block[1], block[2], block[3], block[4], block[5], block[6], block[7]
     )
     cap = br1.size
     fill = 0
+    sum_only = True  # as in _g4
+    for m in range(g4_mu.size):
+        if g4_mu[m] != 0.0:
+            sum_only = False
+    lanes = 2 * _LANES
+    span = stage.shape[1] - 2 * lanes
     for j in range(nb - 1):
         k0 = j + 1
         while k0 < nb:
-            k1 = min(nb, k0 + stage.shape[1])
-            _pair_row32(j, k0, k1, r_cut, rjk_limit, nx, ny, nz, nr, nwfc, prjk, pcos, prad)
+            k1 = min(nb, k0 + span)
+            ka = k0 - k0 % lanes  # whole float32 vectors, as in _g4
+            _pair_row32(j, ka, _padded(k1, lanes), r_cut, rjk_limit, nx, ny, nz, nr, nwfc,
+                        prjk, pcos, prad)
             if fill + (k1 - k0) > cap:
-                _flush32(fill, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3,
-                         brad, bcos, base, cur, e, ang, acc)
+                _flush32(fill, sum_only, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2,
+                         br3, brad, bcos, base, cur, e, ang, acc)
                 fill = 0
-            fill = _compact(j, k0, k1, fill, rjk_limit, nr, prjk, pcos, prad,
-                            br1, br2, br3, brad, bcos)
+            if sum_only:
+                fill = _compact_sum(j, k0, k1, ka, fill, rjk_limit, nr, prjk, pcos, prad,
+                                    br1, brad, bcos)
+            else:
+                fill = _compact(j, k0, k1, ka, fill, rjk_limit, nr, prjk, pcos, prad,
+                                br1, br2, br3, brad, bcos)
             k0 = k1
-    _flush32(fill, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad, bcos,
-             base, cur, e, ang, acc)
+    _flush32(fill, sum_only, g4_eta, g4_mu, lambdas, zetas, zeta_int, br1, br2, br3, brad,
+             bcos, base, cur, e, ang, acc)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -965,8 +1159,8 @@ def _one_structure32(positions, weights, a, b, i, r_cut, rjk_limit, g2_eta, g2_m
     nb, g1 = _gather_neighbours(positions, weights, a, b, i, r_cut, nbr[0], nbr[1], nbr[2],
                                 nbr[3], nbr[4], nbr[5], nbr[6])
     out_row[0] = g1
-    _g2(nbr[3], nbr[6], nb, g2_eta, g2_mu, nbr[7], out_row)  # float64, rounded on store
-    for j in range(nb):
+    _g2(nbr[3], nbr[6], nb, g2_eta, g2_mu, out_row)  # float64, rounded on store
+    for j in range(_padded(nb, 2 * _LANES)):  # with the padding (_pad_neighbours)
         nbr32[4, j] = nbr[6, j]
         nbr32[0, j] = nbr[0, j]
         nbr32[1, j] = nbr[1, j]
@@ -1023,9 +1217,10 @@ def _kernel32(
     g4_mu32 = g4_mu.astype(np.float32)
     lambdas32 = lambdas.astype(np.float32)
     zetas32 = zetas.astype(np.float32)
-    stage_len = min(max_atoms, _BLOCK)
-    nbr = np.empty((n_ranges, 8, max_atoms))
-    nbr32 = np.empty((n_ranges, 5, max_atoms), dtype=np.float32)
+    pad = 4 * _LANES  # see _kernel
+    stage_len = min(max_atoms, _BLOCK) + pad
+    nbr = np.empty((n_ranges, 7, max_atoms + pad))
+    nbr32 = np.empty((n_ranges, 5, max_atoms + pad), dtype=np.float32)
     stage = np.empty((n_ranges, 3, stage_len), dtype=np.float32)
     block = np.empty((n_ranges, 8, _BLOCK), dtype=np.float32)
     ang = np.empty((n_ranges, n_ang, _BLOCK), dtype=np.float32)

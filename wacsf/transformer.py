@@ -130,7 +130,9 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         kernels compute in float32 (twice the SIMD lanes; the CPU kernel keeps
         the neighbour search, G2 and the G4 block sums in float64), within
         2.2e-6 relative of float64 on the 110 Fe complexes (every value that
-        float32 holds as a normal number) and about 1.5x as fast on one CPU
+        float32 holds as a normal number; with a shifted G4 grid, values
+        below 1e-10 of their column's largest, far from their Gaussian's
+        centre, can differ by more) and about 1.5x as fast on one CPU
         thread.  The NumPy backend computes in float64 and converts.
     progress : bool, default=None
         Show a progress bar per chunk; ``None`` shows one only when there is
