@@ -285,6 +285,11 @@ def main(argv=None):
                     help="run only the thread-scaling check: end-to-end transform() and the "
                          "kernel alone on 1 and on all threads, runs interleaved, on "
                          "--n-structures rotated copies")
+    ap.add_argument("--ratios", action="store_true",
+                    help="run only the issue's ratios, interleaved: every round times float64 "
+                         "and float32 transform() and kernel on one thread, transform() on all "
+                         "threads and DScribe with one job, back to back, and the ratios are "
+                         "taken within each round (median and range over --repeats rounds)")
     ap.add_argument("--scan", action="store_true",
                     help="run only the size scan: throughput against atoms per structure "
                          "(10-2000), molecules and periodic cells, with a PNG beside --json")
@@ -301,6 +306,18 @@ def main(argv=None):
         return [latency]
     if args.scan:
         return _run_scan(args)
+    if args.ratios:
+        base, source = load_structures(args.data if args.data is not None else _default_data())
+        n = min(args.n_structures, 2000) if args.quick else args.n_structures
+        row = ratio_rounds(rotated_copies(base, n), max(3, args.repeats),
+                           min(args.dscribe_max, n))
+        print(f"ratios within each of {row['rounds']} rounds, {n} rotated copies of {source} "
+              f"(DScribe on {row['n_dscribe']}), load {row['load_start']}-{row['load_end']}:")
+        for key, r in row["ratios"].items():
+            print(f"  {key:44s} median {r['median']:7.2f}   range {r['min']:.2f}-{r['max']:.2f}")
+        if args.json:
+            args.json.write_text(json.dumps(row, indent=2))
+        return [row]
     if args.threads:
         base, source = load_structures(args.data if args.data is not None else _default_data())
         n = min(args.n_structures, 2000) if args.quick else args.n_structures
@@ -548,6 +565,80 @@ def thread_scaling(structures, repeats):
                speedup_transform=row["transform"]["1"] / row["transform"][str(threads)],
                speedup_kernel=row["kernel"]["1"] / row["kernel"][str(threads)])
     return row
+
+
+def ratio_rounds(structures, rounds, n_dscribe):
+    """The issue's ratios, each taken within one round of back-to-back runs.
+
+    On a shared VM the machine's speed drifts by 10-20 % between minutes, so
+    rates measured minutes apart do not make a ratio.  Every round runs, in
+    this order: ``transform`` float64 and float32 and the kernel alone
+    (float64, float32) on one thread, ``transform`` float64 on all threads,
+    and DScribe's ``ACSF.create`` with one job on the first ``n_dscribe``
+    copies; each ratio is formed from one round's runs.  Returns the runs
+    and, per ratio, its median, min and max over the rounds.
+    """
+    from wacsf import _cpu
+
+    threads = numba.config.NUMBA_NUM_THREADS
+    grids = resolve_grids(6.0, 0.0, 32, 64, "shifted", "centred", "xanesnet", (1.0, -1.0),
+                          (1.0, 2.0, 4.0, 8.0))
+    packed = pack(structures, r_cut=PAPER["r_cut"])
+    outs = {dt: np.empty((packed.n_structures, 97), dtype=dt) for dt in ("float64", "float32")}
+    acsf = _dscribe(structures, grids)
+    sub = structures[:n_dscribe]
+    centers = [[0]] * len(sub)
+    load_start = round(os.getloadavg()[0], 2)
+    for dt in ("float64", "float32"):  # compile or load the caches of every kernel used
+        for jobs in (1, threads):
+            WACSFTransformer(**PAPER, dtype=dt, n_jobs=jobs, progress=False).fit_transform(
+                structures[:200])
+        _with_threads(1, lambda dt=dt: _kernel_call(_cpu.wacsf_features, packed, grids,
+                                                    outs[dt]))
+    if acsf is not None:
+        acsf.create(sub[:2], centers=centers[:2], n_jobs=1)
+    n = len(structures)
+    runs = {}
+
+    def timed(key, fn):
+        t0 = time.perf_counter()
+        fn()
+        runs.setdefault(key, []).append(time.perf_counter() - t0)
+
+    for _ in range(rounds):
+        for dt in ("float64", "float32"):
+            t = WACSFTransformer(**PAPER, dtype=dt, n_jobs=1, progress=False).fit()
+            timed(f"transform {dt} 1 thread", lambda t=t: t.transform(structures))
+        for dt in ("float64", "float32"):
+            timed(f"kernel {dt} 1 thread", lambda dt=dt: _with_threads(
+                1, lambda: _kernel_call(_cpu.wacsf_features, packed, grids, outs[dt])))
+        t = WACSFTransformer(**PAPER, n_jobs=threads, progress=False).fit()
+        timed(f"transform float64 {threads} threads", lambda t=t: t.transform(structures))
+        if acsf is not None:
+            timed("dscribe 1 job", lambda: acsf.create(sub, centers=centers, n_jobs=1))
+    per_round = {
+        "float32 / float64, transform, 1 thread": [
+            a / b for a, b in zip(runs["transform float64 1 thread"],
+                                  runs["transform float32 1 thread"])],
+        "float32 / float64, kernel, 1 thread": [
+            a / b for a, b in zip(runs["kernel float64 1 thread"],
+                                  runs["kernel float32 1 thread"])],
+        f"{threads} threads / 1 thread, transform float64": [
+            a / b for a, b in zip(runs["transform float64 1 thread"],
+                                  runs[f"transform float64 {threads} threads"])],
+    }
+    if acsf is not None:
+        per_round["transform float64 1 thread / DScribe 1 job"] = [
+            (n / a) / (len(sub) / d) for a, d in zip(runs["transform float64 1 thread"],
+                                                     runs["dscribe 1 job"])]
+    ratios = {key: dict(median=statistics.median(v), min=min(v), max=max(v), rounds=v)
+              for key, v in per_round.items()}
+    rates = {key: n / statistics.median(ts) if not key.startswith("dscribe")
+             else len(sub) / statistics.median(ts) for key, ts in runs.items()}
+    return dict(n=n, n_dscribe=len(sub), rounds=rounds, threads=threads, cpu=_cpu_model(),
+                date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                load_start=load_start, load_end=round(os.getloadavg()[0], 2),
+                ratios=ratios, median_rates_per_s=rates, runs_s=runs)
 
 
 def _rss_bytes():

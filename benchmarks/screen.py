@@ -247,7 +247,7 @@ def throughput(args):
     start = time.perf_counter()
     list(_candidates(structures, n))
     generate_s = time.perf_counter() - start
-    files = _file_reading(structures, args.n_files)
+    files = _file_reading(structures, args.n_files, model, prepared, args.chunk_size)
     out = {
         "machine": _machine(), "n_candidates": n, "threads": args.threads,
         "chunk_size": args.chunk_size,
@@ -266,22 +266,25 @@ def throughput(args):
                 "last is scored); in memory = screen() on a list made beforehand; "
                 "featurise only = the transform calls alone (generate_and_featurise adds "
                 "making the candidates, as featurise_only did before 2026-12-03 13:00); "
-                "reading files is timed apart",
+                "reading files is timed apart; screen_files_per_s = screen() end to end on "
+                "the directory of read_files_n xyz files (reading included)",
         "load_1min_start": load_start,
     }
     _plot_throughput(out, Path(args.json) / "screen_throughput.png")
     return out
 
 
-def _file_reading(structures, n_files):
+def _file_reading(structures, n_files, model=None, prepared=None, chunk_size=4096):
     """Candidates per second streamed through iter_candidates (reading only) from
     ``n_files`` xyz files in a directory, and from one trajectory and one ase database of
-    ``min(n_files, 5000)`` candidates."""
+    ``min(n_files, 5000)`` candidates; with a model, also ``screen()`` end to end on the
+    directory of xyz files (reading, featurising, predicting, scoring, ranking)."""
     if not n_files:
         return {}
     import ase.db
     from ase.io import write
 
+    from xanesnet_sk import screen
     from xanesnet_sk.screening import iter_candidates
 
     out = {}
@@ -291,6 +294,11 @@ def _file_reading(structures, n_files):
         start = time.perf_counter()
         count = sum(1 for _ in iter_candidates(tmp))
         out.update(read_files_n=count, read_files_per_s=count / (time.perf_counter() - start))
+        if model is not None:
+            start = time.perf_counter()
+            result = screen(model, tmp, prepared, chunk_size=chunk_size)
+            assert len(result.ranking) == count
+            out.update(screen_files_per_s=count / (time.perf_counter() - start))
     m = min(n_files, 5000)
     with tempfile.TemporaryDirectory() as tmp:
         frames = list(_candidates(structures, m, seed=4))
@@ -314,19 +322,24 @@ def _plot_throughput(out, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [("end to end: screen()", out["candidates_per_s"]),
+    rows = [("end to end: screen(), generator", out["candidates_per_s"]),
             (f"screen(), {out['in_memory_n']:,} made beforehand", out["in_memory_per_s"]),
             ("featurise only", out["featurise_only_per_s"]),
             ("predict only (one net)", out["predict_only_per_s"]),
             ("make candidates (generator)", out["generate_candidates_per_s"])]
+    if "screen_files_per_s" in out:
+        rows.insert(1, (f"end to end: screen() on {out['read_files_n']:,} xyz files",
+                        out["screen_files_per_s"]))
     if "read_files_per_s" in out:
         rows.append((f"read xyz files ({out['read_files_n']:,})", out["read_files_per_s"]))
     if "read_traj_per_s" in out:
         rows.append((f"read a .traj ({out['read_traj_db_n']:,})", out["read_traj_per_s"]))
         rows.append((f"read an ase .db ({out['read_traj_db_n']:,})", out["read_db_per_s"]))
     fig, ax = plt.subplots(figsize=(7.5, 4.0), layout="constrained")
+    n_main = 3 if "screen_files_per_s" in out else 2
     ax.barh([r[0] for r in rows], [r[1] for r in rows],
-            color=["tab:blue", "tab:cyan"] + ["tab:gray"] * (len(rows) - 2))
+            color=(["tab:blue", "tab:blue", "tab:cyan"][-n_main:]
+                   + ["tab:gray"] * (len(rows) - n_main)))
     ax.axvline(out["goal_per_s"], color="tab:red", ls="--", label="goal 10,000 / s")
     ax.invert_yaxis()
     ax.set(xlabel="candidates / s", title=f"screen: {out['n_candidates']:,} candidates, "

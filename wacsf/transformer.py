@@ -132,8 +132,10 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
         2.2e-6 relative of float64 on the 110 Fe complexes (every value that
         float32 holds as a normal number; with a shifted G4 grid, values
         below 1e-10 of their column's largest, far from their Gaussian's
-        centre, can differ by more) and about 1.5x as fast on one CPU
-        thread.  The NumPy backend computes in float64 and converts.
+        centre, can differ by more) and about 1.4x as fast on one CPU
+        thread (median of interleaved rounds on a 2-core AMD EPYC, AVX2;
+        the docs' benchmarks page).  The NumPy backend computes in float64
+        and converts.
     progress : bool, default=None
         Show a progress bar per chunk; ``None`` shows one only when there is
         more than one chunk.
