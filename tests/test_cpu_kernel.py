@@ -24,6 +24,7 @@ import math
 import numba
 import numpy as np
 import pytest
+from _helpers import clusters_by_neighbour_count
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
@@ -177,15 +178,7 @@ def test_every_neighbour_count_modulo_the_vector_width(g4):
     vectors padded past the last neighbour (wacsf._cpu._pad_neighbours), and
     every remainder of 4, 8 and 16 lanes gives the oracle's numbers; so do the
     pair rows that start at every offset within a vector."""
-    rng = np.random.default_rng(11)
-    clusters = []
-    for n in range(34):
-        inside = rng.normal(size=(n, 3))
-        inside *= (rng.uniform(0.8, 5.9, size=(n, 1)) / np.linalg.norm(inside, axis=1,
-                                                                          keepdims=True))
-        outside = rng.normal(size=(3, 3))
-        outside *= 6.5 / np.linalg.norm(outside, axis=1, keepdims=True)
-        clusters.append(np.vstack([[0.0, 0.0, 0.0], inside, outside]))
+    clusters = clusters_by_neighbour_count(11)
     packed = _pack(*clusters, numbers=[26] + [6, 8, 1, 7] * 10)
     grids = {"sum-only": {}, "with-mu": dict(g4_scheme="shifted")}[g4]
     got, _ = assert_matches_oracle(packed, n_g2=8, n_g4=16, **grids)
