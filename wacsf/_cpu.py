@@ -55,8 +55,8 @@ depend on the thread count.
 float32: a float32 ``out`` runs :func:`_kernel32`, the same algorithm with
 the pair and eta passes in float32 (see the comment above it for what stays
 float64, and why); measured within 2.2e-6 relative of the float64 kernel on
-the 110 Fe complexes, and 1.5-1.7x its speed on one thread (AVX2 AMD EPYC;
-docs/benchmarks.rst).
+the 110 Fe complexes, and about 1.4x its speed on one thread (median of
+interleaved rounds, 1.3-1.7x; AVX2 AMD EPYC; docs/benchmarks.rst).
 
 Floating point: every function is compiled with ``fastmath=FASTMATH``
 (False).  Two instructions are chosen explicitly instead, per instruction,
