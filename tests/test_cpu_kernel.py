@@ -25,9 +25,6 @@ import numba
 import numpy as np
 import pytest
 from _helpers import clusters_by_neighbour_count
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
 import wacsf
 from wacsf import _cpu, _reference
@@ -311,15 +308,6 @@ def test_every_cached_kernel_has_its_own_cache_file():
     assert {"_kernel", "_serial_kernel", "_kernel32", "_serial_kernel32"} <= set(names.values())
 
 
-@intrinsic
-def _f32_bits(typingctx, x):
-    """The bits of a float32 as an int64 (bitcast to i32, sign-extended)."""
-    def codegen(context, builder, signature, args):
-        return builder.sext(builder.bitcast(args[0], ir.IntType(32)), ir.IntType(64))
-
-    return types.int64(types.float32), codegen
-
-
 @numba.njit
 def _pow2_32(n):
     """2.0f**n, -126 <= n <= 127 (a float32 power of two is exact)."""
@@ -356,18 +344,6 @@ def _exp_neg32_kernel(x):
     return out
 
 
-@numba.njit
-def _exponents_both_ways32(x):
-    """n = round(x / ln 2) from t's bits and by int(t - magic)."""
-    bits = np.empty(x.size, dtype=np.int64)
-    conv = np.empty(x.size, dtype=np.int64)
-    for q in range(x.size):
-        t = _cpu._fma32(max(x[q], _cpu._EXP_MIN_ARG32), _cpu._LOG2E32, _cpu._ROUND_MAGIC32)
-        bits[q] = _f32_bits(t) - _cpu._ROUND_MAGIC32_BITS
-        conv[q] = int(t - _cpu._ROUND_MAGIC32)
-    return bits, conv
-
-
 def test_exp_neg32_reads_n_from_the_rounded_bits_exactly():
     """The float32 exponential's n from t's bits (in int32 lanes, _times_pow2_32) gives
     the exponentials of ``n = int(t - 1.5 * 2^23)`` with Numba's int64 scaling, bit for
@@ -377,8 +353,6 @@ def test_exp_neg32_reads_n_from_the_rounded_bits_exactly():
                         [0.0, -0.0, -1e-38, -86.0, -87.5, -103.9, -104.0, -105.0, -1e30,
                          -math.inf]]
                        ).astype(np.float32)
-    bits, conv = _exponents_both_ways32(x)
-    np.testing.assert_array_equal(bits, conv)
     assert _cpu._ROUND_MAGIC32_BITS == np.float32(_cpu._ROUND_MAGIC32).view(np.int32)
     kernel, before = _exp_neg32_kernel(x), _exp_neg32_by_conversion(x)
     np.testing.assert_array_equal(kernel.view(np.int32), before.view(np.int32))
