@@ -28,13 +28,21 @@ import os
 import warnings
 from collections.abc import Mapping
 from numbers import Integral
+from pathlib import Path
 
 import numba
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 
-from ._readers import read_structures
+from ._molecules import Molecules, read_molecules
+from ._readers import (
+    _no_structure_files,
+    _read_frames,
+    _select,
+    _structure_files,
+    read_structures,
+)
 
 # Imports inside functions: _periodic (the image search) only when a structure is periodic.
 
@@ -180,7 +188,16 @@ def iter_chunks(X, max_rows, absorber_element=None):
     bounded by the chunk, not by the input.
     """
     _check_input(X)
+    if isinstance(X, Molecules):
+        if not len(X):
+            raise ValueError("X holds no structures: wACSF need at least one")
+        yield from _packed_chunks([X], max_rows, absorber_element)
+        return
     if isinstance(X, (str, os.PathLike)):
+        if Path(X).is_dir():  # streamed, plain xyz files read together
+            yield from _packed_chunks(_directory_items(Path(X), max_rows), max_rows,
+                                      absorber_element)
+            return
         X = read_structures(X)
     if (absorber_element is None and type(X) is list and 0 < len(X) <= max_rows
             and all(type(a) is Atoms for a in X)
@@ -223,9 +240,103 @@ def iter_chunks(X, max_rows, absorber_element=None):
         raise ValueError("X holds no structures: wACSF need at least one")
 
 
+def _directory_items(directory, batch):
+    """The structures of a directory, as :func:`read_structures` reads them (in the same
+    order, with the same names, errors and warnings), streamed: ``batch`` files at a
+    time, each batch a :class:`~wacsf._molecules.Molecules` when every structure in it is
+    a molecule (plain xyz files are parsed together, without an ``ase.Atoms`` each),
+    else its ``ase.Atoms`` one by one."""
+    files = _structure_files(directory)
+    if not files:
+        raise ValueError(_no_structure_files(directory))
+
+    def fallback(path):
+        try:
+            frames = _read_frames(path)
+        except ValueError as exc:  # read_structures's message for a directory
+            raise ValueError(
+                f"{exc} (in directory {str(directory)!r}, whose {len(files)} structure files "
+                f"are all read: fix this file or move it out)"
+            ) from exc
+        return _select(path, frames, None)
+
+    for k in range(0, len(files), batch):
+        got = read_molecules(files[k:k + batch], base=k, fallback=fallback)
+        if isinstance(got, Molecules):
+            yield got
+        else:
+            yield from got
+
+
+def _packed_chunks(items, max_rows, absorber_element):
+    """:func:`iter_chunks` of ``items``, each a :class:`~wacsf._molecules.Molecules` or an
+    ``ase.Atoms`` (a directory's batches): the chunks close exactly where those of the
+    same structures as a list close.  A chunk of molecules only is one ``Molecules``; one
+    mixing them with ``ase.Atoms`` (a directory holding crystals too) is a
+    :class:`Chunk` of ``ase.Atoms``."""
+    z = None if absorber_element is None else _atomic_number(absorber_element,
+                                                             "absorber_element")
+    parts, rows, atoms_seen, base = [], 0, 0, 0
+    for item in items:
+        if isinstance(item, Atoms):
+            parts.append([item])
+            rows += 1 if z is None else max(1, int(np.count_nonzero(item.numbers == z)))
+            atoms_seen += len(item.arrays["positions"])
+            if rows >= max_rows or atoms_seen >= ATOMS_PER_CHUNK:
+                yield _joined(parts, base)
+                base += sum(map(len, parts))
+                parts, rows, atoms_seen = [], 0, 0
+            continue
+        counts = item.counts
+        if z is None:
+            item_rows = np.ones(len(item), dtype=np.int64)
+        else:
+            owner = np.repeat(np.arange(len(item)), counts)
+            item_rows = np.maximum(1, np.bincount(owner[item.numbers == z],
+                                                  minlength=len(item)))
+        start = 0
+        while start < len(item):
+            # the first structure whose addition reaches a limit closes the chunk
+            more_rows = rows + np.cumsum(item_rows[start:])
+            more_atoms = atoms_seen + np.cumsum(counts[start:])
+            full = np.flatnonzero((more_rows >= max_rows) | (more_atoms >= ATOMS_PER_CHUNK))
+            if not full.size:
+                parts.append(item[start:])
+                rows, atoms_seen = int(more_rows[-1]), int(more_atoms[-1])
+                break
+            stop = start + int(full[0]) + 1
+            parts.append(item[start:stop])
+            yield _joined(parts, base)
+            base += sum(map(len, parts))
+            parts, rows, atoms_seen = [], 0, 0
+            start = stop
+    if parts:
+        yield _joined(parts, base)
+    elif base == 0:
+        raise ValueError("X holds no structures: wACSF need at least one")
+
+
+def _joined(parts, base):
+    """One chunk of consecutive ``parts`` (Molecules, or lists of one ase.Atoms) from input
+    position ``base``."""
+    if not all(isinstance(p, Molecules) for p in parts):
+        return Chunk([atoms for p in parts for atoms in p], base)
+    if len(parts) == 1:
+        p = parts[0]
+        return Molecules(p.numbers, p.positions, p.offsets, p.names, p.sources, base)
+    counts = np.concatenate([p.counts for p in parts])
+    offsets = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return Molecules(np.concatenate([p.numbers for p in parts]),
+                     np.concatenate([p.positions for p in parts]), offsets,
+                     [n for p in parts for n in p.names],
+                     [s for p in parts for s in p.sources], base)
+
+
 def _as_atoms_list(X):
-    """Accept Atoms, a path, or an iterable of Atoms/paths; return a list of Atoms."""
-    if isinstance(X, Chunk):
+    """Accept Atoms, a path, or an iterable of Atoms/paths; return a list of Atoms
+    (or the :class:`~wacsf._molecules.Molecules` given)."""
+    if isinstance(X, (Chunk, Molecules)):
         return X
     if isinstance(X, Atoms):
         raise TypeError(
@@ -317,6 +428,8 @@ def _absorber_indices(atoms_list, absorber):
         return np.full(n, int(absorber), dtype=np.int64)
     if isinstance(absorber, str) and absorber == "auto":
         idx = np.zeros(n, dtype=np.int64)
+        if isinstance(atoms_list, Molecules):  # plain xyz files: no info["absorber"]
+            return idx
         for i, atoms in enumerate(atoms_list):
             value = atoms.info.get("absorber")
             if type(value) is int:  # the common case, without _info_index's checks
@@ -543,18 +656,22 @@ def pack(X, weights="Z", absorber="auto", absorber_element=None, r_cut=None,
     """
     atoms_list = _as_atoms_list(X)
     n = len(atoms_list)
-    # ase keeps per-atom data in atoms.arrays; reading it there skips the properties
-    position_list = [a.arrays["positions"] for a in atoms_list]
-    number_list = [a.arrays["numbers"] for a in atoms_list]
-    counts = np.fromiter(map(len, number_list), dtype=np.int64, count=n)
+    if isinstance(atoms_list, Molecules):  # already flat (read from plain xyz files)
+        counts, offsets = atoms_list.counts, atoms_list.offsets
+        positions, numbers = atoms_list.positions, atoms_list.numbers
+    else:
+        # ase keeps per-atom data in atoms.arrays; reading it there skips the properties
+        position_list = [a.arrays["positions"] for a in atoms_list]
+        number_list = [a.arrays["numbers"] for a in atoms_list]
+        counts = np.fromiter(map(len, number_list), dtype=np.int64, count=n)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        positions = np.ascontiguousarray(np.concatenate(position_list), dtype=np.float64)
+        numbers = np.concatenate(number_list).astype(np.int64, copy=False)
     empty = np.flatnonzero(counts == 0)
     if empty.size:
         s = int(empty[0])
         raise ValueError(f"structure {_sid(atoms_list, s)}{_where(atoms_list[s])} has no atoms")
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    positions = np.ascontiguousarray(np.concatenate(position_list), dtype=np.float64)
-    numbers = np.concatenate(number_list).astype(np.int64, copy=False)
 
     bad_coords = _first_non_finite(positions)
     if bad_coords >= 0:
@@ -576,7 +693,10 @@ def pack(X, weights="Z", absorber="auto", absorber_element=None, r_cut=None,
     w = _atom_weights(numbers, offsets, weights, atoms_list)
     sites = _site_list(atoms_list, numbers, offsets, counts, absorber, absorber_element,
                        on_missing_absorber)
-    periodic = np.concatenate([a.pbc for a in atoms_list]).reshape(n, 3).any(axis=1)
+    if isinstance(atoms_list, Molecules):
+        periodic = np.zeros(n, dtype=bool)
+    else:
+        periodic = np.concatenate([a.pbc for a in atoms_list]).reshape(n, 3).any(axis=1)
     if not len(sites):  # every structure skipped (on_missing_absorber="skip")
         none = np.zeros(0, dtype=np.int64)
         return PackedStructures(np.zeros((0, 3)), np.zeros(0), np.zeros(1, dtype=np.int64),

@@ -16,7 +16,14 @@ import inspect
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .screening import _best, _candidate_partitions, _join, _prepare, _read_partition
+from .screening import (
+    _aligned_chunks,
+    _best,
+    _candidate_partitions,
+    _join,
+    _prepare,
+    _read_partition,
+)
 from .screening import screen as _local_screen
 
 # Imports inside functions: dask ([dask]) and the site-averaging code (torch) only when
@@ -114,7 +121,8 @@ def predict(model, structures, npartitions=None, partition_size=2000, absorber_e
 def _screen_partition(setup, description, offset):
     """One partition of a screening: read its candidates, featurise, predict and score them
     in the chunks a local run uses; only the scores and the best ``top_k`` come back."""
-    parts = list(setup.score_stream(_read_partition(description), offset))
+    parts = list(setup.score_stream(_aligned_chunks(_read_partition(description), offset,
+                                                    setup.chunk_size)))
     return _join(parts, setup.top_k) if parts else None
 
 

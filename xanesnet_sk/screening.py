@@ -44,6 +44,7 @@ from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
 from wacsf import WACSFTransformer, absorber_indices, read_structures
+from wacsf._molecules import Molecules, read_molecules
 from wacsf._readers import _structure_files
 
 from .measured import PreparedSpectrum, as_measured, prepare_measured
@@ -195,6 +196,48 @@ def iter_candidates(candidates):
                             f"row, got {type(item).__name__}")
 
 
+def _one_file(path):
+    """:func:`iter_candidates`'s reading of one file of a directory."""
+    return read_structures([path])
+
+
+def _candidate_chunks(candidates, size):
+    """The candidates of :func:`iter_candidates`, in chunks of ``size`` (the last one
+    shorter): ``(offset, chunk)``, ``chunk`` a list of ``ase.Atoms`` or, for a directory's
+    plain xyz files, a :class:`wacsf._molecules.Molecules` (read together, without an
+    ``ase.Atoms`` each: the same atoms, names, order and errors)."""
+    if isinstance(candidates, (str, os.PathLike)) and Path(candidates).is_dir():
+        path = Path(candidates)
+        files = _structure_files(path)
+        if not files:
+            raise ValueError(f"{path}: no structure files (.xyz, .extxyz, .cif, POSCAR, ...)")
+        for k in range(0, len(files), size):
+            yield k, read_molecules(files[k:k + size], base=k, fallback=_one_file)
+        return
+    yield from _aligned_chunks(iter_candidates(candidates), 0, size)
+
+
+def _aligned_chunks(items, offset, size):
+    """``(offset, chunk)`` of consecutive candidates ``items`` (an iterable of ``ase.Atoms``,
+    or a :class:`wacsf._molecules.Molecules`) from input position ``offset``, cut at
+    multiples of ``size`` of the whole input (so that a cluster's partitions make the very
+    chunks a local run makes).  An iterable is consumed a chunk at a time."""
+    if isinstance(items, Molecules):
+        start = 0
+        while start < len(items):
+            stop = min(len(items), start + size - (offset + start) % size)
+            yield offset + start, items[start:stop]
+            start = stop
+        return
+    stream = iter(items)
+    while True:
+        chunk = list(islice(stream, size - offset % size))
+        if not chunk:
+            return
+        yield offset, chunk
+        offset += len(chunk)
+
+
 def _candidate_partitions(candidates, size):
     """The candidates as consecutive partitions of ``size``, each described by a small
     picklable ``(kind, ...)`` tuple that :func:`_read_partition` turns into its
@@ -246,12 +289,13 @@ def _candidate_partitions(candidates, size):
 
 
 def _read_partition(description):
-    """The ``ase.Atoms`` of one partition of :func:`_candidate_partitions`."""
+    """The ``ase.Atoms`` of one partition of :func:`_candidate_partitions` (for files, a
+    :class:`wacsf._molecules.Molecules` where all are molecules)."""
     kind, *what = description
     if kind == "atoms":
         return what[0]
-    if kind == "files":
-        return read_structures(what[0])
+    if kind == "files":  # Molecules when every file is a molecule (plain xyz: read fast)
+        return read_molecules(what[0], fallback=_one_file)
     if kind == "db":
         path, first, last = what
         out = []
@@ -347,6 +391,9 @@ def _element_number(element):
 
 def _check_absorbers(atoms_list, z, absorber, site_mode, measured_source):
     """ValueError naming the first candidate without the absorbing element."""
+    if isinstance(atoms_list, Molecules):
+        _check_molecules(atoms_list, z, absorber, site_mode, measured_source)
+        return
     numbers = [atoms.arrays["numbers"] for atoms in atoms_list]
     if site_mode:
         bad = [k for k, n in enumerate(numbers) if not (n == z).any()]
@@ -368,6 +415,29 @@ def _check_absorbers(atoms_list, z, absorber, site_mode, measured_source):
     raise ValueError(f"candidate {name} ({where}): its absorbing atom {int(indices[k])} is "
                      f"{got}, but {measured_source} is a {chemical_symbols[z]} edge; put the "
                      f"{chemical_symbols[z]} atom first or use absorber_element")
+
+
+def _check_molecules(molecules, z, absorber, site_mode, measured_source):
+    """:func:`_check_absorbers` of a :class:`wacsf._molecules.Molecules`, vectorised."""
+    n, counts, offsets = len(molecules), molecules.counts, molecules.offsets
+    if site_mode:
+        owner = np.repeat(np.arange(n), counts)
+        ok = np.bincount(owner[molecules.numbers == z], minlength=n) > 0
+    else:
+        local = None
+        if isinstance(absorber, str) and absorber == "auto":  # plain xyz: no info
+            local = np.zeros(n, dtype=np.int64)
+        elif isinstance(absorber, Integral) and not isinstance(absorber, bool):
+            local = np.full(n, int(absorber), dtype=np.int64)
+            local = np.where(local < 0, local + counts, local)
+            if ((local < 0) | (local >= counts)).any():
+                local = None
+        if local is None:  # anything else, and every error, the general way
+            _check_absorbers(list(molecules), z, absorber, site_mode, measured_source)
+            return
+        ok = molecules.numbers[offsets[:-1] + local] == z
+    if not ok.all():  # the general way names the candidate
+        _check_absorbers(list(molecules), z, absorber, site_mode, measured_source)
 
 
 def _item(array, index):
@@ -511,36 +581,33 @@ class _Screening:
                for i in np.argsort(score, kind="stable")[:self.top_k]]
         return _Part(
             offset=offset,
-            names=[str(atoms.info.get("name", offset + i)) for i, atoms in enumerate(chunk)],
+            names=(list(chunk.names) if isinstance(chunk, Molecules) else
+                   [str(atoms.info.get("name", offset + i)) for i, atoms in enumerate(chunk)]),
             score=score, delta_mu=dmu, chi2=chi2, scale=a,
             mean_std=std.mean(axis=1) if std is not None else np.full(len(chunk), np.nan),
             n_sites=counts, top=top)
 
-    def score_stream(self, atoms, offset, bar=None):
-        """The parts of consecutive candidates ``atoms`` (an iterable) from input position
-        ``offset``, cut into chunks at multiples of ``chunk_size`` of the whole input (so a
-        cluster's partitions predict the very batches a local run does).
+    def score_stream(self, chunks, bar=None):
+        """The parts of consecutive chunks of candidates, ``chunks`` an iterable of
+        ``(offset, chunk)`` (see :func:`_candidate_chunks` and :func:`_aligned_chunks`:
+        cut at multiples of ``chunk_size`` of the whole input, so a cluster's partitions
+        predict the very batches a local run does).
 
-        The next chunk is read (the iterable consumed: files parsed, structures made)
-        while the last one is featurised, predicted and scored on a second Python
-        thread: reading holds the GIL, the featuriser's kernel and torch release it.
-        One chunk is scored at a time, each by the same code, so the parts are those of
-        one chunk after another; an error in a chunk comes before an error in reading
-        the next.
+        The next chunk is read (the iterable consumed: files read and parsed, structures
+        made) while the last one is featurised, predicted and scored on a second Python
+        thread: reading releases the GIL in its system calls and compiled parsing, and
+        the featuriser's kernel and torch release it too.  One chunk is scored at a
+        time, each by the same code, so the parts are those of one chunk after another;
+        an error in a chunk comes before an error in reading the next.
         """
-        stream = iter(atoms)
-
-        def read(position):
-            return list(islice(stream, self.chunk_size - position % self.chunk_size))
-
+        stream = iter(chunks)
         pool = ThreadPoolExecutor(1, thread_name_prefix="screen")
         try:
-            chunk = read(offset)
-            while chunk:
+            offset, chunk = next(stream, (0, None))
+            while chunk is not None:
                 future = pool.submit(self.score_chunk, chunk, offset)
-                offset += len(chunk)
                 try:
-                    chunk = read(offset)
+                    offset, chunk = next(stream, (0, None))
                 except BaseException:
                     future.result()  # this chunk's error, if any, first
                     raise
@@ -667,7 +734,7 @@ def screen(model, candidates, measured, *, e0=None, shift=0.0, energies=None,
     bar = tqdm(desc="screening", unit="candidate") if progress else None
     parts, best = [], []
     try:
-        for part in setup.score_stream(iter_candidates(candidates), 0, bar):
+        for part in setup.score_stream(_candidate_chunks(candidates, setup.chunk_size), bar):
             best = _best(best + part.top, top_k)  # only the best spectra are kept
             part.top = []
             parts.append(part)
