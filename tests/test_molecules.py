@@ -314,3 +314,50 @@ def test_screen_errors_name_the_candidate_file(tmp_path):
         with pytest.raises(ValueError) as from_files:
             screen(model, d, measured, **kwargs, **params)
         assert str(from_files.value) == str(from_list.value)
+
+
+def _tokens():
+    rng = np.random.default_rng(1)
+    values = np.concatenate([rng.uniform(-20, 20, 3000), rng.normal(0, 1e-3, 500),
+                             np.exp(rng.uniform(-50, 50, 500)), rng.integers(-10**6, 10**6, 500)])
+    tokens = [f"{v:22.15f}".strip() for v in values[:1500]]
+    tokens += [f"{v:.6f}" for v in values[1500:3000]]
+    tokens += [repr(float(v)) for v in values[3000:]] + [f"{v:.9e}" for v in values[3000:]]
+    tokens += ["0", "-0", "0.0", "-0.000", "+.5", "5.", ".5e1", "1E+00", "0e999", "-2.5e-3",
+               "9007199254740992", "9007199254740993", "4503599627370497.5", "1e22", "1e-22",
+               "1e23", "123456789012345e-30", "0.1", "0.3", "123456789012345678",
+               "12345678901234567", "000000000000000001", "0000000000000000001", "1.2.3", "1e",
+               "1e+", "e5", ".", "-", "+-1", "1_0", "0x10", "1e00001", "nan", "inf", "1d0"]
+    return tokens
+
+
+def test_numbers_convert_as_float_does():
+    """The batch pass's conversion (``_number``) gives float()'s double wherever it converts,
+    and converts what the line-by-line pass's ``_decimal`` converts (up to 18 digits)."""
+    from wacsf._readers import _decimal
+
+    powers = _molecules._POWERS_OF_TEN
+    converted = 0
+    tokens = _tokens()
+    for tok in tokens:
+        text = np.frombuffer(tok.encode(), dtype=np.uint8)
+        ok, value = _molecules._number(text, 0, text.size, powers)
+        ok_before, before = _decimal(text, 0, text.size, powers)
+        digits = sum(c.isdigit() for c in tok.lower().split("e")[0])
+        assert ok == (ok_before and digits <= 18), tok
+        if ok:
+            assert np.float64(value).tobytes() == np.float64(float(tok)).tobytes(), tok
+            assert np.float64(value).tobytes() == np.float64(before).tobytes(), tok
+            converted += 1
+    assert converted > 0.65 * len(tokens)  # most are converted by the compiled pass
+
+
+def test_files_of_many_numbers_read_as_read_structures_reads_them(tmp_path):
+    """Every token above as an atom's coordinate, a file each (numbers the compiled pass
+    cannot take go to the full reader, or are its errors)."""
+    tokens = _tokens()
+    picks = list(range(0, 4000, 97)) + list(range(5000, len(tokens)))
+    texts = [f"2\n\nFe 0 0 0\nO {tokens[k]} 1.5 -{tokens[k]}\n" for k in picks]
+    paths = _write(tmp_path, texts)
+    for k in range(0, len(paths), 9):
+        _same(paths[k:k + 9])

@@ -4,7 +4,7 @@ Reading a directory of small molecules one file at a time through
 :func:`wacsf.read_structures` costs about 200 us of Python per file (line
 splitting, checks, an ``ase.Atoms``, then packing it again for the kernel),
 several times what the kernel needs to featurise it.  :func:`read_molecules`
-reads a batch of files with one ``os.read`` each and parses all of them in
+reads a batch of files into one buffer and parses all of them in
 one compiled, GIL-free pass into the packed layout the kernels take
 (:class:`Molecules`).
 
@@ -13,7 +13,7 @@ does: a file of ASCII text holding one frame -- a count line of digits, a
 comment line without ``Lattice=`` or ``Properties=``, that many atom lines
 ``label x y z [more fields]`` with a label of one or two letters (any case)
 or an atomic number, and coordinates that are plain decimals converted
-exactly (see ``wacsf._readers._decimal``), then only blank lines -- with no
+exactly (see :func:`_number`), then only blank lines -- with no
 two atoms closer than ``MIN_SEPARATION``.  Every other file (extended xyz,
 another format, a second frame, a repeated atom line, an unusual number, a
 file with an error) goes to the full reader, so atoms, names, errors and
@@ -32,7 +32,6 @@ from ._readers import (
     _POWERS_OF_TEN,
     _SYMBOL_CODES,
     MIN_SEPARATION,
-    _decimal,
     _is_space,
     _label_number,
     read_structures,
@@ -40,7 +39,7 @@ from ._readers import (
 
 __all__ = ["Molecules", "read_molecules"]
 
-#: Bytes asked of each ``os.read``; a file is read until a read returns nothing.
+#: Bytes asked of each read; a file is read until a read returns nothing.
 _READ_SIZE = 1 << 16
 
 
@@ -101,37 +100,138 @@ class Molecules(Sequence):
         return f"Molecules({len(self)} structures, {self.numbers.size} atoms)"
 
 
-def _read_bytes(path):
-    """The bytes of a file (b"" where it cannot be opened: the full reader names why)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return b""
-    try:
-        data = os.read(fd, _READ_SIZE)
-        if data:
-            more = os.read(fd, _READ_SIZE)  # a short read is not trusted to be the end
-            if more:
-                parts = [data, more]
-                while more:
-                    more = os.read(fd, _READ_SIZE)
-                    parts.append(more)
-                data = b"".join(parts)
-        return data
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
+def _read_files(paths):
+    """(bytes of every file one after another as one uint8 array, bounds): file k is
+    ``data[bounds[k]:bounds[k + 1]]``, empty where it cannot be opened or read (the full
+    reader then names why).  Read with ``os.readv`` straight into one growing buffer (no
+    bytes object per file), each file until a read returns nothing."""
+    capacity = 8192 * max(len(paths), 1)
+    data = np.empty(capacity, dtype=np.uint8)
+    view = memoryview(data)
+    bounds = np.zeros(len(paths) + 1, dtype=np.int64)
+    at = 0
+    for k, path in enumerate(paths):
+        start = at
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            bounds[k + 1] = at
+            continue
+        try:
+            while True:
+                if capacity - at < _READ_SIZE:
+                    capacity = 2 * capacity + _READ_SIZE
+                    grown = np.empty(capacity, dtype=np.uint8)
+                    grown[:at] = data[:at]
+                    data, view = grown, memoryview(grown)
+                got = os.readv(fd, [view[at:at + _READ_SIZE]])
+                if not got:
+                    break
+                at += got
+        except OSError:
+            at = start  # a file that cannot be read whole is not read at all
+        finally:
+            os.close(fd)
+        bounds[k + 1] = at
+    return data[:at], bounds
+
+
+@numba.njit(cache=True)
+def _plain_text(text):
+    """Whether the bytes ``text`` may be read by the compiled pass: printable ASCII, tab,
+    the unit separator (both spaces to ``str.split``), newline, and carriage return before
+    a newline.  The other control characters split lines in Python's ``str.splitlines``
+    (vertical tab, form feed, 0x1c-0x1e, a lone carriage return) or are refused by the
+    reader (NUL); bytes beyond ASCII need decoding: all go to the full reader.
+
+    After this check, a byte ``c`` within a line is a space to ``str.split`` exactly when
+    ``c <= 32`` (the compiled pass relies on it).
+    """
+    bad = np.uint8(0)
+    cr = np.uint8(0)
+    for c in text:  # no early exit, in bytes: the loop runs on whole vectors
+        printable = np.uint8(np.uint8(c - np.uint8(32)) < np.uint8(95))
+        space = (np.uint8(c == np.uint8(9)) | np.uint8(c == np.uint8(10))
+                 | np.uint8(c == np.uint8(31)))
+        cr |= np.uint8(c == np.uint8(13))
+        bad |= (printable | space | np.uint8(c == np.uint8(13))) ^ np.uint8(1)
+    if bad:
+        return False
+    if cr:
+        for i in range(text.size):
+            if text[i] == 13 and (i + 1 == text.size or text[i + 1] != 10):
+                return False
+    return True
 
 
 @numba.njit(cache=True, inline="always")
-def _plain_byte(c):
-    """Whether byte ``c`` may appear in a file the compiled pass reads: printable ASCII,
-    tab, the unit separator (both spaces to ``str.split``), newline, or carriage return
-    (before a newline: checked apart).  The other control characters split lines in
-    Python's ``str.splitlines`` (vertical tab, form feed, 0x1c-0x1e) or are refused by
-    the reader (NUL); bytes beyond ASCII need decoding: all go to the full reader."""
-    return 32 <= c <= 126 or c == 9 or c == 10 or c == 13 or c == 31
+def _number(buf, start, end, powers):
+    """:func:`wacsf._readers._decimal` of ``buf[start:end]``, its loops without a test of
+    the point or of overflow per digit: at most 18 digits in all (so that the integer
+    cannot overflow), then the same test (the digits' integer w <= 2**53 and a power of
+    ten within +-22) and the same one IEEE operation, so the same double bit for bit
+    where both convert; anything else is (False, 0.0), left to the full reader."""
+    i = start
+    negative = False
+    c = buf[i]
+    if c == 43 or c == 45:  # + or -
+        negative = c == 45
+        i += 1
+    w = 0
+    first = i
+    while i < end:
+        d = np.int64(buf[i]) - 48
+        if not 0 <= d <= 9:
+            break
+        w = 10 * w + d
+        i += 1
+    digits = i - first
+    fraction = 0
+    if i < end and buf[i] == 46:  # the point
+        i += 1
+        first = i
+        while i < end:
+            d = np.int64(buf[i]) - 48
+            if not 0 <= d <= 9:
+                break
+            w = 10 * w + d
+            i += 1
+        fraction = i - first
+        digits += fraction
+    if digits == 0 or digits > 18:
+        return False, 0.0
+    exponent = 0
+    if i < end:
+        c = buf[i]
+        if c != 101 and c != 69:  # e or E
+            return False, 0.0
+        i += 1
+        negative_exponent = False
+        if i < end and (buf[i] == 43 or buf[i] == 45):
+            negative_exponent = buf[i] == 45
+            i += 1
+        if i == end or end - i > 4:
+            return False, 0.0
+        while i < end:
+            d = np.int64(buf[i]) - 48
+            if not 0 <= d <= 9:
+                return False, 0.0
+            exponent = 10 * exponent + d
+            i += 1
+        if negative_exponent:
+            exponent = -exponent
+    exponent -= fraction
+    if w > 2**53:
+        return False, 0.0
+    if w == 0:
+        value = 0.0
+    elif 0 <= exponent <= 22:
+        value = float(w) * powers[exponent]
+    elif -22 <= exponent < 0:
+        value = float(w) / powers[-exponent]
+    else:
+        return False, 0.0
+    return True, -value if negative else value
 
 
 @numba.njit(cache=True)
@@ -177,10 +277,8 @@ def _has(buf, a, b, word):
 def _scan_file(buf, a, b, n, codes, powers, lattice, properties, numbers, positions, min_sep):
     """Parse one single-frame xyz file ``buf[a:b]`` of ``n`` atoms into ``numbers`` and
     ``positions`` (rows 0..n-1); False where the full reader must read it."""
-    for i in range(a, b):
-        c = buf[i]
-        if not _plain_byte(c) or (c == 13 and (i + 1 == b or buf[i + 1] != 10)):
-            return False
+    if not _plain_text(buf[a:b]):
+        return False
     n_check, at = _count_line(buf, a, b)
     if n_check != n:
         return False
@@ -192,15 +290,15 @@ def _scan_file(buf, a, b, n, codes, powers, lattice, properties, numbers, positi
     if _has(buf, start, at, lattice) or _has(buf, start, at, properties):
         return False  # extended xyz: ase reads it
     at += 1
+    # in plain text (checked above), a byte within a line is a space when it is <= 32
     for k in range(n):
-        field = 0
-        while field < 4:
-            while at < b and buf[at] != 10 and _is_space(buf[at]):
+        for field in range(4):
+            while at < b and buf[at] <= 32 and buf[at] != 10:
                 at += 1
             if at == b or buf[at] == 10:
                 return False
             s = at
-            while at < b and not _is_space(buf[at]):
+            while at < b and buf[at] > 32:
                 at += 1
             if field == 0:
                 z = _label_number(buf, s, at, codes)
@@ -208,16 +306,15 @@ def _scan_file(buf, a, b, n, codes, powers, lattice, properties, numbers, positi
                     return False
                 numbers[k] = z
             else:
-                ok, value = _decimal(buf, s, at, powers)
+                ok, value = _number(buf, s, at, powers)
                 if not ok:
                     return False
                 positions[k, field - 1] = value
-            field += 1
         while at < b and buf[at] != 10:  # further fields are not read
             at += 1
         at += 1
     while at < b:  # only blank lines may follow
-        if not _is_space(buf[at]):
+        if buf[at] > 32:
             return False
         at += 1
     limit = min_sep * min_sep
@@ -304,11 +401,7 @@ def read_molecules(files, base=0, fallback=None):
         def fallback(path):
             return read_structures([path])
     fast = [k for k, f in enumerate(files) if f[-4:].lower() == ".xyz"]
-    raws = [_read_bytes(files[k]) for k in fast]
-    bounds = np.zeros(len(raws) + 1, dtype=np.int64)
-    np.cumsum([len(r) for r in raws], out=bounds[1:])
-    buf = np.frombuffer(b"".join(raws), dtype=np.uint8)
-    del raws
+    buf, bounds = _read_files([files[k] for k in fast])
     counts_fast, numbers, positions = _scan_files(
         buf, bounds, _SYMBOL_CODES, _POWERS_OF_TEN, _LATTICE, _PROPERTIES, MIN_SEPARATION,
         _BRUTE_FORCE_ATOMS)

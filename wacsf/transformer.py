@@ -394,7 +394,10 @@ class WACSFTransformer(TransformerMixin, BaseEstimator):
             Structures (molecules, clusters or periodic): a list, any
             iterable consumed lazily in chunks (a generator,
             ``ase.io.iread(...)``, rows of an ``ase.db``), structure files,
-            or a directory of them (see :func:`wacsf.read_structures`).
+            or a directory of them (see :func:`wacsf.read_structures`).  A
+            directory is read a chunk at a time, its plain xyz files parsed
+            together straight into the kernel's arrays (no ``ase.Atoms``
+            each; the same atoms, names and errors as ``read_structures``).
 
         Returns
         -------
