@@ -306,6 +306,23 @@ def test_a_chunk_closes_at_atoms_per_chunk_atoms(monkeypatch):
     assert _chunks([ethane] * 5, 100) == [(0, 3), (3, 2)]
 
 
+def test_a_list_is_chunked_as_the_same_structures_streamed(monkeypatch):
+    """A list of Atoms is cut by slicing (no per-item loop), exactly where the same
+    structures from an iterator are cut, at either limit."""
+    from wacsf import _structures
+
+    rng = np.random.default_rng(0)
+    names = ["H2O", "CH4", "C2H6", "CH3CH2OH", "C6H6", "NH3"]
+    mols = [molecule(names[k]) for k in rng.integers(len(names), size=40)]
+    for max_rows, atoms_limit in [(1, 10**9), (7, 10**9), (40, 10**9), (41, 10**9),
+                                  (100, 12), (5, 30), (9, 1)]:
+        monkeypatch.setattr(_structures, "ATOMS_PER_CHUNK", atoms_limit)
+        assert _chunks(mols, max_rows) == _chunks(iter(mols), max_rows), (max_rows, atoms_limit)
+    monkeypatch.setattr(_structures, "ATOMS_PER_CHUNK", 10**9)
+    chunk = next(_structures.iter_chunks(mols, 7))
+    assert type(chunk) is _structures.Chunk and len(chunk) == 7 and chunk[3] is mols[3]
+
+
 def test_chunked_transform_names_rows_by_input_index_and_never_changes_a_number():
     mols = [molecule(n) for n in ("C2H6", "CH4", "H2O", "C2H6", "CH3CH2OH")]
     with pytest.warns(UserWarning, match="skipped 1 structures"):

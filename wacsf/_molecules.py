@@ -13,7 +13,7 @@ does: a file of ASCII text holding one frame -- a count line of digits, a
 comment line without ``Lattice=`` or ``Properties=``, that many atom lines
 ``label x y z [more fields]`` with a label of one or two letters (any case)
 or an atomic number, and coordinates that are plain decimals converted
-exactly (see :func:`_number`), then only blank lines -- with no
+exactly (see ``wacsf._readers._decimal``), then only blank lines -- with no
 two atoms closer than ``MIN_SEPARATION``.  Every other file (extended xyz,
 another format, a second frame, a repeated atom line, an unusual number, a
 file with an error) goes to the full reader, so atoms, names, errors and
@@ -32,6 +32,7 @@ from ._readers import (
     _POWERS_OF_TEN,
     _SYMBOL_CODES,
     MIN_SEPARATION,
+    _decimal,
     _is_space,
     _label_number,
     read_structures,
@@ -164,76 +165,6 @@ def _plain_text(text):
     return True
 
 
-@numba.njit(cache=True, inline="always")
-def _number(buf, start, end, powers):
-    """:func:`wacsf._readers._decimal` of ``buf[start:end]``, its loops without a test of
-    the point or of overflow per digit: at most 18 digits in all (so that the integer
-    cannot overflow), then the same test (the digits' integer w <= 2**53 and a power of
-    ten within +-22) and the same one IEEE operation, so the same double bit for bit
-    where both convert; anything else is (False, 0.0), left to the full reader."""
-    i = start
-    negative = False
-    c = buf[i]
-    if c == 43 or c == 45:  # + or -
-        negative = c == 45
-        i += 1
-    w = 0
-    first = i
-    while i < end:
-        d = np.int64(buf[i]) - 48
-        if not 0 <= d <= 9:
-            break
-        w = 10 * w + d
-        i += 1
-    digits = i - first
-    fraction = 0
-    if i < end and buf[i] == 46:  # the point
-        i += 1
-        first = i
-        while i < end:
-            d = np.int64(buf[i]) - 48
-            if not 0 <= d <= 9:
-                break
-            w = 10 * w + d
-            i += 1
-        fraction = i - first
-        digits += fraction
-    if digits == 0 or digits > 18:
-        return False, 0.0
-    exponent = 0
-    if i < end:
-        c = buf[i]
-        if c != 101 and c != 69:  # e or E
-            return False, 0.0
-        i += 1
-        negative_exponent = False
-        if i < end and (buf[i] == 43 or buf[i] == 45):
-            negative_exponent = buf[i] == 45
-            i += 1
-        if i == end or end - i > 4:
-            return False, 0.0
-        while i < end:
-            d = np.int64(buf[i]) - 48
-            if not 0 <= d <= 9:
-                return False, 0.0
-            exponent = 10 * exponent + d
-            i += 1
-        if negative_exponent:
-            exponent = -exponent
-    exponent -= fraction
-    if w > 2**53:
-        return False, 0.0
-    if w == 0:
-        value = 0.0
-    elif 0 <= exponent <= 22:
-        value = float(w) * powers[exponent]
-    elif -22 <= exponent < 0:
-        value = float(w) / powers[-exponent]
-    else:
-        return False, 0.0
-    return True, -value if negative else value
-
-
 @numba.njit(cache=True)
 def _count_line(buf, a, b):
     """(atoms, index after the line's newline) of a count line of plain digits at
@@ -306,7 +237,7 @@ def _scan_file(buf, a, b, n, codes, powers, lattice, properties, numbers, positi
                     return False
                 numbers[k] = z
             else:
-                ok, value = _number(buf, s, at, powers)
+                ok, value = _decimal(buf, s, at, powers)
                 if not ok:
                     return False
                 positions[k, field - 1] = value

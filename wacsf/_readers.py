@@ -177,37 +177,44 @@ def _label_number(text, start, end, codes):
 
 
 @numba.njit(cache=True, inline="always")
+def _digits(text, i, end, w):
+    """(index after the run of decimal digits from ``i``, ``w`` with them appended)."""
+    while i < end:
+        d = np.int64(text[i]) - 48
+        if not 0 <= d <= 9:
+            break
+        w = 10 * w + d
+        i += 1
+    return i, w
+
+
+@numba.njit(cache=True, inline="always")
 def _decimal(text, start, end, powers):
-    """(True, value) of a plain decimal ``[+-]digits[.digits][(e|E)[+-]digits]`` whose digits
-    form an integer w <= 2**53 and whose power of ten is within +-22, else (False, 0.0).
+    """(True, value) of a plain decimal ``[+-]digits[.digits][(e|E)[+-]digits]`` of at most
+    18 digits in all whose digits form an integer w <= 2**53 and whose power of ten is
+    within +-22, else (False, 0.0).
 
     Then ``w * 10**e`` (or ``w / 10**-e``) is one IEEE operation on two exact doubles, so
     it is the correctly rounded value of the decimal, which is what ``float()`` returns:
-    the same double, bit for bit.  Every other number is left to ``float()``.
+    the same double, bit for bit.  Every other number is left to ``float()``.  (18 digits
+    cannot overflow the integer, so the digit loops test nothing else.)
     """
     i = start
     negative = False
     if text[i] == 43 or text[i] == 45:  # + or -
         negative = text[i] == 45
         i += 1
-    w = 0
+    first = i
+    i, w = _digits(text, i, end, 0)
+    digits = i - first
     fraction = 0  # digits after the point
-    point = 0
-    digits = False
-    while i < end:
-        d = np.int64(text[i]) - 48
-        if 0 <= d <= 9:
-            if w >= 10**17:  # w ends up beyond 2**53 anyway; no int64 overflow
-                return False, 0.0
-            w = 10 * w + d
-            fraction += point
-            digits = True
-        elif d == -2 and point == 0:  # the point
-            point = 1
-        else:
-            break
+    if i < end and text[i] == 46:  # the point
         i += 1
-    if not digits:
+        first = i
+        i, w = _digits(text, i, end, w)
+        fraction = i - first
+        digits += fraction
+    if digits == 0 or digits > 18:
         return False, 0.0
     exponent = 0
     if i < end:
@@ -220,12 +227,9 @@ def _decimal(text, start, end, powers):
             i += 1
         if i == end or end - i > 4:
             return False, 0.0
-        while i < end:
-            d = np.int64(text[i]) - 48
-            if not 0 <= d <= 9:
-                return False, 0.0
-            exponent = 10 * exponent + d
-            i += 1
+        i, exponent = _digits(text, i, end, 0)
+        if i != end:
+            return False, 0.0
         if negative_exponent:
             exponent = -exponent
     exponent -= fraction

@@ -199,10 +199,8 @@ def iter_chunks(X, max_rows, absorber_element=None):
                                       absorber_element)
             return
         X = read_structures(X)
-    if (absorber_element is None and type(X) is list and 0 < len(X) <= max_rows
-            and all(type(a) is Atoms for a in X)
-            and sum(len(a.arrays["positions"]) for a in X) < ATOMS_PER_CHUNK):
-        yield Chunk(X)  # what the loop below makes of it, without its per-item steps
+    if absorber_element is None and type(X) is list and X and all(type(a) is Atoms for a in X):
+        yield from _list_chunks(X, max_rows)  # the loop's chunks, without its per-item steps
         return
     try:
         items = iter(X)
@@ -238,6 +236,23 @@ def iter_chunks(X, max_rows, absorber_element=None):
         yield Chunk(chunk, base)
     elif base == 0:
         raise ValueError("X holds no structures: wACSF need at least one")
+
+
+def _list_chunks(atoms_list, max_rows):
+    """:func:`iter_chunks` of a list of ``ase.Atoms`` (one row each): slices of the list,
+    closing where the item-by-item loop closes them, at ``max_rows`` structures or
+    :data:`ATOMS_PER_CHUNK` atoms."""
+    n = len(atoms_list)
+    sizes = np.fromiter((len(a.arrays["positions"]) for a in atoms_list), dtype=np.int64,
+                        count=n)
+    total = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(sizes, out=total[1:])
+    start = 0
+    while start < n:
+        by_atoms = int(np.searchsorted(total, total[start] + ATOMS_PER_CHUNK, side="left"))
+        stop = max(min(start + max_rows, by_atoms, n), start + 1)
+        yield Chunk(atoms_list[start:stop], start)
+        start = stop
 
 
 def _directory_items(directory, batch):
