@@ -185,7 +185,9 @@ def iter_chunks(X, max_rows, absorber_element=None):
     (a file or a directory).  It is consumed lazily: a chunk closes at
     ``max_rows`` feature rows (one per structure, or one per site of
     ``absorber_element``) or :data:`ATOMS_PER_CHUNK` atoms, so memory is
-    bounded by the chunk, not by the input.
+    bounded by the chunk, not by the input.  A directory is read ``max_rows``
+    files at a time (:func:`_directory_items`), and its chunks of molecules
+    are :class:`~wacsf._molecules.Molecules` (flat arrays), not lists.
     """
     _check_input(X)
     if isinstance(X, Molecules):
