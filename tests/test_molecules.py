@@ -430,3 +430,45 @@ def test_real_fe_measurements_find_their_structure_among_110(data_root, tmp_path
         ranks.append(int(table.loc[table["name"] == ds.names[i], "rank"].iloc[0]))
     assert sum(r == 1 for r in ranks) >= 9, ranks  # of 11
     assert max(ranks) <= 5, ranks
+
+
+# ------------------------------------------------------------ the command line
+
+
+@pytest.mark.parametrize("crystal", [False, True])
+def test_cli_featurise_reads_a_directory_in_batches(tmp_path, monkeypatch, crystal):
+    """``xanesnet-sk featurise`` reads --xyz with the batch reader (a directory of
+    molecules, or one holding a crystal too): the features and names of the structures
+    read one by one."""
+    from xanesnet_sk.cli import main
+    from xanesnet_sk.cli._data import read_one_structure, structure_files
+
+    d = _directory(tmp_path, n=9)
+    (d / "s04.xyz").write_text("2\n\nFe 0 0 0\nO 0 0 1.6\nFe 0 0 0\n")  # repeats a line
+    if crystal:
+        (d / "s05.xyz").write_text('2\nLattice="6 0 0 0 6 0 0 0 6" pbc="T T T"\n'
+                                   "Fe 0 0 0\nO 0 0 1.9\n")
+    out = tmp_path / "f.npz"
+    calls = []
+    monkeypatch.setattr(_molecules, "read_molecules", _counting(_molecules.read_molecules, calls))
+    assert main(["featurise", "--xyz", str(d), "--output", str(out), "-q"]) == 0
+    assert len(calls) == 1 and len(calls[0]) == 9
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one_by_one = [read_one_structure(p) for p in structure_files(d)]
+    want = WACSFTransformer().transform(one_by_one)
+    with np.load(out) as data:
+        assert data["x"].tobytes() == want.tobytes()
+        assert data["names"].tolist() == [f"s{k:02d}" for k in range(9)]
+
+
+def test_cli_featurise_errors_are_those_of_the_one_by_one_reader(tmp_path, capsys):
+    from xanesnet_sk.cli import main
+
+    d = _directory(tmp_path, n=4)
+    (d / "s02.xyz").write_text("2\nfirst\nFe 0 0 0\nO 0 0 1.6\n2\nsecond\nFe 0 0 0\nO 0 0 1.7\n")
+    assert main(["featurise", "--xyz", str(d), "--output", str(tmp_path / "f.npz")]) != 0
+    err = capsys.readouterr().err
+    message = "s02.xyz: holds 2 structures (frames); the command line reads one structure per"
+    assert message in " ".join(err.split())
+    assert not (tmp_path / "f.npz").exists()

@@ -166,7 +166,7 @@ def add_featurise_command(subparsers, parent):
 def run_featurise(args, report):
     """Featurise ``--xyz`` and write ``--output``."""
     from .._config import load_config
-    from ._data import read_one_structure, structure_files, structure_name
+    from ._data import read_structure_files, structure_files, structure_name
 
     on_missing_absorber(args)  # refused without --absorber-element
     if getattr(args, "scheduler", None):
@@ -180,7 +180,7 @@ def run_featurise(args, report):
     files = structure_files(xyz)
     stems = check_names([structure_name(p) for p in files], f"--xyz {str(xyz)!r}")
     try:
-        structures = [read_one_structure(path) for path in files]
+        structures = read_structure_files([str(p) for p in files])
     except ValueError as exc:
         raise CLIError(f"--xyz: {exc}") from None
     report.say(f"featurise: {len(structures)} structures from {xyz}")
