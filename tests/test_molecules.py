@@ -44,6 +44,14 @@ def _outcome(read, paths):
     return got, [str(w.message) for w in caught]
 
 
+def _handing(handed):
+    """A fallback that reads with read_structures and notes each path in ``handed``."""
+    def fallback(path):
+        handed.append(path)
+        return read_structures([path])
+    return fallback
+
+
 def _same(paths):
     """Read ``paths`` both ways; they must agree.  The batch reader's result."""
     plain = _outcome(lambda p: [a for f in p for a in read_structures([f])], paths)
@@ -75,10 +83,7 @@ def test_common_files_are_parsed_together(tmp_path):
                                      "Windows line endings")]
     paths = _write(tmp_path, texts)
     handed = []
-
-    def fallback(path):
-        handed.append(path)
-        return read_structures([path])
+    fallback = _handing(handed)
 
     got = read_molecules(paths, fallback=fallback)
     assert handed == []
@@ -94,10 +99,7 @@ def test_common_files_are_parsed_together(tmp_path):
 def test_unusual_files_go_to_the_full_reader(tmp_path, name):
     paths = _write(tmp_path, [COMMON, EDGE_CASES[name]])
     handed = []
-
-    def fallback(path):
-        handed.append(path)
-        return read_structures([path])
+    fallback = _handing(handed)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -380,10 +382,7 @@ def test_real_structure_directories_read_and_featurise_the_same(data_root, edge)
     d = data_root / edge / "xyz"
     paths = sorted(str(p) for p in d.glob("*.xyz"))
     handed = []
-
-    def fallback(path):
-        handed.append(path)
-        return read_structures([path])
+    fallback = _handing(handed)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
