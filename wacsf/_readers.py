@@ -882,17 +882,24 @@ def read_structures(paths, index=None):
         files = list(paths)
     out = []
     for p in files:
-        try:
+        if directory is None:
             frames = _read_frames(p)
-        except ValueError as exc:
-            if directory is None:
-                raise
-            raise ValueError(
-                f"{exc} (in directory {str(directory)!r}, whose {len(files)} structure files are "
-                f"all read: fix this file or move it out)"
-            ) from exc
+        else:
+            frames = _read_listed(p, directory, len(files))
         out.extend(_select(p, frames, index))
     return out
+
+
+def _read_listed(path, directory, n_files):
+    """:func:`_read_frames` of a file listed in ``directory`` (of ``n_files`` structure
+    files), its error naming the directory too."""
+    try:
+        return _read_frames(path)
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} (in directory {str(directory)!r}, whose {n_files} structure files are "
+            f"all read: fix this file or move it out)"
+        ) from exc
 
 
 def _no_structure_files(path):

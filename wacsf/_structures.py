@@ -38,7 +38,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from ._molecules import Molecules, read_molecules
 from ._readers import (
     _no_structure_files,
-    _read_frames,
+    _read_listed,
     _select,
     _structure_files,
     read_structures,
@@ -210,11 +210,14 @@ def iter_chunks(X, max_rows, absorber_element=None):
         raise TypeError(
             f"X must be a sequence of ase.Atoms or paths, got {type(X).__name__}"
         ) from None
-    z = None if absorber_element is None else _atomic_number(absorber_element,
-                                                             "absorber_element")
-    chunk, rows, atoms_seen, base = [], 0, 0, 0
-    # the lambda reads base and chunk late on purpose: the position when reading fails
-    for item in _reading(items, lambda: base + len(chunk)):  # noqa: B023
+    yield from _packed_chunks(_structures_of(items), max_rows, absorber_element)
+
+
+def _structures_of(items):
+    """The ``ase.Atoms`` of an iterable of ``ase.Atoms``, structure files and ase.db rows,
+    in order; an error in reading names the input position of the structure."""
+    position = 0  # structures yielded so far, read late by the lambda on purpose
+    for item in _reading(items, lambda: position):  # noqa: B023
         if isinstance(item, Atoms):
             found = (item,)
         elif isinstance(item, (str, os.PathLike)):
@@ -223,21 +226,12 @@ def iter_chunks(X, max_rows, absorber_element=None):
             found = (item.toatoms(),)
         else:
             raise TypeError(
-                f"structure {base + len(chunk)}: expected ase.Atoms or a path to a structure "
+                f"structure {position}: expected ase.Atoms or a path to a structure "
                 f"file, got {type(item).__name__}"
             )
         for atoms in found:
-            chunk.append(atoms)
-            atoms_seen += len(atoms.arrays["positions"])  # len(atoms), without its call
-            rows += 1 if z is None else max(1, int(np.count_nonzero(atoms.numbers == z)))
-            if rows >= max_rows or atoms_seen >= ATOMS_PER_CHUNK:
-                yield Chunk(chunk, base)
-                base += len(chunk)
-                chunk, rows, atoms_seen = [], 0, 0
-    if chunk:
-        yield Chunk(chunk, base)
-    elif base == 0:
-        raise ValueError("X holds no structures: wACSF need at least one")
+            position += 1
+            yield atoms
 
 
 def _list_chunks(atoms_list, max_rows):
@@ -267,15 +261,8 @@ def _directory_items(directory, batch):
     if not files:
         raise ValueError(_no_structure_files(directory))
 
-    def fallback(path):
-        try:
-            frames = _read_frames(path)
-        except ValueError as exc:  # read_structures's message for a directory
-            raise ValueError(
-                f"{exc} (in directory {str(directory)!r}, whose {len(files)} structure files "
-                f"are all read: fix this file or move it out)"
-            ) from exc
-        return _select(path, frames, None)
+    def fallback(path):  # read_structures's reading of a directory's file
+        return _select(path, _read_listed(path, directory, len(files)), None)
 
     for k in range(0, len(files), batch):
         got = read_molecules(files[k:k + batch], base=k, fallback=fallback)
@@ -293,16 +280,17 @@ def _packed_chunks(items, max_rows, absorber_element):
     :class:`Chunk` of ``ase.Atoms``."""
     z = None if absorber_element is None else _atomic_number(absorber_element,
                                                              "absorber_element")
-    parts, rows, atoms_seen, base = [], 0, 0, 0
+    parts, n_parts, rows, atoms_seen, base = [], 0, 0, 0, 0
     for item in items:
         if isinstance(item, Atoms):
-            parts.append([item])
+            parts.append(item)
+            n_parts += 1
+            atoms_seen += len(item.arrays["positions"])  # len(atoms), without its call
             rows += 1 if z is None else max(1, int(np.count_nonzero(item.numbers == z)))
-            atoms_seen += len(item.arrays["positions"])
             if rows >= max_rows or atoms_seen >= ATOMS_PER_CHUNK:
                 yield _joined(parts, base)
-                base += sum(map(len, parts))
-                parts, rows, atoms_seen = [], 0, 0
+                base += n_parts
+                parts, n_parts, rows, atoms_seen = [], 0, 0, 0
             continue
         counts = item.counts
         if z is None:
@@ -317,15 +305,15 @@ def _packed_chunks(items, max_rows, absorber_element):
             more_rows = rows + np.cumsum(item_rows[start:])
             more_atoms = atoms_seen + np.cumsum(counts[start:])
             full = np.flatnonzero((more_rows >= max_rows) | (more_atoms >= ATOMS_PER_CHUNK))
+            stop = len(item) if not full.size else start + int(full[0]) + 1
+            parts.append(item[start:stop])
+            n_parts += stop - start
             if not full.size:
-                parts.append(item[start:])
                 rows, atoms_seen = int(more_rows[-1]), int(more_atoms[-1])
                 break
-            stop = start + int(full[0]) + 1
-            parts.append(item[start:stop])
             yield _joined(parts, base)
-            base += sum(map(len, parts))
-            parts, rows, atoms_seen = [], 0, 0
+            base += n_parts
+            parts, n_parts, rows, atoms_seen = [], 0, 0, 0
             start = stop
     if parts:
         yield _joined(parts, base)
@@ -334,10 +322,14 @@ def _packed_chunks(items, max_rows, absorber_element):
 
 
 def _joined(parts, base):
-    """One chunk of consecutive ``parts`` (Molecules, or lists of one ase.Atoms) from input
-    position ``base``."""
-    if not all(isinstance(p, Molecules) for p in parts):
-        return Chunk([atoms for p in parts for atoms in p], base)
+    """One chunk of consecutive ``parts`` (``ase.Atoms``, or Molecules) from input position
+    ``base``: a Molecules when all are Molecules, else a :class:`Chunk` of ``ase.Atoms``."""
+    packed = [isinstance(p, Molecules) for p in parts]
+    if not any(packed):
+        return Chunk(parts, base)
+    if not all(packed):
+        return Chunk([atoms for p, is_packed in zip(parts, packed)
+                      for atoms in (p if is_packed else (p,))], base)
     if len(parts) == 1:
         p = parts[0]
         return Molecules(p.numbers, p.positions, p.offsets, p.names, p.sources, base)

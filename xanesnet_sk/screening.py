@@ -196,11 +196,6 @@ def iter_candidates(candidates):
                             f"row, got {type(item).__name__}")
 
 
-def _one_file(path):
-    """:func:`iter_candidates`'s reading of one file of a directory."""
-    return read_structures([path])
-
-
 def _candidate_chunks(candidates, size):
     """The candidates of :func:`iter_candidates`, in chunks of ``size`` (the last one
     shorter): ``(offset, chunk)``, ``chunk`` a list of ``ase.Atoms`` or, for a directory's
@@ -212,7 +207,7 @@ def _candidate_chunks(candidates, size):
         if not files:
             raise ValueError(f"{path}: no structure files (.xyz, .extxyz, .cif, POSCAR, ...)")
         for k in range(0, len(files), size):
-            yield k, read_molecules(files[k:k + size], base=k, fallback=_one_file)
+            yield k, read_molecules(files[k:k + size], base=k)  # iter_candidates's reading
         return
     yield from _aligned_chunks(iter_candidates(candidates), 0, size)
 
@@ -295,7 +290,7 @@ def _read_partition(description):
     if kind == "atoms":
         return what[0]
     if kind == "files":  # Molecules when every file is a molecule (plain xyz: read fast)
-        return read_molecules(what[0], fallback=_one_file)
+        return read_molecules(what[0])
     if kind == "db":
         path, first, last = what
         out = []

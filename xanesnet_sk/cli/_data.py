@@ -271,24 +271,16 @@ def read_one_structure(path):
     return atoms
 
 
-def read_structure_files(files, batch=4096):
-    """The one structure of every file (:func:`read_one_structure`), read ``batch`` files at
-    a time by :func:`wacsf._molecules.read_molecules`: plain xyz files are parsed
-    together into flat arrays (a ``Molecules``, which ``WACSFTransformer.transform``
-    takes as it is), every other file by :func:`read_one_structure` itself, so the
-    structures, names, errors and warnings are its own.  A list of ``ase.Atoms`` when any
-    structure is periodic."""
-    from wacsf._molecules import Molecules, read_molecules
-    from wacsf._structures import _joined
+def read_structure_files(files):
+    """The one structure of every file (:func:`read_one_structure`), read by
+    :func:`wacsf._molecules.read_molecules`: plain xyz files are parsed together into
+    flat arrays (a ``Molecules``, which ``WACSFTransformer.transform`` takes as it is),
+    every other file by :func:`read_one_structure` itself, so the structures, names,
+    errors and warnings are its own.  A list of ``ase.Atoms`` when any structure is
+    periodic."""
+    from wacsf._molecules import read_molecules
 
-    def one(path):
-        return [read_one_structure(path)]
-
-    parts = [read_molecules(files[k:k + batch], base=k, fallback=one)
-             for k in range(0, len(files), batch)]
-    if all(isinstance(part, Molecules) for part in parts):
-        return _joined(parts, 0) if parts else []
-    return [atoms for part in parts for atoms in part]
+    return read_molecules(files, fallback=lambda path: [read_one_structure(path)])
 
 
 def _load_structures(xyz):
