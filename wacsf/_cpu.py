@@ -73,7 +73,10 @@ which :func:`_exp_neg` reads its integer exponent from the rounded float's
 bits (AVX2 has no packed float64 -> int64 conversion).  The float32 kernel
 uses the plain division too (:func:`_fdiv32`; Numba's checked one kept its cos
 theta loop scalar), and its exponential scales by 2^n in int32 lanes
-(:func:`_times_pow2_32`).
+(:func:`_times_pow2_32`).  The scalar compaction loops index with
+:func:`_u` (an index as uint64), which Numba uses without the wrap-around
+of negative indices: about 37 instructions a pair became 13, and both
+kernels 7-10 % faster, bit for bit the same numbers.
 Helpers are inlined (``inline="always"``) so no array reference counting
 runs in the loops.
 """
@@ -198,6 +201,20 @@ def _fdiv(typingctx, a, b):
 
     def codegen(context, builder, signature, args):
         return builder.fdiv(args[0], args[1])
+
+    return sig, codegen
+
+
+@intrinsic
+def _u(typingctx, i):
+    """An int64 index as uint64 (the same bits): Numba indexes with an unsigned
+    index as is, without the wrap-around of a negative one (a shift, an and and
+    an add an access, and a register for the length), which in a scalar loop
+    is much of the work (:func:`_compact`).  Only for indices known >= 0."""
+    sig = types.uint64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return args[0]
 
     return sig, codegen
 
@@ -438,13 +455,14 @@ def _compact(j, k0, k1, ka, q0, rjk_limit, nr, prjk, pcos, prad, br1, br2, br3, 
     q = q0
     rj = nr[j]
     for k in range(k0, k1):
-        t = k - ka
+        t = _u(k - ka)
+        u = _u(q)
         # branch-free: always write slot q, keep it only when r_jk <= r_c
-        br1[q] = rj
-        br2[q] = nr[k]
-        br3[q] = prjk[t]
-        brad[q] = prad[t]
-        bcos[q] = pcos[t]
+        br1[u] = rj
+        br2[u] = nr[_u(k)]
+        br3[u] = prjk[t]
+        brad[u] = prad[t]
+        bcos[u] = pcos[t]
         q += 1 if prjk[t] <= rjk_limit else 0
     return q
 
@@ -458,12 +476,13 @@ def _compact_sum(j, k0, k1, ka, q0, rjk_limit, nr, prjk, pcos, prad, bss, brad, 
     q = q0
     rj = nr[j]
     for k in range(k0, k1):
-        t = k - ka
-        rk = nr[k]
+        t = _u(k - ka)
+        u = _u(q)
+        rk = nr[_u(k)]
         rjk = prjk[t]
-        bss[q] = rj * rj + rk * rk + rjk * rjk
-        brad[q] = prad[t]
-        bcos[q] = pcos[t]
+        bss[u] = rj * rj + rk * rk + rjk * rjk
+        brad[u] = prad[t]
+        bcos[u] = pcos[t]
         q += 1 if rjk <= rjk_limit else 0
     return q
 
